@@ -1,0 +1,263 @@
+//! HTTP routes, connection admission and ordered shutdown.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use protocol::signal::{ErrorCode, Limits, MAX_CLIENT_FRAME, RelayInfo};
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::ServerError;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::presence::{Presence, Settings};
+use crate::relay::Relay;
+
+/// Frames larger than this are not even read: the connection is dropped.
+/// Frames between [`MAX_CLIENT_FRAME`] and this get a `frame_too_large` error.
+const HARD_FRAME_LIMIT: usize = 16 * MAX_CLIENT_FRAME;
+
+/// How long shutdown waits for sessions to say goodbye.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Everything the routes and sessions share.
+pub(crate) struct AppState {
+    pub(crate) config: Config,
+    pub(crate) hub: Hub,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) shutdown: CancellationToken,
+    tracker: TaskTracker,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    slots: Arc<Semaphore>,
+    next_conn: AtomicU64,
+}
+
+impl AppState {
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts a connection against its address, or refuses it.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let mut per_ip = self
+            .per_ip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= self.config.max_connections_per_ip {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            state: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+/// One connection counted against an address; released on drop.
+struct IpSlot {
+    state: Arc<AppState>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut per_ip = self
+            .state
+            .per_ip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = per_ip.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A bound server: the HTTP listener and, unless disabled, the relay.
+pub struct Server {
+    config: Config,
+    listener: TcpListener,
+    relay: Option<Relay>,
+}
+
+impl Server {
+    /// Binds the HTTP listener and starts the relay's listeners.
+    pub async fn bind(config: Config) -> Result<Self, ServerError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| ServerError::Bind(config.listen, e))?;
+        let relay = if config.no_relay {
+            None
+        } else {
+            Some(Relay::bind(&config).await?)
+        };
+        Ok(Self {
+            config,
+            listener,
+            relay,
+        })
+    }
+
+    /// The address the HTTP/WebSocket listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.config.listen)
+    }
+
+    /// The relay's peer ID and the addresses clients are told to dial.
+    pub fn relay_info(&self) -> Option<&RelayInfo> {
+        self.relay.as_ref().map(Relay::info)
+    }
+
+    /// Serves until `shutdown` is cancelled, then closes every WebSocket with a
+    /// close frame, stops the relay and returns.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<(), ServerError> {
+        let Self {
+            config,
+            listener,
+            relay,
+        } = self;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServerError::Bind(config.listen, e))?;
+        let metrics = Arc::new(Metrics::default());
+        let settings = Settings {
+            peers_per_room: config.peers_per_room,
+            code_ttl: Duration::from_secs(config.code_ttl_secs),
+            codes_per_conn: config.codes_per_connection,
+            failed_attempts_per_min: config.failed_attempts_per_min,
+            relay: relay.as_ref().map(|r| r.info().clone()),
+            limits: Limits {
+                max_frame: MAX_CLIENT_FRAME,
+                messages_per_sec: config.messages_per_sec,
+                idle_timeout_secs: config.idle_timeout_secs,
+                code_ttl_secs: config.code_ttl_secs,
+                peers_per_room: config.peers_per_room,
+            },
+        };
+        let tracker = TaskTracker::new();
+        let state = Arc::new(AppState {
+            hub: Hub::new(Presence::new(settings), Arc::clone(&metrics)),
+            metrics: Arc::clone(&metrics),
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+            per_ip: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(config.max_connections)),
+            next_conn: AtomicU64::new(1),
+            config,
+        });
+
+        if let Some(relay) = relay {
+            tracker.spawn(relay.run(Arc::clone(&metrics), shutdown.clone()));
+        }
+        tracker.spawn(sweep(Arc::clone(&state)));
+
+        let app = Router::new()
+            .route("/ws", get(ws_handler))
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics_handler))
+            .with_state(Arc::clone(&state));
+        info!(%addr, "signal server listening");
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+        // axum does not wait for upgraded WebSockets: the tracker does.
+        shutdown.cancel();
+        tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                remaining = tracker.len(),
+                "some connections did not close in time"
+            );
+        }
+        info!("signal server stopped");
+        served.map_err(ServerError::Serve)
+    }
+}
+
+/// Expires share codes and forgets idle attempt counters, once a second.
+async fn sweep(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let now = Instant::now();
+                state.hub.apply(|p| p.expire(now));
+            }
+        }
+    }
+}
+
+async fn ws_handler(
+    ws: WebSocketUpgrade,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    State(state): State<Arc<AppState>>,
+) -> Response {
+    if state.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = crate::client_ip::client_ip(remote.ip(), forwarded, &state.config.trusted_proxies);
+    let Some(ip_slot) = state.admit(ip) else {
+        state.metrics.reject(ErrorCode::TooManyConnections);
+        info!(%ip, "refused: too many connections from this address");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many connections from your address; close some and retry",
+        )
+            .into_response();
+    };
+    let Ok(permit) = Arc::clone(&state.slots).try_acquire_owned() else {
+        state.metrics.reject(ErrorCode::TooManyConnections);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server is full; retry later",
+        )
+            .into_response();
+    };
+    let tracker = state.tracker.clone();
+    ws.max_message_size(HARD_FRAME_LIMIT)
+        .max_frame_size(HARD_FRAME_LIMIT)
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                let _held: (IpSlot, OwnedSemaphorePermit) = (ip_slot, permit);
+                crate::session::run(socket, ip, state).await;
+            })
+        })
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    if state.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else {
+        (StatusCode::OK, "ok\n").into_response()
+    }
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+    let body = state.metrics.render(&state.hub.gauges());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
