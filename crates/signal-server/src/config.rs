@@ -78,19 +78,19 @@ pub struct Config {
     pub peers_per_room: usize,
 
     /// Seconds a new connection has to register.
-    #[arg(long, env = "SIGNAL_REGISTER_TIMEOUT", default_value_t = 10)]
+    #[arg(long, env = "SIGNAL_REGISTER_TIMEOUT_SECS", default_value_t = 10)]
     pub register_timeout_secs: u64,
 
     /// Seconds between the server's WebSocket pings.
-    #[arg(long, env = "SIGNAL_PING_INTERVAL", default_value_t = 20)]
+    #[arg(long, env = "SIGNAL_PING_INTERVAL_SECS", default_value_t = 20)]
     pub ping_interval_secs: u64,
 
     /// Seconds of silence (not even a pong) after which a connection is closed.
-    #[arg(long, env = "SIGNAL_IDLE_TIMEOUT", default_value_t = 60)]
+    #[arg(long, env = "SIGNAL_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub idle_timeout_secs: u64,
 
     /// Seconds a share-code nameplate stays open unclaimed.
-    #[arg(long, env = "SIGNAL_CODE_TTL", default_value_t = 600)]
+    #[arg(long, env = "SIGNAL_CODE_TTL_SECS", default_value_t = 600)]
     pub code_ttl_secs: u64,
 
     /// Most open nameplates per connection.
@@ -106,7 +106,7 @@ pub struct Config {
     pub send_queue: usize,
 
     /// Seconds one write to a client may take before it counts as too slow.
-    #[arg(long, env = "SIGNAL_WRITE_TIMEOUT", default_value_t = 10)]
+    #[arg(long, env = "SIGNAL_WRITE_TIMEOUT_SECS", default_value_t = 10)]
     pub write_timeout_secs: u64,
 
     /// Relay limits.

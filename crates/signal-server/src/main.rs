@@ -5,10 +5,26 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use signal_server::Config;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
+#[derive(Debug, clap::Parser)]
+#[command(name = "signal-server", version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+
+    /// Probe `/healthz` of the server configured by `--listen` and exit 0 if it
+    /// answers 200 (for container health checks; needs no curl).
+    #[arg(long)]
+    health_check: bool,
+}
+
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let Cli {
+        config,
+        health_check,
+    } = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -16,7 +32,12 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(config) {
+    let result = if health_check {
+        check_health(&config)
+    } else {
+        run(config)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("signal-server: {e:#}");
@@ -63,4 +84,42 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
         () = term => tracing::info!("SIGTERM: shutting down"),
     }
     shutdown.cancel();
+}
+
+/// Exit 0 if `GET /healthz` on the configured listener answers 200.
+fn check_health(config: &Config) -> anyhow::Result<()> {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let probe = async {
+            let mut stream = tokio::net::TcpStream::connect(addr).await?;
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await?;
+            let mut response = Vec::new();
+            stream.take(4096).read_to_end(&mut response).await?;
+            Ok::<_, std::io::Error>(response)
+        };
+        let response = tokio::time::timeout(std::time::Duration::from_secs(5), probe)
+            .await
+            .context("health check timed out")?
+            .with_context(|| format!("cannot reach {addr}"))?;
+        if response.starts_with(b"HTTP/1.1 200") {
+            println!("healthy");
+            Ok(())
+        } else {
+            let status = String::from_utf8_lossy(&response[..response.len().min(40)]).into_owned();
+            anyhow::bail!("unhealthy: {status}")
+        }
+    })
 }

@@ -1,0 +1,52 @@
+//! The real `p2p-client` binary.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_p2p-client");
+
+fn id(dir: &std::path::Path, json: bool) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["id", "--config-dir"]).arg(dir);
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn id_is_stable_for_one_config_dir_and_differs_between_dirs() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let first = id(a.path(), false);
+    assert!(first.starts_with("12D3KooW"), "{first}");
+    assert_eq!(id(a.path(), false), first);
+    assert_ne!(id(b.path(), false), first);
+    assert_eq!(id(a.path(), true), format!("{{\"peer_id\":\"{first}\"}}"));
+}
+
+#[test]
+fn a_damaged_identity_is_a_clear_failure_with_exit_code_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identity.key"), b"junk").unwrap();
+    let out = Command::new(BIN)
+        .args(["id", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("identity.key") && stderr.contains("damaged"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    let out = Command::new(BIN).arg("teleport").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
