@@ -17,8 +17,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest frame a client may send, in bytes.
 pub const MAX_CLIENT_FRAME: usize = 16 * 1024;
 
-/// Largest frame the server sends, in bytes (a room's peer list fits in it).
-pub const MAX_SERVER_FRAME: usize = 1024 * 1024;
+/// Largest frame the server sends, in bytes: a welcome listing 255 peers with
+/// [`MAX_ADDRS`] addresses of [`MAX_ADDR_BYTES`] each (about 2.2 MB) fits.
+pub const MAX_SERVER_FRAME: usize = 4 * 1024 * 1024;
 
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -436,6 +437,22 @@ pub fn decode_client(frame: &str) -> Result<ClientMsg, DecodeError> {
     decode(frame, MAX_CLIENT_FRAME)
 }
 
+/// The `version` a `register` frame claims, read even when the rest of the
+/// frame does not decode (a client of another version may send other fields).
+pub fn claimed_version(frame: &str) -> Option<u64> {
+    if frame.len() > MAX_CLIENT_FRAME {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(rename = "type")]
+        kind: String,
+        version: u64,
+    }
+    let probe: Probe = serde_json::from_str(frame).ok()?;
+    (probe.kind == "register").then_some(probe.version)
+}
+
 /// Decodes a server frame, enforcing [`MAX_SERVER_FRAME`].
 pub fn decode_server(frame: &str) -> Result<ServerMsg, DecodeError> {
     decode(frame, MAX_SERVER_FRAME)
@@ -707,6 +724,16 @@ mod tests {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
+    }
+
+    #[test]
+    fn version_is_read_from_frames_of_other_versions() {
+        assert_eq!(
+            claimed_version(r#"{"type":"register","version":7,"new_field":[1]}"#),
+            Some(7)
+        );
+        assert_eq!(claimed_version(r#"{"type":"lookup","version":7}"#), None);
+        assert_eq!(claimed_version("{"), None);
     }
 
     #[test]

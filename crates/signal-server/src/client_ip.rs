@@ -112,6 +112,12 @@ pub(crate) fn auto_room_key(ip: IpAddr) -> String {
     }
 }
 
+/// The key under which per-address limits count a client: the address for
+/// IPv4, the /64 for IPv6 (one host can use any address of its /64).
+pub(crate) fn network_key(ip: IpAddr) -> String {
+    auto_room_key(ip)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

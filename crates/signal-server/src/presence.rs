@@ -189,14 +189,15 @@ impl Presence {
                 "this connection is already registered",
             )];
         }
-        let key = match self.admit(conn, room, &auto_room, now) {
+        let replacing = self.by_peer.get(&info.peer_id).copied();
+        let key = match self.admit(conn, replacing, room, &auto_room, now) {
             Ok(key) => key,
             Err(refusal) => return vec![Outgoing::from_refusal(conn, refusal)],
         };
         let mut out = Vec::new();
         // The new connection proved it owns the key: it replaces an older one
         // (a client reconnecting before its old connection timed out).
-        if let Some(old) = self.by_peer.get(&info.peer_id).copied() {
+        if let Some(old) = replacing {
             out.push(Outgoing::error(
                 old,
                 ErrorCode::Replaced,
@@ -228,7 +229,7 @@ impl Presence {
         }) else {
             return vec![not_registered(conn)];
         };
-        let key = match self.admit(conn, room, &auto_room, now) {
+        let key = match self.admit(conn, None, room, &auto_room, now) {
             Ok(key) => key,
             Err(refusal) => return vec![Outgoing::from_refusal(conn, refusal)],
         };
@@ -295,8 +296,11 @@ impl Presence {
         if !self.is_registered(conn) {
             return vec![not_registered(conn)];
         }
-        self.expire_code(nameplate, now);
+        let mut out = Vec::new();
+        self.expire_code(nameplate, now, &mut out);
         if self.codes.contains_key(&nameplate) {
+            // Probing for open nameplates counts like a guess.
+            self.record_failure(conn, now);
             return vec![Outgoing::error(
                 conn,
                 ErrorCode::CodeInUse,
@@ -322,13 +326,14 @@ impl Presence {
                 expires: now + ttl,
             },
         );
-        vec![Outgoing::one(
+        out.push(Outgoing::one(
             conn,
             ServerMsg::CodeOpened {
                 nameplate,
                 expires_in_secs: ttl.as_secs(),
             },
-        )]
+        ));
+        out
     }
 
     /// Claims a nameplate: pairs this connection with its owner, once.
@@ -344,45 +349,43 @@ impl Presence {
         if self.attempts_exhausted(conn, now) {
             return vec![Outgoing::from_refusal(conn, too_many_attempts())];
         }
-        self.expire_code(nameplate, now);
+        // Every claim counts, found or not: a legitimate receiver claims once,
+        // someone hunting for open nameplates claims many.
+        self.record_failure(conn, now);
+        let mut out = Vec::new();
+        self.expire_code(nameplate, now, &mut out);
         let owner = match self.codes.get(&nameplate) {
             Some(r) if r.owner != conn => r.owner,
             _ => {
-                self.record_failure(conn, now);
-                return vec![Outgoing::error(
+                out.push(Outgoing::error(
                     conn,
                     ErrorCode::CodeNotFound,
                     format!(
                         "no open share code with number {nameplate}: check the code, or ask the sender for a new one"
                     ),
-                )];
+                ));
+                return out;
             }
         };
-        let Some(owner_info) = self.peer_info(owner) else {
-            self.codes.remove(&nameplate);
-            return vec![Outgoing::error(
-                conn,
-                ErrorCode::CodeNotFound,
-                "the sender went offline",
-            )];
-        };
         self.codes.remove(&nameplate);
-        vec![
-            Outgoing::one(
+        // Owners leave no open nameplates behind when they disconnect.
+        if let Some(owner_info) = self.peer_info(owner) {
+            out.push(Outgoing::one(
                 owner,
                 ServerMsg::CodePaired {
                     nameplate,
                     peer: claimer,
                 },
-            ),
-            Outgoing::one(
+            ));
+            out.push(Outgoing::one(
                 conn,
                 ServerMsg::CodePaired {
                     nameplate,
                     peer: owner_info,
                 },
-            ),
-        ]
+            ));
+        }
+        out
     }
 
     /// Answers a lookup by peer ID.
@@ -429,16 +432,22 @@ impl Presence {
         out
     }
 
-    fn expire_code(&mut self, nameplate: u32, now: Instant) {
-        if self.codes.get(&nameplate).is_some_and(|r| r.expires <= now) {
+    /// Closes `nameplate` if its time is up, telling its owner.
+    fn expire_code(&mut self, nameplate: u32, now: Instant, out: &mut Vec<Outgoing>) {
+        if let Some(r) = self.codes.get(&nameplate)
+            && r.expires <= now
+        {
+            out.push(Outgoing::one(r.owner, ServerMsg::CodeExpired { nameplate }));
             self.codes.remove(&nameplate);
         }
     }
 
     /// Decides which room a request leads to, checking secrets and capacity.
+    /// `replacing` is an older connection of the same peer, about to leave.
     fn admit(
         &mut self,
         conn: ConnId,
+        replacing: Option<ConnId>,
         room: &RoomRequest,
         auto_room: &str,
         now: Instant,
@@ -455,7 +464,7 @@ impl Presence {
                         return Err(too_many_attempts());
                     }
                     if constant_time_eq(existing.as_bytes(), secret.as_bytes()) {
-                        return self.check_capacity(conn, key);
+                        return self.check_capacity(conn, replacing, key);
                     }
                     self.record_failure(conn, now);
                     return Err((
@@ -466,15 +475,19 @@ impl Presence {
                 key
             }
         };
-        self.check_capacity(conn, key)
+        self.check_capacity(conn, replacing, key)
     }
 
-    fn check_capacity(&self, conn: ConnId, key: RoomKey) -> Result<RoomKey, Refusal> {
+    fn check_capacity(
+        &self,
+        conn: ConnId,
+        replacing: Option<ConnId>,
+        key: RoomKey,
+    ) -> Result<RoomKey, Refusal> {
         let size = self.rooms.get(&key).map_or(0, |r| r.members.len());
-        let already_in = self
-            .rooms
-            .get(&key)
-            .is_some_and(|r| r.members.contains(&conn));
+        let already_in = self.rooms.get(&key).is_some_and(|r| {
+            r.members.contains(&conn) || replacing.is_some_and(|old| r.members.contains(&old))
+        });
         if size >= self.settings.peers_per_room && !already_in {
             return Err((
                 ErrorCode::RoomFull,

@@ -102,6 +102,16 @@ impl Relay {
         tokio::time::timeout(LISTEN_TIMEOUT, wait)
             .await
             .map_err(|_| ServerError::Relay("listeners did not start in time".into()))??;
+        // A listener on 0.0.0.0 reports one address per interface: collect the
+        // ones that follow the first.
+        let more = async {
+            loop {
+                if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                    listening.push(address);
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(200), more).await;
 
         let external = if config.external_addr.is_empty() {
             warn!(

@@ -39,7 +39,7 @@ pub(crate) struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) shutdown: CancellationToken,
     tracker: TaskTracker,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    per_ip: Mutex<HashMap<String, usize>>,
     slots: Arc<Semaphore>,
     next_conn: AtomicU64,
 }
@@ -51,26 +51,27 @@ impl AppState {
 
     /// Counts a connection against its address, or refuses it.
     fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let key = crate::client_ip::network_key(ip);
         let mut per_ip = self
             .per_ip
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = per_ip.entry(ip).or_insert(0);
+        let count = per_ip.entry(key.clone()).or_insert(0);
         if *count >= self.config.max_connections_per_ip {
             return None;
         }
         *count += 1;
         Some(IpSlot {
             state: Arc::clone(self),
-            ip,
+            key,
         })
     }
 }
 
-/// One connection counted against an address; released on drop.
+/// One connection counted against an address (IPv6: its /64); released on drop.
 struct IpSlot {
     state: Arc<AppState>,
-    ip: IpAddr,
+    key: String,
 }
 
 impl Drop for IpSlot {
@@ -80,10 +81,10 @@ impl Drop for IpSlot {
             .per_ip
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = per_ip.get_mut(&self.ip) {
+        if let Some(count) = per_ip.get_mut(&self.key) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                per_ip.remove(&self.ip);
+                per_ip.remove(&self.key);
             }
         }
     }

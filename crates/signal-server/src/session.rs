@@ -48,7 +48,7 @@ where
     state.hub.connect(
         conn,
         crate::client_ip::auto_room_key(ip),
-        ip.to_string(),
+        crate::client_ip::network_key(ip),
         Outbox {
             tx,
             kick: kick.clone(),
@@ -196,6 +196,11 @@ impl Session {
     /// Handles one text frame. Replies from presence go through the outbox;
     /// a refusal found here is returned.
     fn on_text(&mut self, text: &str) -> Result<(), (ErrorCode, String)> {
+        if let Some(version) = protocol::signal::claimed_version(text)
+            && version != u64::from(PROTOCOL_VERSION)
+        {
+            return Err(unsupported_version(version));
+        }
         let msg = decode_client(text).map_err(|e| (e.code(), e.to_string()))?;
         msg.validate()
             .map_err(|e| (ErrorCode::InvalidField, e.to_string()))?;
@@ -232,13 +237,7 @@ impl Session {
 
     fn register(&mut self, reg: Register) -> Result<(), (ErrorCode, String)> {
         if reg.version != PROTOCOL_VERSION {
-            return Err((
-                ErrorCode::UnsupportedVersion,
-                format!(
-                    "this server speaks protocol version {PROTOCOL_VERSION}, the client {}; update one of them",
-                    reg.version
-                ),
-            ));
+            return Err(unsupported_version(u64::from(reg.version)));
         }
         let peer_id = crate::proof::verify(&reg, &self.nonce)
             .map_err(|e| (ErrorCode::BadProof, e.to_string()))?;
@@ -255,6 +254,15 @@ impl Session {
             .apply(|p| p.register(conn, info, &reg.room, now));
         Ok(())
     }
+}
+
+fn unsupported_version(version: u64) -> (ErrorCode, String) {
+    (
+        ErrorCode::UnsupportedVersion,
+        format!(
+            "this server speaks protocol version {PROTOCOL_VERSION}, the client {version}; update one of them"
+        ),
+    )
 }
 
 fn new_nonce() -> String {

@@ -486,7 +486,7 @@ async fn a_flooding_client_is_cut_off_without_hurting_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_is_dropped_and_never_blocks_its_room() {
     let mut c = config();
-    c.send_queue = 32;
+    c.send_queue = 256;
     c.write_timeout_secs = 1;
     c.messages_per_sec = 10_000;
     c.message_burst = 10_000;
@@ -510,8 +510,8 @@ async fn a_slow_client_is_dropped_and_never_blocks_its_room() {
     let addrs: Vec<String> = (0..16)
         .map(|i| format!("/dns4/{}{i}.example/tcp/1", "a".repeat(480)))
         .collect();
-    // About 5 MB: far more than the slow client's socket buffers absorb.
-    let rounds = 600;
+    // About 8 MB: far more than the slow client's socket buffers and queue absorb.
+    let rounds = 1_000;
     let reader = tokio::spawn(async move {
         let mut updates = 0;
         while updates < rounds {
@@ -534,7 +534,7 @@ async fn a_slow_client_is_dropped_and_never_blocks_its_room() {
             .unwrap();
         if i % 10 == 0 {
             // A busy but not hostile pace: the fast reader keeps up.
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     // The fast peer got every update in time although the slow one read none.

@@ -241,6 +241,48 @@ fn share_codes_expire_and_guesses_are_limited() {
 }
 
 #[test]
+fn a_reconnecting_peer_gets_back_into_its_full_room() {
+    let now = Instant::now();
+    let mut p = Presence::new(settings());
+    for c in 1..=3 {
+        join(&mut p, c, "x", RoomRequest::Auto, now);
+    }
+    p.connect(9, "x".into(), "x".into());
+    let out = p.register(9, info("p3"), &RoomRequest::Auto, now);
+    assert_eq!(errors_for(&out, 3), vec![ErrorCode::Replaced]);
+    assert_eq!(welcome_peers(&out, 9).len(), 2);
+}
+
+#[test]
+fn probing_open_nameplates_uses_up_guesses() {
+    let now = Instant::now();
+    let mut p = Presence::new(settings());
+    join(&mut p, 1, "a", RoomRequest::Auto, now);
+    join(&mut p, 2, "b", RoomRequest::Auto, now);
+    for n in 1..=2 {
+        p.code_open(1, n, now);
+    }
+    // Successful claims count too: three per minute in these settings.
+    assert!(
+        p.code_claim(2, 1, now)
+            .iter()
+            .any(|o| matches!(o.msg, ServerMsg::CodePaired { .. }))
+    );
+    assert_eq!(
+        errors_for(&p.code_open(2, 2, now), 2),
+        vec![ErrorCode::CodeInUse]
+    );
+    assert_eq!(
+        errors_for(&p.code_claim(2, 5, now), 2),
+        vec![ErrorCode::CodeNotFound]
+    );
+    assert_eq!(
+        errors_for(&p.code_claim(2, 2, now), 2),
+        vec![ErrorCode::TooManyAttempts]
+    );
+}
+
+#[test]
 fn codes_per_connection_are_limited_and_closed_on_disconnect() {
     let now = Instant::now();
     let mut p = Presence::new(settings());
