@@ -13,6 +13,10 @@
 //!   parser, and the split into the public nameplate and the PAKE password.
 //! - [`path`]: rules that decide whether a name received from a peer may touch the
 //!   disk, and how to pick a free name without overwriting anything.
+//! - [`transfer`]: peer-to-peer messages of one transfer: knocks (ticket or
+//!   PAKE), offer and decision, and the frames around the file bytes.
+//! - [`ticket`]: printable tickets (peer ID, addresses, secret) that work
+//!   without any server.
 //!
 //! Data flows one way: the server and the client build messages from these
 //! types and call the `encode`/`decode` functions at their socket edges.
@@ -21,3 +25,5 @@ pub mod code;
 pub mod offer;
 pub mod path;
 pub mod signal;
+pub mod ticket;
+pub mod transfer;
