@@ -2,13 +2,32 @@
 //! between two computers, and the views over it.
 //!
 //! # Layout
-//! - [`dirs`]: where configuration, the identity key and data live
-//!   (platform directories, or `--config-dir`).
-//! - [`identity`]: the persistent libp2p identity key (mode 0600), so this
-//!   node's peer ID is stable and can be trusted by others.
+//! - [`engine`]: what views drive. [`engine::Engine`] owns the network, answers
+//!   peers (knocks, offers), streams bytes, and reports [`event::Event`]s.
+//!   Submodules: `send` (scan, offer, stream from disk), `receive` (decide,
+//!   write partial files, verify, place), `share` (tickets and SPAKE2 share
+//!   codes), `wire` (frames on streams).
+//! - `network`: one task owns the libp2p `Swarm` (TCP, QUIC, Noise, yamux,
+//!   relay client, DCUtR, AutoNAT, identify, ping, mDNS, request-response,
+//!   libp2p-stream); a cloneable handle sends it commands with oneshot replies.
+//! - [`transfer`]: disk work without async: [`transfer::scan`] hashes what is
+//!   sent; [`transfer::store`] keeps partial files, resumes, and places verified
+//!   files without overwriting.
+//! - [`event`]: the events views render (also the `--json` output).
+//! - [`config`], [`dirs`], [`identity`]: configuration file, folders, and the
+//!   persistent identity key (mode 0600).
 //!
-//! The transfer engine (one task owning the libp2p `Swarm`, a `Client` handle
-//! and an `Event` stream), the CLI and the desktop app build on these.
+//! The command-line view lives in the binary (`src/cli`), over this library.
+//!
+//! Data flow when sending: view → `Engine::send` → scan → offer (request-
+//! response) → decision → data stream (libp2p-stream) → receiver's store.
 
+pub mod config;
 pub mod dirs;
+pub mod engine;
+pub mod event;
 pub mod identity;
+mod network;
+pub mod transfer;
+
+pub use network::{NetError, PathInfo, Transport};

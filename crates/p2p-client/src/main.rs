@@ -1,37 +1,14 @@
-//! `p2p-client`: the command-line entry point.
+//! `p2p-client`: the command-line entry point (the CLI view over the engine).
 
-use std::path::PathBuf;
+mod cli;
+
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use p2p_client::dirs::Dirs;
-
-/// Send files directly and encrypted between two computers.
-#[derive(Debug, Parser)]
-#[command(name = "p2p-client", version, about)]
-struct Cli {
-    /// Folder for configuration and the identity key (default: the platform's).
-    #[arg(long, global = true, env = "P2P_CONFIG_DIR")]
-    config_dir: Option<PathBuf>,
-
-    /// Print results as one JSON object per line.
-    #[arg(long, global = true)]
-    json: bool,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Print this node's peer ID.
-    Id,
-}
+use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
@@ -48,28 +25,11 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(cli) {
+    match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("p2p-client: {e:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let dirs = Dirs::resolve(cli.config_dir.as_deref())?;
-    match cli.command {
-        Command::Id => {
-            let key = p2p_client::identity::load_or_create(&dirs.identity_file())
-                .context("cannot load this node's identity")?;
-            let peer_id = key.public().to_peer_id();
-            if cli.json {
-                println!("{{\"peer_id\":\"{peer_id}\"}}");
-            } else {
-                println!("{peer_id}");
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

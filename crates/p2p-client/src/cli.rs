@@ -1,0 +1,148 @@
+//! The command-line interface: flags, engine setup, and the commands.
+
+mod receive;
+mod render;
+mod send;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use libp2p::Multiaddr;
+use p2p_client::config::{FileConfig, default_download_dir};
+use p2p_client::dirs::Dirs;
+use p2p_client::engine::{Engine, EngineConfig, Inbound, default_listen};
+use p2p_client::event::Event;
+use tokio::sync::mpsc;
+
+/// Exit code for Ctrl-C.
+pub(crate) const INTERRUPTED: u8 = 130;
+
+/// Send files directly and encrypted between two computers, even behind NATs.
+#[derive(Debug, Parser)]
+#[command(name = "p2p-client", version, about)]
+pub(crate) struct Cli {
+    /// Signal server URL, e.g. ws://host:8080/ws (default: none; LAN and tickets only).
+    #[arg(long, global = true, env = "P2P_SERVER")]
+    server: Option<String>,
+
+    /// Listen on this multiaddr (repeatable; default: TCP and QUIC on all interfaces).
+    #[arg(long, global = true)]
+    listen: Vec<Multiaddr>,
+
+    /// Folder for configuration, identity key and history (default: the platform's).
+    #[arg(long, global = true, env = "P2P_CONFIG_DIR")]
+    config_dir: Option<PathBuf>,
+
+    /// Print events as one JSON object per line on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Do not use mDNS (no LAN discovery).
+    #[arg(long, global = true)]
+    no_mdns: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print this node's peer ID.
+    Id,
+    /// Send files and folders.
+    Send(send::SendArgs),
+    /// Receive files: with a code or ticket from that sender, else any offer.
+    Receive(receive::ReceiveArgs),
+}
+
+/// Settings shared by every command, from flags, environment and config file.
+pub(crate) struct Setup {
+    pub(crate) dirs: Dirs,
+    pub(crate) file: FileConfig,
+    pub(crate) json: bool,
+    #[expect(dead_code, reason = "the signal-server client lands next")]
+    pub(crate) server: Option<String>,
+    listen: Vec<Multiaddr>,
+    mdns: bool,
+}
+
+impl Setup {
+    /// Starts an engine.
+    pub(crate) async fn engine(
+        &self,
+        download_dir: Option<PathBuf>,
+        auto_accept: bool,
+        inbound: Inbound,
+    ) -> anyhow::Result<(Engine, mpsc::Receiver<Event>)> {
+        let key = p2p_client::identity::load_or_create(&self.dirs.identity_file())
+            .context("cannot load this node's identity")?;
+        let download_dir = download_dir
+            .or_else(|| self.file.download_dir.clone())
+            .unwrap_or_else(default_download_dir);
+        let mut config = EngineConfig::new(key, download_dir);
+        config.listen = self.listen.clone();
+        config.mdns = self.mdns;
+        config.auto_accept = auto_accept;
+        config.inbound = inbound;
+        if let Some(secs) = std::env::var("P2P_DECISION_TIMEOUT_SECS")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            config.decision_timeout = Duration::from_secs(secs);
+        }
+        Engine::start(config)
+            .await
+            .context("cannot start the network")
+    }
+}
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let dirs = Dirs::resolve(cli.config_dir.as_deref())?;
+    if let Command::Id = cli.command {
+        let key = p2p_client::identity::load_or_create(&dirs.identity_file())
+            .context("cannot load this node's identity")?;
+        let peer_id = key.public().to_peer_id();
+        if cli.json {
+            println!("{}", serde_json::json!({ "peer_id": peer_id.to_string() }));
+        } else {
+            println!("{peer_id}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let file = FileConfig::load(&dirs.config)?;
+    let listen = if !cli.listen.is_empty() {
+        cli.listen.clone()
+    } else if !file.listen.is_empty() {
+        file.listen
+            .iter()
+            .map(|a| {
+                a.parse()
+                    .with_context(|| format!("config file: bad listen address {a:?}"))
+            })
+            .collect::<anyhow::Result<_>>()?
+    } else {
+        default_listen()
+    };
+    let setup = Setup {
+        mdns: !cli.no_mdns && file.mdns.unwrap_or(true),
+        server: cli.server.clone().or_else(|| file.server.clone()),
+        json: cli.json,
+        listen,
+        dirs,
+        file,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Id => Ok(ExitCode::SUCCESS),
+            Command::Send(args) => send::run(&setup, args).await,
+            Command::Receive(args) => receive::run(&setup, args).await,
+        }
+    });
+    // A prompt may still block on the terminal: do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+}

@@ -1,0 +1,144 @@
+//! `p2p-client receive`.
+
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use indicatif::HumanBytes;
+use p2p_client::engine::{Engine, Inbound};
+use p2p_client::event::Event;
+use protocol::ticket::Ticket;
+
+use super::render::Renderer;
+use super::{INTERRUPTED, Setup};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReceiveArgs {
+    /// The sender's share code or ticket; `-` reads it from the terminal so it
+    /// stays out of the process list. Without it: wait for offers from anyone.
+    code_or_ticket: Option<String>,
+
+    /// Where files land (default: the platform's download folder).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+
+    /// Accept every offer without asking.
+    #[arg(long)]
+    yes: bool,
+}
+
+pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<ExitCode> {
+    let secret = match args.code_or_ticket.as_deref() {
+        Some("-") => Some(read_secret()?),
+        Some(text) => Some(text.to_owned()),
+        None => std::env::var("P2P_CODE").ok(),
+    };
+    let inbound = if secret.is_some() {
+        Inbound::Expected
+    } else {
+        Inbound::Anyone
+    };
+    let (engine, mut events) = setup.engine(args.dir.clone(), args.yes, inbound).await?;
+    let mut renderer = Renderer::new(setup.json);
+    let once = secret.is_some();
+    if let Some(secret) = secret {
+        if Ticket::looks_like_ticket(&secret) {
+            let ticket = Ticket::decode(&secret).context("cannot read the ticket")?;
+            engine
+                .fetch_ticket(&ticket)
+                .await
+                .context("cannot reach the sender")?;
+        } else {
+            bail!("share codes need a signal server (--server); use the sender's ticket instead");
+        }
+    } else {
+        let addrs = engine.wait_listening().await;
+        renderer.say(&format!(
+            "Waiting for files as {} (Ctrl-C to stop)",
+            engine.peer_id()
+        ));
+        for addr in addrs {
+            renderer.say(&format!("  listening on {addr}/p2p/{}", engine.peer_id()));
+        }
+    }
+    let code = serve(&engine, &mut events, &mut renderer, args.yes, once).await;
+    // Let our last answer (result, decline) reach the sender before leaving.
+    engine.wait_idle(std::time::Duration::from_secs(3)).await;
+    engine.shutdown().await;
+    code
+}
+
+/// Handles events until one transfer ends (`once`) or Ctrl-C.
+async fn serve(
+    engine: &Engine,
+    events: &mut tokio::sync::mpsc::Receiver<Event>,
+    renderer: &mut Renderer,
+    yes: bool,
+    once: bool,
+) -> anyhow::Result<ExitCode> {
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => bail!("the engine stopped"),
+            },
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::from(INTERRUPTED)),
+        };
+        renderer.on(&event);
+        match &event {
+            Event::OfferReceived {
+                transfer_id,
+                peer,
+                files,
+                folders,
+                bytes,
+                names,
+            } if !yes => {
+                let question = format!(
+                    "{peer} offers {files} file(s){} , {}: {}{}\nAccept? [y/N] ",
+                    if *folders > 0 {
+                        format!(" in {folders} folder(s)")
+                    } else {
+                        String::new()
+                    },
+                    HumanBytes(*bytes),
+                    names.join(", "),
+                    if files + folders > names.len() {
+                        ", …"
+                    } else {
+                        ""
+                    },
+                );
+                let engine = engine.clone();
+                let transfer_id = transfer_id.clone();
+                tokio::task::spawn_blocking(move || {
+                    eprint!("{question}");
+                    let mut answer = String::new();
+                    let accepted = std::io::stdin().lock().read_line(&mut answer).is_ok()
+                        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+                    engine.decide(&transfer_id, accepted);
+                });
+            }
+            Event::TransferDone { .. } if once => return Ok(ExitCode::SUCCESS),
+            Event::TransferFailed { error, .. } if once => bail!("{error}"),
+            Event::Declined { reason, .. } if once => bail!("{reason}"),
+            _ => {}
+        }
+    }
+}
+
+/// Reads a code or ticket typed on the terminal (not echoed to argv or history).
+fn read_secret() -> anyhow::Result<String> {
+    eprint!("Enter the share code or ticket: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the code")?;
+    let line = line.trim().to_owned();
+    if line.is_empty() {
+        bail!("no code given");
+    }
+    Ok(line)
+}

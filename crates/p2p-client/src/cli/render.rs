@@ -1,0 +1,196 @@
+//! Turns engine events into progress bars and lines, or JSON lines.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
+use p2p_client::event::{Direction, Event, Summary};
+
+/// Renders events for a person (bars on stderr) or a script (`--json`).
+pub(crate) struct Renderer {
+    json: bool,
+    multi: MultiProgress,
+    bars: HashMap<String, Bars>,
+    hashing: Option<ProgressBar>,
+}
+
+struct Bars {
+    total: ProgressBar,
+    file: ProgressBar,
+    direction: Direction,
+}
+
+fn total_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:>9} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
+fn file_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>9} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+impl Renderer {
+    pub(crate) fn new(json: bool) -> Self {
+        Self {
+            json,
+            multi: MultiProgress::new(),
+            bars: HashMap::new(),
+            hashing: None,
+        }
+    }
+
+    /// Prints a line for a person, above any bars (stdout in human mode).
+    pub(crate) fn say(&self, line: &str) {
+        if !self.json {
+            self.multi.suspend(|| println!("{line}"));
+        }
+    }
+
+    pub(crate) fn on(&mut self, event: &Event) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(event) {
+                println!("{line}");
+            }
+            return;
+        }
+        match event {
+            Event::Hashing { done } => {
+                let bar = self.hashing.get_or_insert_with(|| {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} hashing {bytes} {bytes_per_sec}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    bar
+                });
+                bar.set_position(*done);
+            }
+            Event::ShareReady { code, ticket } => {
+                if let Some(code) = code {
+                    self.say(&format!("Share code: {code}"));
+                    self.say(&format!(
+                        "On the other computer run:  p2p-client receive {code}"
+                    ));
+                }
+                self.say(&format!("Ticket (works without a server): {ticket}"));
+                self.say("Waiting for the receiver… (Ctrl-C to stop)");
+            }
+            Event::TransferStarted {
+                transfer_id,
+                direction,
+                bytes,
+                resumed,
+                path,
+                files,
+                ..
+            } => {
+                if let Some(bar) = self.hashing.take() {
+                    bar.finish_and_clear();
+                }
+                let verb = match direction {
+                    Direction::Send => "Sending",
+                    Direction::Receive => "Receiving",
+                };
+                let resumed_note = if *resumed > 0 {
+                    format!(", resuming after {}", HumanBytes(*resumed))
+                } else {
+                    String::new()
+                };
+                self.say(&format!(
+                    "{verb} {files} file(s), {} ({path}{resumed_note})",
+                    HumanBytes(*bytes)
+                ));
+                let total = self.multi.add(ProgressBar::new(*bytes));
+                total.set_style(total_style());
+                total.set_prefix("total");
+                total.set_position(*resumed);
+                let file = self.multi.add(ProgressBar::new_spinner());
+                file.set_style(file_style());
+                file.set_prefix("file");
+                self.bars.insert(
+                    transfer_id.clone(),
+                    Bars {
+                        total,
+                        file,
+                        direction: *direction,
+                    },
+                );
+            }
+            Event::Progress {
+                transfer_id,
+                done,
+                file,
+                ..
+            } => {
+                if let Some(bars) = self.bars.get(transfer_id) {
+                    bars.total.set_position(*done);
+                    bars.file
+                        .set_message(protocol::path::display_escaped(file, 120));
+                }
+            }
+            Event::FileDone { transfer_id, file } => {
+                if let Some(bars) = self.bars.get(transfer_id) {
+                    bars.file
+                        .set_message(protocol::path::display_escaped(file, 120));
+                }
+            }
+            Event::TransferDone {
+                transfer_id,
+                summary,
+            } => {
+                let direction = self.bars.remove(transfer_id).map(|bars| {
+                    bars.total.finish_and_clear();
+                    bars.file.finish_and_clear();
+                    bars.direction
+                });
+                self.say(&summary_line(direction.unwrap_or(Direction::Send), summary));
+            }
+            Event::TransferFailed {
+                transfer_id,
+                peer,
+                error,
+            } => {
+                if let Some(bars) = self.bars.remove(transfer_id) {
+                    bars.total.abandon();
+                    bars.file.finish_and_clear();
+                }
+                self.multi
+                    .suspend(|| eprintln!("Transfer with {peer} failed: {error}"));
+            }
+            Event::Declined { reason, .. } => {
+                self.multi.suspend(|| eprintln!("Declined: {reason}"));
+            }
+            Event::PeerFound { .. }
+            | Event::PeerLost { .. }
+            | Event::Listening { .. }
+            | Event::OfferReceived { .. } => {}
+            _ => {}
+        }
+    }
+}
+
+/// `Sent 3 files (12.3 MiB) in 1.20 s, 10.5 MB/s, direct, TCP`.
+pub(crate) fn summary_line(direction: Direction, s: &Summary) -> String {
+    let verb = match direction {
+        Direction::Send => "Sent",
+        Direction::Receive => "Received",
+    };
+    let saved = if s.saved.is_empty() {
+        String::new()
+    } else {
+        format!(" into {}", s.saved.join(", "))
+    };
+    format!(
+        "{verb} {} file(s) ({}){saved} in {:.2} s, {:.1} MB/s, {}",
+        s.files,
+        HumanBytes(s.bytes),
+        s.seconds,
+        s.mb_per_sec(),
+        s.path
+    )
+}

@@ -1,0 +1,92 @@
+//! The config file (`config.toml` in the config folder). Flags and
+//! environment variables override what it says.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What `config.toml` may set. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// Signal server URL (`ws://host:8080/ws`); none means LAN and tickets only.
+    pub server: Option<String>,
+    /// Display name shown to other peers.
+    pub name: Option<String>,
+    /// Where received files land.
+    pub download_dir: Option<PathBuf>,
+    /// Listen multiaddrs.
+    pub listen: Vec<String>,
+    /// LAN discovery by mDNS.
+    pub mdns: Option<bool>,
+}
+
+/// The config file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("config file {path}: {reason}")]
+pub struct ConfigError {
+    /// The file.
+    pub path: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Largest config file read, in bytes.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+impl FileConfig {
+    /// Reads `config.toml` from `dir`; a missing file is an empty config.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let path = dir.join("config.toml");
+        let err = |reason: String| ConfigError {
+            path: path.display().to_string(),
+            reason,
+        };
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(err(e.to_string())),
+            Ok(meta) if meta.len() > MAX_CONFIG_BYTES => {
+                return Err(err("file is too large".into()));
+            }
+            Ok(_) => {}
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| err(e.to_string()))
+    }
+}
+
+/// The platform's download folder, or `~/Downloads`, or the current folder.
+pub fn default_download_dir() -> PathBuf {
+    directories::UserDirs::new()
+        .and_then(|u| u.download_dir().map(Path::to_path_buf))
+        .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().join("Downloads")))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn missing_file_is_empty_and_fields_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(FileConfig::load(dir.path()).unwrap(), FileConfig::default());
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "server = \"ws://127.0.0.1:8080/ws\"\nname = \"desk\"\nmdns = false\n",
+        )
+        .unwrap();
+        let c = FileConfig::load(dir.path()).unwrap();
+        assert_eq!(c.server.as_deref(), Some("ws://127.0.0.1:8080/ws"));
+        assert_eq!(c.mdns, Some(false));
+    }
+
+    #[test]
+    fn bad_files_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), "sever = 1\n").unwrap();
+        let e = FileConfig::load(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("config.toml"), "{e}");
+    }
+}

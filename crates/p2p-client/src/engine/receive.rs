@@ -1,0 +1,555 @@
+//! The receiver's side: offers wait for a decision; accepted transfers get
+//! their bytes on a data stream, written to partial files, verified, placed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use libp2p::{PeerId, StreamProtocol};
+use protocol::offer::{FileEntry, Offer};
+use protocol::path::display_escaped;
+use protocol::transfer::{
+    DATA_PROTOCOL, DataHeader, DataResult, Decision, DeclineReason, Refusal, Response,
+};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::wire::{self, WireError};
+use super::{Accepted, Engine, Inbound, MAX_PENDING_OFFERS, PendingOffer};
+use crate::event::{Direction, Event, Summary};
+use crate::network::PathInfo;
+use crate::transfer::store::{PartialFile, Placement, Store, StoreError};
+
+/// Names shown in an offer prompt.
+const SHOWN_NAMES: usize = 5;
+
+/// Data streams received at once.
+const MAX_INBOUND_STREAMS: usize = 8;
+
+/// Bytes read from the network per chunk.
+const CHUNK: usize = 256 * 1024;
+
+/// Chunks queued between the network and the disk writer.
+const WRITE_QUEUE: usize = 16;
+
+fn refuse(reply: oneshot::Sender<Response>, reason: Refusal, message: String) {
+    let _ = reply.send(Response::Refused { reason, message });
+}
+
+/// A peer offers files.
+pub(super) async fn on_offer(
+    engine: &Engine,
+    peer: PeerId,
+    offer: Offer,
+    reply: oneshot::Sender<Response>,
+) {
+    let expected = engine.inner.config.inbound == Inbound::Anyone
+        || engine.state().expected_senders.contains(&peer);
+    if !expected {
+        info!(%peer, "offer from a peer we did not ask: refused");
+        return refuse(
+            reply,
+            Refusal::NotExpected,
+            "this receiver does not take offers from you".into(),
+        );
+    }
+    if let Err(e) = offer.validate() {
+        warn!(%peer, error = %e, "invalid offer refused");
+        return refuse(reply, Refusal::InvalidOffer, format!("offer refused: {e}"));
+    }
+    let transfer_id = offer.transfer_id.clone();
+    {
+        let mut state = engine.state();
+        let from_peer = state.pending.values().filter(|p| p.peer == peer).count();
+        if state.pending.len() >= MAX_PENDING_OFFERS || from_peer >= 2 {
+            drop(state);
+            return refuse(
+                reply,
+                Refusal::Busy,
+                "too many offers waiting; try again later".into(),
+            );
+        }
+        if state.pending.contains_key(&transfer_id) || state.accepted.contains_key(&transfer_id) {
+            drop(state);
+            return refuse(
+                reply,
+                Refusal::InvalidOffer,
+                "this transfer ID is already in use".into(),
+            );
+        }
+        state.pending.insert(
+            transfer_id.clone(),
+            PendingOffer {
+                peer,
+                offer: offer.clone(),
+                reply,
+            },
+        );
+    }
+    let names = offer
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .chain(offer.dirs.iter().map(String::as_str))
+        .take(SHOWN_NAMES)
+        .map(|n| display_escaped(n, 80))
+        .collect();
+    engine
+        .emit(Event::OfferReceived {
+            transfer_id: transfer_id.clone(),
+            peer: peer.to_string(),
+            files: offer.files.len(),
+            folders: offer.dirs.len(),
+            bytes: offer.total_bytes,
+            names,
+        })
+        .await;
+    if engine.inner.config.auto_accept {
+        decide(engine, &transfer_id, true);
+        return;
+    }
+    // Nobody answered in time: decline on the person's behalf.
+    let timeout = engine.inner.config.decision_timeout;
+    let expiring = engine.clone();
+    engine.inner.tracker.spawn(async move {
+        tokio::select! {
+            () = tokio::time::sleep(timeout) => {}
+            () = expiring.inner.shutdown.cancelled() => {}
+        }
+        let pending = expiring.state().pending.remove(&transfer_id);
+        if let Some(pending) = pending {
+            let reason = if expiring.inner.shutdown.is_cancelled() {
+                DeclineReason::ShuttingDown
+            } else {
+                DeclineReason::Expired
+            };
+            let _ = pending
+                .reply
+                .send(Response::Decision(Decision::Decline { reason }));
+            expiring
+                .emit(Event::Declined {
+                    transfer_id,
+                    reason: "no decision in time: the offer expired".into(),
+                })
+                .await;
+        }
+    });
+}
+
+/// A person's (or `--yes`'s) answer to an offer.
+pub(super) fn decide(engine: &Engine, transfer_id: &str, accept: bool) {
+    let Some(pending) = engine.state().pending.remove(transfer_id) else {
+        return;
+    };
+    if !accept {
+        let _ = pending.reply.send(Response::Decision(Decision::Decline {
+            reason: DeclineReason::Declined,
+        }));
+        engine.emit_lossy(Event::Declined {
+            transfer_id: transfer_id.to_owned(),
+            reason: "you declined the offer".into(),
+        });
+        return;
+    }
+    let engine = engine.clone();
+    let store = Store::new(engine.inner.config.download_dir.clone());
+    engine.inner.tracker.clone().spawn(async move {
+        let PendingOffer { peer, offer, reply } = pending;
+        let checked_offer = offer.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let resume = store.resume_points(&checked_offer);
+            store.check_space(&checked_offer, &resume).map(|()| resume)
+        })
+        .await;
+        let resume = match checked {
+            Ok(Ok(resume)) => resume,
+            Ok(Err(e)) => {
+                let _ = reply.send(Response::Decision(Decision::Decline {
+                    reason: DeclineReason::NoSpace,
+                }));
+                engine
+                    .emit(Event::TransferFailed {
+                        transfer_id: offer.transfer_id.clone(),
+                        peer: peer.to_string(),
+                        error: format!("declined: {e}"),
+                    })
+                    .await;
+                return;
+            }
+            Err(_) => return,
+        };
+        engine.state().accepted.insert(
+            offer.transfer_id.clone(),
+            Accepted {
+                peer,
+                offer,
+                resume: resume.clone(),
+            },
+        );
+        let _ = reply.send(Response::Decision(Decision::Accept { resume }));
+    });
+}
+
+/// The sender gave up on a transfer.
+pub(super) async fn on_cancel(engine: &Engine, peer: PeerId, transfer_id: &str, reason: &str) {
+    let removed = {
+        let mut state = engine.state();
+        let pending = state
+            .pending
+            .get(transfer_id)
+            .is_some_and(|p| p.peer == peer);
+        let accepted = state
+            .accepted
+            .get(transfer_id)
+            .is_some_and(|a| a.peer == peer);
+        if pending {
+            state.pending.remove(transfer_id);
+        }
+        if accepted {
+            state.accepted.remove(transfer_id);
+        }
+        pending || accepted
+    };
+    if removed {
+        engine
+            .emit(Event::TransferFailed {
+                transfer_id: transfer_id.to_owned(),
+                peer: peer.to_string(),
+                error: format!(
+                    "the sender cancelled: {}",
+                    protocol::transfer::sanitize_reason(reason)
+                ),
+            })
+            .await;
+    }
+}
+
+/// Accepts data streams for as long as the engine runs.
+pub(super) async fn accept_streams(engine: Engine) {
+    let mut control = engine.inner.net.control();
+    let mut incoming = match control.accept(StreamProtocol::new(DATA_PROTOCOL)) {
+        Ok(incoming) => incoming,
+        Err(e) => {
+            warn!(error = %e, "cannot accept data streams");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(MAX_INBOUND_STREAMS));
+    loop {
+        let next = tokio::select! {
+            () = engine.inner.shutdown.cancelled() => return,
+            next = incoming.next() => next,
+        };
+        let Some((peer, stream)) = next else { return };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            warn!(%peer, "too many data streams at once: refused");
+            continue;
+        };
+        let engine = engine.clone();
+        engine.inner.tracker.clone().spawn(async move {
+            let _permit = permit;
+            receive_stream(&engine, peer, stream).await;
+        });
+    }
+}
+
+async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Stream) {
+    let header: DataHeader = match wire::read_frame(&mut stream).await {
+        Ok(header) => header,
+        Err(e) => {
+            warn!(%peer, error = %e, "bad data stream header");
+            return;
+        }
+    };
+    let accepted = engine.state().accepted.get(&header.transfer_id).cloned();
+    let Some(accepted) = accepted.filter(|a| a.peer == peer) else {
+        warn!(%peer, "data for a transfer that was not accepted: refused");
+        let _ = wire::write_frame(
+            &mut stream,
+            &DataResult::Failed {
+                file: None,
+                reason: "no accepted transfer with this ID".into(),
+            },
+        )
+        .await;
+        return;
+    };
+    let transfer_id = header.transfer_id.clone();
+    let result = receive_files(engine, peer, &accepted, &header, &mut stream).await;
+    let (answer, event) = match result {
+        Ok(summary) => {
+            engine.state().accepted.remove(&transfer_id);
+            info!(%peer, transfer = %transfer_id, files = summary.files, "received and verified");
+            (
+                DataResult::Complete,
+                Event::TransferDone {
+                    transfer_id,
+                    summary,
+                },
+            )
+        }
+        Err(failure) => {
+            warn!(%peer, transfer = %transfer_id, error = %failure.message, "receive failed");
+            if failure.fatal {
+                engine.state().accepted.remove(&transfer_id);
+            }
+            (
+                DataResult::Failed {
+                    file: failure.file,
+                    reason: failure.message.clone(),
+                },
+                Event::TransferFailed {
+                    transfer_id,
+                    peer: peer.to_string(),
+                    error: failure.message,
+                },
+            )
+        }
+    };
+    let _ = wire::write_frame(&mut stream, &answer).await;
+    let _ = wire::close(&mut stream).await;
+    engine.emit(event).await;
+}
+
+/// A failed receive: what to tell both sides.
+struct Failure {
+    file: Option<u32>,
+    message: String,
+    /// The transfer cannot be retried under this ID (the offer is forgotten).
+    fatal: bool,
+}
+
+impl Failure {
+    fn new(file: Option<u32>, message: impl Into<String>, fatal: bool) -> Self {
+        Self {
+            file,
+            message: message.into(),
+            fatal,
+        }
+    }
+}
+
+async fn receive_files(
+    engine: &Engine,
+    peer: PeerId,
+    accepted: &Accepted,
+    header: &DataHeader,
+    stream: &mut libp2p::Stream,
+) -> Result<Summary, Failure> {
+    let offer = &accepted.offer;
+    if header.starts.len() != offer.files.len() {
+        return Err(Failure::new(
+            None,
+            "the sender's start offsets do not match the offer",
+            true,
+        ));
+    }
+    // The sender may start at 0 or at the offset we offered, nothing else.
+    for (index, start) in header.starts.iter().enumerate() {
+        let offered = accepted
+            .resume
+            .iter()
+            .find(|p| p.file as usize == index)
+            .map_or(0, |p| p.offset);
+        if *start != 0 && *start != offered {
+            return Err(Failure::new(
+                u32::try_from(index).ok(),
+                "the sender wants to resume at an offset we did not offer",
+                true,
+            ));
+        }
+    }
+    let path = engine
+        .inner
+        .net
+        .path(peer)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(PathInfo {
+            relayed: false,
+            transport: crate::network::Transport::Tcp,
+        });
+    let resumed: u64 = header.starts.iter().sum();
+    engine
+        .emit(Event::TransferStarted {
+            transfer_id: offer.transfer_id.clone(),
+            peer: peer.to_string(),
+            direction: Direction::Receive,
+            files: offer.files.len(),
+            bytes: offer.total_bytes,
+            resumed,
+            path,
+        })
+        .await;
+
+    let store = Store::new(engine.inner.config.download_dir.clone());
+    let prepared_offer = offer.clone();
+    let placement = tokio::task::spawn_blocking(move || store.prepare(&prepared_offer))
+        .await
+        .map_err(|_| Failure::new(None, "interrupted", false))?
+        .map_err(|e| Failure::new(None, e.to_string(), false))?;
+    let placement = Arc::new(placement);
+
+    let started = Instant::now();
+    let mut done = resumed;
+    let mut last_progress = Instant::now();
+    let mut buf = vec![0u8; CHUNK];
+    let mut saved = Vec::new();
+    for (index, (entry, start)) in offer.files.iter().zip(&header.starts).enumerate() {
+        let index32 = u32::try_from(index).unwrap_or(u32::MAX);
+        let file_err = |message: String, fatal: bool| Failure::new(Some(index32), message, fatal);
+        let writer = Writer::open(Arc::clone(&placement), index32, entry.clone(), *start)
+            .await
+            .map_err(|e| file_err(e.to_string(), false))?;
+        let mut left = entry.size - start;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = match wire::read_some(stream, &mut buf[..want]).await {
+                Ok(0) => {
+                    return Err(file_err(
+                        format!(
+                            "the connection closed in the middle of {}; run the transfer again to resume",
+                            display_escaped(&entry.path, 80)
+                        ),
+                        false,
+                    ));
+                }
+                Ok(n) => n,
+                Err(e) => {
+                    return Err(file_err(
+                        format!("{e}; run the transfer again to resume"),
+                        false,
+                    ));
+                }
+            };
+            if writer.write(buf[..n].to_vec()).await.is_err() {
+                let error = writer
+                    .finish()
+                    .await
+                    .err()
+                    .map_or_else(|| "disk writer stopped".into(), |e| e.to_string());
+                return Err(file_err(error, false));
+            }
+            left -= n as u64;
+            done += n as u64;
+            if last_progress.elapsed().as_millis() >= 100 {
+                last_progress = Instant::now();
+                engine.emit_lossy(Event::Progress {
+                    transfer_id: offer.transfer_id.clone(),
+                    done,
+                    total: offer.total_bytes,
+                    file: entry.path.clone(),
+                });
+            }
+        }
+        let placed = writer.finish().await.map_err(|e| {
+            let fatal = matches!(e, StoreError::HashMismatch { .. });
+            file_err(e.to_string(), fatal)
+        })?;
+        let shown = placed
+            .strip_prefix(&engine.inner.config.download_dir)
+            .unwrap_or(&placed)
+            .display()
+            .to_string();
+        engine.emit_lossy(Event::FileDone {
+            transfer_id: offer.transfer_id.clone(),
+            file: shown,
+        });
+        saved.push(placed);
+    }
+    // Anything after the announced bytes is a lie about sizes.
+    let mut probe = [0u8; 1];
+    match wire::read_some(stream, &mut probe).await {
+        Ok(0) => {}
+        Ok(_) => {
+            return Err(Failure::new(
+                None,
+                "the sender sent more data than it announced",
+                true,
+            ));
+        }
+        Err(WireError::Io(_)) => {}
+        Err(e) => return Err(Failure::new(None, e.to_string(), false)),
+    }
+    Ok(Summary {
+        files: offer.files.len(),
+        bytes: offer.total_bytes,
+        transferred: offer.total_bytes - resumed,
+        seconds: started.elapsed().as_secs_f64(),
+        path: engine
+            .inner
+            .net
+            .path(peer)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(path),
+        saved: top_level_names(&placement, offer),
+    })
+}
+
+fn top_level_names(placement: &Placement, offer: &Offer) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for path in offer.files.iter().map(|f| &f.path).chain(&offer.dirs) {
+        let first = path.split('/').next().unwrap_or_default();
+        let shown = placement.top_level_name(first).to_owned();
+        if !names.contains(&shown) {
+            names.push(shown);
+        }
+    }
+    names
+}
+
+/// One file's disk writer on a blocking thread, fed through a bounded queue
+/// so memory stays constant whatever the file size.
+struct Writer {
+    chunks: mpsc::Sender<Vec<u8>>,
+    done: tokio::task::JoinHandle<Result<PathBuf, StoreError>>,
+}
+
+impl Writer {
+    async fn open(
+        placement: Arc<Placement>,
+        index: u32,
+        entry: FileEntry,
+        start: u64,
+    ) -> Result<Self, StoreError> {
+        let opening = Arc::clone(&placement);
+        let partial: PartialFile =
+            tokio::task::spawn_blocking(move || opening.open(index, &entry, start))
+                .await
+                .map_err(|_| writer_stopped(&placement))??;
+        let (chunks, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut partial = partial;
+            while let Some(chunk) = rx.blocking_recv() {
+                partial.write(&chunk)?;
+            }
+            partial.finish(&placement)
+        });
+        Ok(Self { chunks, done })
+    }
+
+    async fn write(&self, chunk: Vec<u8>) -> Result<(), ()> {
+        self.chunks.send(chunk).await.map_err(|_| ())
+    }
+
+    async fn finish(self) -> Result<PathBuf, StoreError> {
+        drop(self.chunks);
+        self.done.await.unwrap_or_else(|_| {
+            Err(StoreError::Io {
+                path: PathBuf::new(),
+                source: std::io::Error::other("the disk writer stopped"),
+            })
+        })
+    }
+}
+
+fn writer_stopped(placement: &Placement) -> StoreError {
+    StoreError::Io {
+        path: placement.dir().to_path_buf(),
+        source: std::io::Error::other("the disk writer stopped"),
+    }
+}

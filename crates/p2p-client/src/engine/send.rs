@@ -1,0 +1,258 @@
+//! The sender's side: scan, offer, then stream every file from disk.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use libp2p::{Multiaddr, PeerId, StreamProtocol};
+use protocol::offer::Offer;
+use protocol::transfer::{
+    DATA_PROTOCOL, DataHeader, DataResult, Decision, Request, Response, ResumePoint,
+    sanitize_reason,
+};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tracing::info;
+
+use super::wire::{self, WireError};
+use super::{Engine, EngineError};
+use crate::event::{Direction, Event, Summary};
+use crate::transfer::scan::{self, Scanned};
+
+/// Size of one read from disk and one write to the stream.
+const CHUNK: usize = 256 * 1024;
+
+/// Scans `paths`, offers them to `peer` and sends what is accepted.
+pub(super) async fn send(
+    engine: &Engine,
+    peer: PeerId,
+    addrs: Vec<Multiaddr>,
+    paths: Vec<PathBuf>,
+) -> Result<Summary, EngineError> {
+    let scanned = scan_files(engine, paths).await?;
+    engine.inner.net.dial(peer, addrs).await?;
+    offer_and_send(engine, peer, scanned).await
+}
+
+/// Hashes the files off the async threads, reporting progress.
+pub(super) async fn scan_files(
+    engine: &Engine,
+    paths: Vec<PathBuf>,
+) -> Result<Scanned, EngineError> {
+    let progress = engine.clone();
+    let scanned = tokio::task::spawn_blocking(move || {
+        let mut done = 0u64;
+        let mut last = Instant::now();
+        let mut on_hashed = |n: u64| {
+            done += n;
+            if last.elapsed().as_millis() >= 200 {
+                last = Instant::now();
+                progress.emit_lossy(Event::Hashing { done });
+            }
+        };
+        scan::scan(&paths, &mut on_hashed)
+    })
+    .await
+    .map_err(|_| EngineError::Stopped)??;
+    for skipped in &scanned.skipped {
+        tracing::warn!(path = %skipped.display(), "not sent: symbolic link or special file");
+    }
+    Ok(scanned)
+}
+
+/// Offers scanned files to a connected peer and streams them if accepted.
+pub(super) async fn offer_and_send(
+    engine: &Engine,
+    peer: PeerId,
+    scanned: Scanned,
+) -> Result<Summary, EngineError> {
+    let Scanned { offer, sources, .. } = scanned;
+    let transfer_id = offer.transfer_id.clone();
+    info!(%peer, transfer = %transfer_id, files = offer.files.len(), bytes = offer.total_bytes, "offering");
+    let response = engine
+        .inner
+        .net
+        .request(peer, Request::Offer(offer.clone()))
+        .await?;
+    let resume = match response {
+        Response::Decision(Decision::Accept { resume }) => resume,
+        Response::Decision(Decision::Decline { reason }) => {
+            let reason = reason.describe().to_owned();
+            engine
+                .emit(Event::Declined {
+                    transfer_id,
+                    reason: reason.clone(),
+                })
+                .await;
+            return Err(EngineError::Declined(reason));
+        }
+        Response::Refused { message, .. } => {
+            return Err(EngineError::Refused {
+                peer,
+                message: sanitize_reason(&message),
+            });
+        }
+        other => {
+            return Err(EngineError::Protocol {
+                peer,
+                reason: format!("unexpected answer to an offer: {other:?}"),
+            });
+        }
+    };
+    let starts = agree_starts(&offer, &sources, &resume).await;
+    let result = stream_files(engine, peer, &offer, &sources, &starts).await;
+    match result {
+        Ok(summary) => {
+            engine
+                .emit(Event::TransferDone {
+                    transfer_id,
+                    summary: summary.clone(),
+                })
+                .await;
+            Ok(summary)
+        }
+        Err(e) => {
+            engine
+                .emit(Event::TransferFailed {
+                    transfer_id,
+                    peer: peer.to_string(),
+                    error: e.to_string(),
+                })
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// For each file, where to start: the receiver's offset if our own prefix
+/// hashes the same, else 0.
+async fn agree_starts(offer: &Offer, sources: &[PathBuf], resume: &[ResumePoint]) -> Vec<u64> {
+    let mut starts = vec![0u64; offer.files.len()];
+    for point in resume {
+        let index = point.file as usize;
+        let (Some(entry), Some(source)) = (offer.files.get(index), sources.get(index)) else {
+            continue;
+        };
+        if point.offset == 0 || point.offset > entry.size {
+            continue;
+        }
+        let source = source.clone();
+        let offset = point.offset;
+        let ours = tokio::task::spawn_blocking(move || scan::prefix_hash(&source, offset)).await;
+        if let Ok(Ok(Some(hash))) = ours
+            && hash == point.prefix_hash
+        {
+            starts[index] = point.offset;
+        }
+    }
+    starts
+}
+
+async fn stream_files(
+    engine: &Engine,
+    peer: PeerId,
+    offer: &Offer,
+    sources: &[PathBuf],
+    starts: &[u64],
+) -> Result<Summary, EngineError> {
+    let transfer_id = offer.transfer_id.clone();
+    let fail = |reason: String| EngineError::Transfer { peer, reason };
+    let mut control = engine.inner.net.control();
+    let mut stream = control
+        .open_stream(peer, StreamProtocol::new(DATA_PROTOCOL))
+        .await
+        .map_err(|e| fail(format!("cannot open a data stream: {e}")))?;
+    let path = engine
+        .inner
+        .net
+        .path(peer)
+        .await?
+        .unwrap_or(crate::network::PathInfo {
+            relayed: false,
+            transport: crate::network::Transport::Tcp,
+        });
+    let resumed: u64 = starts.iter().sum();
+    engine
+        .emit(Event::TransferStarted {
+            transfer_id: transfer_id.clone(),
+            peer: peer.to_string(),
+            direction: Direction::Send,
+            files: offer.files.len(),
+            bytes: offer.total_bytes,
+            resumed,
+            path,
+        })
+        .await;
+    let header = DataHeader {
+        transfer_id: transfer_id.clone(),
+        starts: starts.to_vec(),
+    };
+    let wire_err = |e: WireError| fail(e.to_string());
+    wire::write_frame(&mut stream, &header)
+        .await
+        .map_err(wire_err)?;
+
+    let started = Instant::now();
+    let mut done = resumed;
+    let mut last_progress = Instant::now();
+    let mut buf = vec![0u8; CHUNK];
+    for ((entry, source), start) in offer.files.iter().zip(sources).zip(starts) {
+        let mut file = tokio::fs::File::open(source)
+            .await
+            .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
+        file.seek(std::io::SeekFrom::Start(*start))
+            .await
+            .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
+        let mut left = entry.size - start;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = file
+                .read(&mut buf[..want])
+                .await
+                .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
+            if n == 0 {
+                return Err(fail(format!(
+                    "{} became shorter while sending; send it again when it no longer changes",
+                    source.display()
+                )));
+            }
+            wire::write_all(&mut stream, &buf[..n])
+                .await
+                .map_err(wire_err)?;
+            left -= n as u64;
+            done += n as u64;
+            if last_progress.elapsed().as_millis() >= 100 {
+                last_progress = Instant::now();
+                engine.emit_lossy(Event::Progress {
+                    transfer_id: transfer_id.clone(),
+                    done,
+                    total: offer.total_bytes,
+                    file: entry.path.clone(),
+                });
+            }
+        }
+        engine.emit_lossy(Event::FileDone {
+            transfer_id: transfer_id.clone(),
+            file: entry.path.clone(),
+        });
+    }
+    wire::close(&mut stream).await.map_err(wire_err)?;
+    let result: DataResult = wire::read_frame(&mut stream).await.map_err(wire_err)?;
+    match result {
+        DataResult::Complete => {
+            let summary = Summary {
+                files: offer.files.len(),
+                bytes: offer.total_bytes,
+                transferred: offer.total_bytes - resumed,
+                seconds: started.elapsed().as_secs_f64(),
+                path: engine.inner.net.path(peer).await?.unwrap_or(path),
+                saved: Vec::new(),
+            };
+            info!(%peer, transfer = %transfer_id, seconds = summary.seconds, "sent");
+            Ok(summary)
+        }
+        DataResult::Failed { reason, .. } => Err(fail(format!(
+            "the receiver reports: {}",
+            sanitize_reason(&reason)
+        ))),
+        _ => Err(fail("the receiver sent an unknown result".into())),
+    }
+}

@@ -1,0 +1,170 @@
+//! What the engine tells its views (the CLI, the desktop app).
+//!
+//! Every event serializes to one JSON object with an `event` field: that is
+//! what `--json` prints, one per line.
+
+use serde::Serialize;
+
+use crate::network::PathInfo;
+
+/// Where a peer was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerSource {
+    /// mDNS on the local network.
+    Lan,
+    /// The signal server's room.
+    Server,
+}
+
+/// Which way a transfer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// We send.
+    Send,
+    /// We receive.
+    Receive,
+}
+
+/// The end of a successful transfer, for the summary line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Files in the transfer.
+    pub files: usize,
+    /// Bytes of all files.
+    pub bytes: u64,
+    /// Bytes that actually crossed the network (less when resumed).
+    pub transferred: u64,
+    /// Seconds from the first byte to verification.
+    pub seconds: f64,
+    /// Path used.
+    pub path: PathInfo,
+    /// Where the files landed (receiver only): top-level names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub saved: Vec<String>,
+}
+
+impl Summary {
+    /// Megabytes (10^6 bytes) per second over the network.
+    pub fn mb_per_sec(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.transferred as f64 / 1e6 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Something the views should show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The node listens on an address.
+    Listening {
+        /// The multiaddr.
+        addr: String,
+    },
+    /// A peer became visible.
+    PeerFound {
+        /// Peer ID.
+        peer: String,
+        /// Display name, if known.
+        name: Option<String>,
+        /// Where it was seen.
+        source: PeerSource,
+    },
+    /// A peer is no longer visible.
+    PeerLost {
+        /// Peer ID.
+        peer: String,
+        /// Where it was seen.
+        source: PeerSource,
+    },
+    /// Files are being hashed before the offer.
+    Hashing {
+        /// Bytes hashed so far.
+        done: u64,
+    },
+    /// A share is ready: give the code or the ticket to the receiver.
+    ShareReady {
+        /// The share code (when a signal server is used).
+        code: Option<String>,
+        /// The ticket (works without a server).
+        ticket: String,
+    },
+    /// A peer offers files; answer with `Engine::decide`.
+    OfferReceived {
+        /// The transfer.
+        transfer_id: String,
+        /// The sender.
+        peer: String,
+        /// Number of files.
+        files: usize,
+        /// Number of folders.
+        folders: usize,
+        /// Total size in bytes.
+        bytes: u64,
+        /// The first few names, escaped for display.
+        names: Vec<String>,
+    },
+    /// Bytes start to flow.
+    TransferStarted {
+        /// The transfer.
+        transfer_id: String,
+        /// The other peer.
+        peer: String,
+        /// Our side.
+        direction: Direction,
+        /// Number of files.
+        files: usize,
+        /// Total size in bytes.
+        bytes: u64,
+        /// Bytes skipped because the other side already had them.
+        resumed: u64,
+        /// The connection's path.
+        path: PathInfo,
+    },
+    /// Progress of a running transfer (at most a few per second).
+    Progress {
+        /// The transfer.
+        transfer_id: String,
+        /// Bytes done, resumed ones included.
+        done: u64,
+        /// Total bytes.
+        total: u64,
+        /// The file being moved now.
+        file: String,
+    },
+    /// One file arrived and was verified (receiver) or was sent (sender).
+    FileDone {
+        /// The transfer.
+        transfer_id: String,
+        /// Its relative path (receiver: where it landed).
+        file: String,
+    },
+    /// The transfer finished; every file verified.
+    TransferDone {
+        /// The transfer.
+        transfer_id: String,
+        /// Figures for the summary line.
+        summary: Summary,
+    },
+    /// The transfer failed; partial data is kept for a resume.
+    TransferFailed {
+        /// The transfer.
+        transfer_id: String,
+        /// The other peer.
+        peer: String,
+        /// What happened and what to do.
+        error: String,
+    },
+    /// The receiver declined, or the offer expired.
+    Declined {
+        /// The transfer.
+        transfer_id: String,
+        /// Why.
+        reason: String,
+    },
+}

@@ -1,0 +1,296 @@
+//! The libp2p side of the engine: one task ([`EventLoop`]) owns the `Swarm`;
+//! a cloneable [`Network`] handle sends it [`Command`]s, each with a oneshot
+//! for the reply; what the swarm hears arrives as [`NetEvent`]s.
+//!
+//! Bulk bytes do not pass through this task: they flow over libp2p-stream
+//! streams opened with [`Network::control`].
+
+mod behaviour;
+mod event_loop;
+
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId};
+use protocol::transfer::{Request, Response};
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) use event_loop::EventLoop;
+
+/// Queue sizes: commands to the loop and events from it.
+const COMMAND_QUEUE: usize = 64;
+const EVENT_QUEUE: usize = 256;
+
+/// How long a request may wait for its answer (an offer waits for a person).
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// Connections with no open stream close after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the swarm is set up.
+#[derive(Debug, Clone)]
+pub(crate) struct NetConfig {
+    pub(crate) key: Keypair,
+    pub(crate) listen: Vec<Multiaddr>,
+    pub(crate) mdns: bool,
+}
+
+/// Why a network operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The peer could not be reached at any known address.
+    #[error("cannot reach peer {peer}: {reason}")]
+    Unreachable {
+        /// The peer.
+        peer: PeerId,
+        /// What failed.
+        reason: String,
+    },
+    /// A request got no answer.
+    #[error("peer {peer} did not answer: {reason}")]
+    NoAnswer {
+        /// The peer.
+        peer: PeerId,
+        /// What failed.
+        reason: String,
+    },
+    /// Listening failed.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// What failed.
+        reason: String,
+    },
+    /// The network task has stopped.
+    #[error("the network has stopped")]
+    Stopped,
+}
+
+/// How a connection reaches a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PathInfo {
+    /// Through a relay rather than directly.
+    pub relayed: bool,
+    /// The transport.
+    pub transport: Transport,
+}
+
+/// A transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// TCP with Noise and yamux.
+    Tcp,
+    /// QUIC (TLS 1.3).
+    Quic,
+}
+
+impl PathInfo {
+    /// The path of a connection to `addr`.
+    pub(crate) fn of(addr: &Multiaddr) -> Self {
+        use libp2p::multiaddr::Protocol;
+        let relayed = addr.iter().any(|p| p == Protocol::P2pCircuit);
+        // For a relayed address the transport is the one to the relay.
+        let quic = addr
+            .iter()
+            .any(|p| matches!(p, Protocol::QuicV1 | Protocol::Quic));
+        Self {
+            relayed,
+            transport: if quic {
+                Transport::Quic
+            } else {
+                Transport::Tcp
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for PathInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = if self.relayed { "relayed" } else { "direct" };
+        let transport = match self.transport {
+            Transport::Tcp => "TCP",
+            Transport::Quic => "QUIC",
+        };
+        write!(f, "{how}, {transport}")
+    }
+}
+
+/// Something the swarm heard that the engine acts on.
+#[derive(Debug)]
+pub(crate) enum NetEvent {
+    /// A peer asks something; answer through `reply` (dropping it refuses).
+    Request {
+        peer: PeerId,
+        request: Request,
+        reply: oneshot::Sender<Response>,
+    },
+    /// mDNS found a peer on the LAN.
+    LanPeer {
+        peer: PeerId,
+        #[expect(dead_code, reason = "shown in the peer list once it exists")]
+        addrs: Vec<Multiaddr>,
+    },
+    /// mDNS entries of a peer expired.
+    LanPeerGone { peer: PeerId },
+    /// A new listen address (including relay circuits).
+    Listening { addr: Multiaddr },
+    /// The relay accepted our reservation.
+    Reserved { relay: PeerId },
+}
+
+/// Requests to the network task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Dial {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        reply: oneshot::Sender<Result<PathInfo, NetError>>,
+    },
+    Request {
+        peer: PeerId,
+        request: Request,
+        reply: oneshot::Sender<Result<Response, NetError>>,
+    },
+    Listen {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Path {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<PathInfo>>,
+    },
+    Connected {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+}
+
+/// A cloneable handle to the network task.
+#[derive(Clone)]
+pub(crate) struct Network {
+    commands: mpsc::Sender<Command>,
+    control: libp2p_stream::Control,
+    peer_id: PeerId,
+}
+
+/// Builds the swarm and returns the handle, the event stream and the loop to spawn.
+pub(crate) fn new(
+    config: NetConfig,
+) -> Result<(Network, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
+    let peer_id = config.key.public().to_peer_id();
+    let mut swarm = behaviour::build_swarm(&config)?;
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+    }
+    let control = swarm.behaviour().stream.new_control();
+    let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let network = Network {
+        commands,
+        control,
+        peer_id,
+    };
+    Ok((network, events, EventLoop::new(swarm, command_rx, event_tx)))
+}
+
+impl Network {
+    /// This node's peer ID.
+    pub(crate) fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// A handle for opening and accepting byte streams.
+    pub(crate) fn control(&self) -> libp2p_stream::Control {
+        self.control.clone()
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Connects to `peer` (at `addrs`, plus any address already known) and
+    /// returns the path of the connection.
+    pub(crate) async fn dial(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<PathInfo, NetError> {
+        self.ask(|reply| Command::Dial { peer, addrs, reply })
+            .await?
+    }
+
+    /// Sends a request and waits for the answer.
+    pub(crate) async fn request(
+        &self,
+        peer: PeerId,
+        request: Request,
+    ) -> Result<Response, NetError> {
+        self.ask(|reply| Command::Request {
+            peer,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// Starts listening on another address (e.g. a relay circuit).
+    #[expect(dead_code, reason = "the signal-server client lands next")]
+    pub(crate) async fn listen(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.ask(|reply| Command::Listen { addr, reply }).await?
+    }
+
+    /// The addresses this node listens on now.
+    pub(crate) async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        self.ask(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// Peers connected now.
+    pub(crate) async fn connected(&self) -> Result<Vec<PeerId>, NetError> {
+        self.ask(|reply| Command::Connected { reply }).await
+    }
+
+    /// The best current path to `peer`, if connected.
+    pub(crate) async fn path(&self, peer: PeerId) -> Result<Option<PathInfo>, NetError> {
+        self.ask(|reply| Command::Path { peer, reply }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn paths_are_read_from_addresses() {
+        let direct: Multiaddr = "/ip4/127.0.0.1/udp/1/quic-v1".parse().unwrap();
+        assert_eq!(
+            PathInfo::of(&direct),
+            PathInfo {
+                relayed: false,
+                transport: Transport::Quic
+            }
+        );
+        let relayed: Multiaddr = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit"
+            .parse()
+            .unwrap();
+        assert_eq!(PathInfo::of(&relayed).to_string(), "relayed, TCP");
+    }
+}

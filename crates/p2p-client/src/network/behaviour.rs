@@ -1,0 +1,83 @@
+//! The swarm's behaviours and transports.
+
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{
+    StreamProtocol, Swarm, autonat, dcutr, identify, mdns, noise, ping, relay, tcp, yamux,
+};
+use protocol::offer::MAX_OFFER_BYTES;
+use protocol::transfer::{CONTROL_PROTOCOL, Request, Response};
+
+use super::{IDLE_TIMEOUT, NetConfig, NetError, REQUEST_TIMEOUT};
+
+/// Identify's protocol string; peers of other products are told apart by it.
+const IDENTIFY_PROTOCOL: &str = "/p2p-share/id/1.0.0";
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    pub(crate) relay: relay::client::Behaviour,
+    pub(crate) dcutr: dcutr::Behaviour,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) autonat: autonat::Behaviour,
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) control: request_response::cbor::Behaviour<Request, Response>,
+    pub(crate) stream: libp2p_stream::Behaviour,
+}
+
+pub(crate) fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| NetError::Listen {
+        addr: libp2p::Multiaddr::empty(),
+        reason: format!("{what}: {e}"),
+    };
+    let mdns_enabled = config.mdns;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(config.key.clone())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| fail("TCP transport", &e))?
+        .with_quic()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| fail("relay transport", &e))?
+        .with_behaviour(|key, relay| {
+            let peer_id = key.public().to_peer_id();
+            let mdns = if mdns_enabled {
+                mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                    .map_err(
+                        |e| tracing::warn!(error = %e, "mDNS unavailable; LAN discovery is off"),
+                    )
+                    .ok()
+            } else {
+                None
+            };
+            let codec = request_response::cbor::codec::Codec::default()
+                .set_request_size_maximum(MAX_OFFER_BYTES as u64 + 64 * 1024)
+                .set_response_size_maximum(1024 * 1024);
+            let control = request_response::Behaviour::with_codec(
+                codec,
+                [(StreamProtocol::new(CONTROL_PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
+            );
+            Behaviour {
+                relay,
+                dcutr: dcutr::Behaviour::new(peer_id),
+                identify: identify::Behaviour::new(
+                    identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                        .with_agent_version(format!("p2p-share/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::default(),
+                autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+                mdns: Toggle::from(mdns),
+                control,
+                stream: libp2p_stream::Behaviour::new(),
+            }
+        })
+        .map_err(|e| fail("behaviour", &e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build();
+    Ok(swarm)
+}

@@ -1,0 +1,362 @@
+//! The task that owns the swarm.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, relay};
+use protocol::transfer::{Refusal, Request, Response};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT};
+
+type PendingReply = BoxFuture<'static, (ResponseChannel<Response>, Response)>;
+
+/// The swarm and everything waiting on it.
+pub(crate) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    dials: HashMap<PeerId, Vec<oneshot::Sender<Result<PathInfo, NetError>>>>,
+    requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
+    replies: FuturesUnordered<PendingReply>,
+    connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
+    listen_addrs: Vec<Multiaddr>,
+}
+
+impl EventLoop {
+    pub(super) fn new(
+        swarm: Swarm<Behaviour>,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<NetEvent>,
+    ) -> Self {
+        Self {
+            swarm,
+            commands,
+            events,
+            dials: HashMap::new(),
+            requests: HashMap::new(),
+            replies: FuturesUnordered::new(),
+            connections: HashMap::new(),
+            listen_addrs: Vec::new(),
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled or every handle is dropped.
+    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                Some((channel, response)) = self.replies.next(), if !self.replies.is_empty() => {
+                    if self.swarm.behaviour_mut().control.send_response(channel, response).is_err() {
+                        debug!("peer went away before our answer");
+                    }
+                }
+            }
+        }
+        self.close_gracefully().await;
+        debug!("network loop stopped");
+    }
+
+    /// Closes every connection, letting muxers flush what is queued.
+    async fn close_gracefully(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        let drain = async {
+            while self.swarm.connected_peers().next().is_some() {
+                self.swarm.select_next_some().await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    }
+
+    fn best_path(&self, peer: &PeerId) -> Option<PathInfo> {
+        let paths = self.connections.get(peer)?;
+        let mut best: Option<PathInfo> = None;
+        for (_, addr) in paths {
+            let path = PathInfo::of(addr);
+            if best.is_none_or(|b| b.relayed && !path.relayed) {
+                best = Some(path);
+            }
+        }
+        best
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Dial { peer, addrs, reply } => {
+                if let Some(path) = self.best_path(&peer) {
+                    let _ = reply.send(Ok(path));
+                    return;
+                }
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(addrs)
+                    .extend_addresses_through_behaviour()
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build();
+                match self.swarm.dial(opts) {
+                    Ok(()) => self.dials.entry(peer).or_default().push(reply),
+                    Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {
+                        // Already dialing: wait for that attempt.
+                        self.dials.entry(peer).or_default().push(reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Unreachable {
+                            peer,
+                            reason: e.to_string(),
+                        }));
+                    }
+                }
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .control
+                    .send_request(&peer, request);
+                self.requests.insert(id, reply);
+            }
+            Command::Listen { addr, reply } => {
+                let result =
+                    self.swarm
+                        .listen_on(addr.clone())
+                        .map(|_| ())
+                        .map_err(|e| NetError::Listen {
+                            addr,
+                            reason: e.to_string(),
+                        });
+                let _ = reply.send(result);
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.listen_addrs.clone());
+            }
+            Command::Path { peer, reply } => {
+                let _ = reply.send(self.best_path(&peer));
+            }
+            Command::Connected { reply } => {
+                let _ = reply.send(self.connections.keys().copied().collect());
+            }
+        }
+    }
+
+    fn emit(&self, event: NetEvent) {
+        if let Err(e) = self.events.try_send(event) {
+            warn!(error = %e, "engine is not keeping up with network events; one dropped");
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                self.listen_addrs.push(address.clone());
+                self.emit(NetEvent::Listening { addr: address });
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| *a != address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                let addr = endpoint.get_remote_address().clone();
+                debug!(peer = %peer_id, %addr, "connected");
+                self.connections
+                    .entry(peer_id)
+                    .or_default()
+                    .push((connection_id, addr));
+                if let (Some(waiting), Some(path)) =
+                    (self.dials.remove(&peer_id), self.best_path(&peer_id))
+                {
+                    for reply in waiting {
+                        let _ = reply.send(Ok(path));
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                cause,
+                ..
+            } => {
+                debug!(peer = %peer_id, ?cause, "connection closed");
+                if let Some(list) = self.connections.get_mut(&peer_id) {
+                    list.retain(|(id, _)| *id != connection_id);
+                    if list.is_empty() {
+                        self.connections.remove(&peer_id);
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                if self.connections.contains_key(&peer) {
+                    return;
+                }
+                if let Some(waiting) = self.dials.remove(&peer) {
+                    for reply in waiting {
+                        let _ = reply.send(Err(NetError::Unreachable {
+                            peer,
+                            reason: error.to_string(),
+                        }));
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            other => debug!(event = ?other, "swarm"),
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Control(event) => self.on_control_event(event),
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+                for (peer, addr) in found {
+                    self.swarm.add_peer_address(peer, addr.clone());
+                    by_peer.entry(peer).or_default().push(addr);
+                }
+                for (peer, addrs) in by_peer {
+                    self.emit(NetEvent::LanPeer { peer, addrs });
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Expired(gone)) => {
+                let mut peers: Vec<PeerId> = gone.into_iter().map(|(p, _)| p).collect();
+                peers.dedup();
+                for peer in peers {
+                    self.emit(NetEvent::LanPeerGone { peer });
+                }
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                for addr in info.listen_addrs {
+                    if is_dialable(&addr) {
+                        self.swarm.add_peer_address(peer_id, addr);
+                    }
+                }
+            }
+            BehaviourEvent::Relay(relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                ..
+            }) => {
+                info!(relay = %relay_peer_id, "relay reservation accepted");
+                self.emit(NetEvent::Reserved {
+                    relay: relay_peer_id,
+                });
+            }
+            BehaviourEvent::Dcutr(event) => info!(?event, "hole punching"),
+            other => debug!(event = ?other, "behaviour"),
+        }
+    }
+
+    fn on_control_event(&mut self, event: request_response::Event<Request, Response>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let (reply, answer) = oneshot::channel();
+                let event = NetEvent::Request {
+                    peer,
+                    request,
+                    reply,
+                };
+                if self.events.try_send(event).is_err() {
+                    let busy =
+                        refused(Refusal::Busy, "the receiver is busy; try again in a moment");
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .control
+                        .send_response(channel, busy);
+                    return;
+                }
+                self.replies.push(Box::pin(async move {
+                    let response = match tokio::time::timeout(
+                        REQUEST_TIMEOUT - Duration::from_secs(5),
+                        answer,
+                    )
+                    .await
+                    {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(_)) => refused(Refusal::NotExpected, "the request was not expected"),
+                        Err(_) => refused(Refusal::Busy, "no answer in time"),
+                    };
+                    (channel, response)
+                }));
+            }
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.requests.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.requests.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::NoAnswer {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "inbound request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+}
+
+fn refused(reason: Refusal, message: &str) -> Response {
+    Response::Refused {
+        reason,
+        message: message.into(),
+    }
+}
+
+/// Addresses worth remembering for a peer: not unspecified, not circuit-less junk.
+fn is_dialable(addr: &Multiaddr) -> bool {
+    !addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}

@@ -1,0 +1,926 @@
+//! The receiver's side of the disk: where accepted files are written,
+//! verified and placed.
+//!
+//! The download folder is `DIR`. The rules, in the order a transfer meets them:
+//! - Before the person accepts, nothing is written: [`Store::resume_points`]
+//!   and [`Store::check_space`] only read.
+//! - [`Store::prepare`] (after accept) creates `DIR/.p2p-share/partial/`,
+//!   picks a free name in `DIR` for every top-level file and folder of the
+//!   offer (`photos` exists → `photos (1)`), and creates the offer's folders,
+//!   never through a symlink.
+//! - Bytes go to a partial file, `DIR/.p2p-share/partial/<hash>-<size>.part`,
+//!   named by content, so the same file sent again (in a new transfer, under
+//!   another name) resumes where it stopped. [`PartialFile`] hashes as it
+//!   writes and refuses a byte more than announced.
+//! - [`PartialFile::finish`] checks the BLAKE3 hash and only then links the
+//!   file under its final name, never over an existing file: a taken name
+//!   gets a number (`report (1).pdf`). A mismatch deletes the partial data.
+//!
+//! Every name here was checked by [`SafePath`]; symlinks already in `DIR`
+//! are never followed. All of it is blocking file-system work: call it from
+//! a blocking thread, never from an async task or a UI frame.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use protocol::offer::{FileEntry, Hash, Offer};
+use protocol::path::{SafePath, display_escaped, numbered_name};
+use protocol::transfer::ResumePoint;
+
+#[cfg(test)]
+mod tests;
+
+/// Folder inside the download folder for this app's own data.
+pub const STATE_DIR: &str = ".p2p-share";
+
+/// Folder inside [`STATE_DIR`] for partial files.
+const PARTIAL_DIR: &str = "partial";
+
+/// Free space kept on top of what a transfer needs, in bytes.
+pub const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
+
+/// Most numbered names tried before giving up (`name (1)` … `name (10000)`).
+const MAX_NUMBER: u32 = 10_000;
+
+/// Bytes read at a time when hashing a partial file.
+const CHUNK: usize = 1024 * 1024;
+
+/// Buffer between [`PartialFile::write`] and the disk.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// How many characters of a peer-provided name an error message shows.
+const SHOWN_CHARS: usize = 200;
+
+/// Why receiving to disk failed. Messages name the file (peer-provided
+/// names escaped) and say what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Reading or writing a file or folder failed.
+    #[error(
+        "could not read or write {}: {source}; check the download folder's permissions and free space",
+        shown(.path)
+    )]
+    Io {
+        /// The local file or folder.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// The download folder's disk has too little free space for the offer.
+    #[error(
+        "not enough free space for these files: {} needed (with a safety margin), {} available; \
+         free some space or choose another download folder",
+        human_bytes(*.needed),
+        human_bytes(*.available)
+    )]
+    NoSpace {
+        /// Bytes still to receive plus [`SPACE_MARGIN`].
+        needed: u64,
+        /// Bytes available to this user on that disk.
+        available: u64,
+    },
+    /// The sender sent more bytes for a file than it announced (or asked to
+    /// resume past its end). Nothing of the excess was written.
+    #[error(
+        "the sender sent more data for \"{path}\" than it announced; the file was not saved, \
+         stop this transfer"
+    )]
+    TooMuchData {
+        /// The file, as named by the peer (escaped).
+        path: String,
+    },
+    /// [`PartialFile::finish`] was called before every byte arrived.
+    #[error(
+        "\"{path}\" is incomplete; the data received so far is kept, and sending it again resumes"
+    )]
+    Incomplete {
+        /// The file, as named by the peer (escaped).
+        path: String,
+    },
+    /// The received bytes do not match the announced BLAKE3 hash. The
+    /// partial data was deleted.
+    #[error(
+        "\"{path}\" arrived damaged (it does not match the sender's hash) and was deleted; \
+         send it again"
+    )]
+    HashMismatch {
+        /// The file, as named by the peer (escaped).
+        path: String,
+    },
+    /// A symlink or a file is in the way of a folder, or a name is unsafe.
+    /// Symlinks are never followed.
+    #[error("will not write to {}: {reason}", shown(.path))]
+    Unsafe {
+        /// The local path in the way (or the refused name).
+        path: PathBuf,
+        /// Why, for a person.
+        reason: String,
+    },
+    /// Every numbered alternative of a name is taken.
+    #[error(
+        "no free name for \"{name}\" in the download folder (tried {MAX_NUMBER} numbered names); \
+         move some files away and try again"
+    )]
+    NoFreeName {
+        /// The name, as named by the peer (escaped).
+        name: String,
+    },
+    /// [`Placement::open`] was asked to resume further than the partial
+    /// data reaches (it was shortened or deleted meanwhile).
+    #[error(
+        "cannot resume \"{path}\" at byte {offset}: only {have} bytes of it are on disk; \
+         send the file again"
+    )]
+    PartialTooShort {
+        /// The file, as named by the peer (escaped).
+        path: String,
+        /// Bytes on disk.
+        have: u64,
+        /// Requested resume offset.
+        offset: u64,
+    },
+    /// Another transfer is writing the same content right now.
+    #[error(
+        "\"{path}\" is being received by another transfer right now; wait for it to finish and \
+         try again"
+    )]
+    InUse {
+        /// The file, as named by the peer (escaped).
+        path: String,
+    },
+}
+
+impl StoreError {
+    /// Whether the disk is full: an I/O error saying so (`StorageFull`,
+    /// `ENOSPC`), or [`StoreError::NoSpace`] from [`Store::check_space`].
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Io { source, .. } => {
+                source.kind() == io::ErrorKind::StorageFull || source.raw_os_error() == Some(28)
+            }
+            StoreError::NoSpace { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// The download folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// `DIR`.
+    dir: PathBuf,
+}
+
+impl Store {
+    /// A store for the download folder `dir`, which need not exist yet.
+    /// Nothing is touched on disk.
+    pub fn new(dir: PathBuf) -> Store {
+        Store { dir }
+    }
+
+    /// The download folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where partial files are kept.
+    fn partial_dir(&self) -> PathBuf {
+        self.dir.join(STATE_DIR).join(PARTIAL_DIR)
+    }
+
+    /// Files of `offer` whose partial data is already on disk, with how much
+    /// of each is there and the BLAKE3 of that prefix. Only reads.
+    ///
+    /// A partial longer than its file is ignored (it will be overwritten
+    /// from the start); one as long as its file is reported with
+    /// `offset == size`, so only verification remains. When several files
+    /// of the offer have the same content, only the first is reported, as
+    /// they share one partial. Any I/O error just means no resume.
+    pub fn resume_points(&self, offer: &Offer) -> Vec<ResumePoint> {
+        let state = self.dir.join(STATE_DIR);
+        let partial = self.partial_dir();
+        if !is_real_dir(&state) || !is_real_dir(&partial) {
+            return Vec::new();
+        }
+        let mut seen = HashSet::new();
+        let mut points = Vec::new();
+        for (index, entry) in offer.files.iter().enumerate() {
+            let Ok(file) = u32::try_from(index) else {
+                break;
+            };
+            if !seen.insert((entry.hash, entry.size)) {
+                continue;
+            }
+            let part = partial.join(partial_name(entry));
+            match partial_prefix(&part, entry.size) {
+                Ok(Some((offset, prefix_hash))) => points.push(ResumePoint {
+                    file,
+                    offset,
+                    prefix_hash,
+                }),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::debug!(path = %part.display(), %error, "partial data unreadable; no resume");
+                }
+            }
+        }
+        points
+    }
+
+    /// Checks that the disk holding the download folder (or, if it does not
+    /// exist yet, its nearest existing parent) has room for the bytes still
+    /// to receive plus [`SPACE_MARGIN`]. Only reads.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSpace`], or [`StoreError::Io`] if the free space
+    /// cannot be read.
+    pub fn check_space(&self, offer: &Offer, resume: &[ResumePoint]) -> Result<(), StoreError> {
+        // One offset per file, never more than its size.
+        let resumed: BTreeMap<u32, u64> = resume
+            .iter()
+            .filter_map(|point| {
+                let entry = offer.files.get(usize::try_from(point.file).ok()?)?;
+                Some((point.file, point.offset.min(entry.size)))
+            })
+            .collect();
+        let already = resumed.values().fold(0u64, |sum, &n| sum.saturating_add(n));
+        let needed = offer
+            .total_bytes
+            .saturating_sub(already)
+            .saturating_add(SPACE_MARGIN);
+        let probe = nearest_existing(&self.dir);
+        let available = fs4::available_space(&probe).map_err(|source| StoreError::Io {
+            path: probe.clone(),
+            source,
+        })?;
+        if available < needed {
+            return Err(StoreError::NoSpace { needed, available });
+        }
+        Ok(())
+    }
+
+    /// Gets the download folder ready for an accepted offer.
+    ///
+    /// Creates `DIR` and `DIR/.p2p-share/partial`, gives every top-level
+    /// file and folder of the offer a name not yet taken in `DIR` (a
+    /// dangling symlink counts as taken), and creates every folder of the
+    /// offer under it. Top-level folders are claimed with an atomic
+    /// `create_dir`, so two transfers never share one.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsafe`] if a symlink or a file is where a folder is
+    /// needed, or a path breaks the safe-path rules; [`StoreError::NoFreeName`];
+    /// [`StoreError::Io`].
+    pub fn prepare(&self, offer: &Offer) -> Result<Placement, StoreError> {
+        fs::create_dir_all(&self.dir).map_err(|source| StoreError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        ensure_dirs(&self.dir, [STATE_DIR, PARTIAL_DIR])?;
+
+        let dirs = offer
+            .dirs
+            .iter()
+            .map(|d| parse(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let files = offer
+            .files
+            .iter()
+            .map(|f| parse(&f.path))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // Top-level name -> whether it is a folder.
+        let mut top: BTreeMap<&str, bool> = BTreeMap::new();
+        for dir in &dirs {
+            top.insert(first_component(dir), true);
+        }
+        for file in &files {
+            let is_folder = top.entry(first_component(file)).or_insert(false);
+            *is_folder |= file.components().len() > 1;
+        }
+        let reserved: HashSet<String> = top.keys().map(|name| name.to_lowercase()).collect();
+        let mut taken = HashSet::new();
+        let mut map = HashMap::new();
+        for (&name, &is_folder) in &top {
+            let chosen = self.claim(name, is_folder, &reserved, &mut taken)?;
+            if chosen != name {
+                tracing::info!(
+                    name = %display_escaped(name, SHOWN_CHARS),
+                    saved_as = %chosen,
+                    "name taken in the download folder; using a numbered one"
+                );
+            }
+            map.insert(name.to_owned(), chosen);
+        }
+        let placement = Placement {
+            dir: self.dir.clone(),
+            top: map,
+        };
+
+        let folders: BTreeSet<SafePath> = dirs
+            .into_iter()
+            .chain(files.iter().filter_map(SafePath::parent))
+            .collect();
+        for folder in &folders {
+            ensure_dirs(&self.dir, placement.mapped_components(folder))?;
+        }
+        Ok(placement)
+    }
+
+    /// Picks the first of `name`, `name (1)`, … that is free in `DIR`, is
+    /// not another top-level name of the offer and was not picked already;
+    /// a folder is created at once to claim it.
+    fn claim(
+        &self,
+        name: &str,
+        is_folder: bool,
+        reserved: &HashSet<String>,
+        taken: &mut HashSet<String>,
+    ) -> Result<String, StoreError> {
+        for n in 0..=MAX_NUMBER {
+            let candidate = numbered_name(name, n);
+            let folded = candidate.to_lowercase();
+            if taken.contains(&folded) || (n > 0 && reserved.contains(&folded)) {
+                continue;
+            }
+            let path = self.dir.join(&candidate);
+            let free = if is_folder {
+                match fs::create_dir(&path) {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+                    Err(source) => return Err(StoreError::Io { path, source }),
+                }
+            } else {
+                match fs::symlink_metadata(&path) {
+                    Ok(_) => false,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+                    Err(source) => return Err(StoreError::Io { path, source }),
+                }
+            };
+            if free {
+                taken.insert(folded);
+                return Ok(candidate);
+            }
+        }
+        Err(StoreError::NoFreeName {
+            name: display_escaped(name, SHOWN_CHARS),
+        })
+    }
+}
+
+/// Where the files of one accepted offer go: the download folder and the
+/// name chosen for each top-level file and folder. Made by [`Store::prepare`].
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// `DIR`.
+    dir: PathBuf,
+    /// Top-level name in the offer -> name in `DIR`.
+    top: HashMap<String, String>,
+}
+
+impl Placement {
+    /// The download folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The name a top-level file or folder of the offer is saved under in
+    /// the download folder (`photos` → `photos (1)` if `photos` was taken);
+    /// unchanged if the offer has no such top-level name.
+    pub fn top_level_name<'a>(&'a self, name: &'a str) -> &'a str {
+        self.top.get(name).map_or(name, String::as_str)
+    }
+
+    /// Where the file or folder `rel` of the offer is saved: its top-level
+    /// name mapped as [`Placement::top_level_name`] says. Pure; a file that
+    /// finds its name taken at the last moment gets a numbered name instead
+    /// ([`PartialFile::finish`] returns the real path).
+    pub fn final_path(&self, rel: &SafePath) -> PathBuf {
+        let mut path = self.dir.clone();
+        path.extend(self.mapped_components(rel));
+        path
+    }
+
+    /// The components of `rel` with the top-level one mapped.
+    fn mapped_components<'a>(&'a self, rel: &'a SafePath) -> impl Iterator<Item = &'a str> {
+        rel.components()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == 0 { self.top_level_name(c) } else { c })
+    }
+
+    /// Opens the partial file for file number `index` of the offer, to
+    /// receive it from byte `offset` on.
+    ///
+    /// The partial is created if missing and cut to `offset` bytes (0: empty).
+    /// Its first `offset` bytes are read back into the hash, so
+    /// [`PartialFile::finish`] verifies the whole file.
+    ///
+    /// # Errors
+    /// [`StoreError::PartialTooShort`] if fewer than `offset` bytes are on
+    /// disk; [`StoreError::TooMuchData`] if `offset` is past the end of the
+    /// file; [`StoreError::InUse`] if another transfer writes the same
+    /// content now; [`StoreError::Unsafe`]; [`StoreError::Io`].
+    pub fn open(
+        &self,
+        index: u32,
+        entry: &FileEntry,
+        offset: u64,
+    ) -> Result<PartialFile, StoreError> {
+        let rel = parse(&entry.path)?;
+        let name = display_escaped(&entry.path, SHOWN_CHARS);
+        if offset > entry.size {
+            return Err(StoreError::TooMuchData { path: name });
+        }
+        // Checked again: the folders may have been replaced since `prepare`.
+        let partial_dir = ensure_dirs(&self.dir, [STATE_DIR, PARTIAL_DIR])?;
+        let part = partial_dir.join(partial_name(entry));
+        let io_err = |source| StoreError::Io {
+            path: part.clone(),
+            source,
+        };
+        match fs::symlink_metadata(&part) {
+            Ok(meta) if !meta.is_file() => {
+                return Err(StoreError::Unsafe {
+                    path: part,
+                    reason: "something other than a file is where partial data belongs; \
+                             remove it and try again"
+                        .into(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(io_err(source)),
+        }
+        let mut file = open_locked(&part).map_err(|e| match e {
+            Locked::Busy => StoreError::InUse { path: name.clone() },
+            Locked::Io(source) => io_err(source),
+        })?;
+        let have = file.metadata().map_err(io_err)?.len();
+        if have < offset {
+            return Err(StoreError::PartialTooShort {
+                path: name,
+                have,
+                offset,
+            });
+        }
+        file.set_len(offset).map_err(io_err)?;
+        let mut hasher = blake3::Hasher::new();
+        if offset > 0 {
+            file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+            let read = hash_stream((&mut file).take(offset), &mut hasher).map_err(io_err)?;
+            if read != offset {
+                return Err(StoreError::PartialTooShort {
+                    path: name,
+                    have: read,
+                    offset,
+                });
+            }
+        }
+        file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+        tracing::debug!(index, file = %name, offset, "partial file open");
+        Ok(PartialFile {
+            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            part,
+            rel,
+            name,
+            index,
+            size: entry.size,
+            expected: entry.hash,
+            hasher,
+            written: offset,
+            failed: false,
+        })
+    }
+}
+
+/// One file being received: bytes are appended to its partial file and
+/// hashed on the way. Dropping it keeps the data for a later resume;
+/// [`PartialFile::finish`] verifies and places it, [`PartialFile::discard`]
+/// deletes it.
+#[derive(Debug)]
+pub struct PartialFile {
+    /// Buffered writer on the partial file, positioned at its end.
+    writer: BufWriter<File>,
+    /// Path of the partial file.
+    part: PathBuf,
+    /// The file's path in the offer.
+    rel: SafePath,
+    /// The same, escaped for messages.
+    name: String,
+    /// Index of the file in the offer.
+    index: u32,
+    /// Announced size.
+    size: u64,
+    /// Announced hash.
+    expected: Hash,
+    /// Hash of every byte so far, resumed prefix included.
+    hasher: blake3::Hasher,
+    /// Bytes so far, resumed prefix included.
+    written: u64,
+    /// A write failed, so the hash no longer matches what is on disk.
+    failed: bool,
+}
+
+impl PartialFile {
+    /// Index of the file in the offer.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The file's path in the offer.
+    pub fn rel(&self) -> &SafePath {
+        &self.rel
+    }
+
+    /// Appends `data` and adds it to the hash.
+    ///
+    /// # Errors
+    /// [`StoreError::TooMuchData`] if `data` would go past the announced
+    /// size (nothing is written then); [`StoreError::Io`] (check
+    /// [`StoreError::is_disk_full`]). After an I/O error every later call
+    /// fails: drop the file to keep what reached the disk for a resume.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        self.check_not_failed()?;
+        let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
+        if len > self.remaining() {
+            return Err(StoreError::TooMuchData {
+                path: self.name.clone(),
+            });
+        }
+        if let Err(source) = self.writer.write_all(data) {
+            self.failed = true;
+            return Err(StoreError::Io {
+                path: self.part.clone(),
+                source,
+            });
+        }
+        self.hasher.update(data);
+        self.written += len;
+        Ok(())
+    }
+
+    /// Bytes of the file received, the resumed prefix included.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Bytes still to receive.
+    pub fn remaining(&self) -> u64 {
+        self.size.saturating_sub(self.written)
+    }
+
+    /// Verifies the file and moves it to its final name, never over an
+    /// existing file or through a symlink: if the name is taken, the next
+    /// free `name (n).ext` is used. Returns where the file now is.
+    ///
+    /// # Errors
+    /// [`StoreError::Incomplete`] if bytes are missing (the data is kept);
+    /// [`StoreError::HashMismatch`] if the content is wrong (the data is
+    /// deleted); [`StoreError::Unsafe`], [`StoreError::NoFreeName`],
+    /// [`StoreError::Io`].
+    pub fn finish(self, placement: &Placement) -> Result<PathBuf, StoreError> {
+        self.check_not_failed()?;
+        if self.written != self.size {
+            return Err(StoreError::Incomplete {
+                path: self.name.clone(),
+            });
+        }
+        let PartialFile {
+            writer,
+            part,
+            rel,
+            name,
+            expected,
+            hasher,
+            ..
+        } = self;
+        let io_err = |source| StoreError::Io {
+            path: part.clone(),
+            source,
+        };
+        let file = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
+        if Hash(*hasher.finalize().as_bytes()) != expected {
+            drop(file);
+            remove_partial(&part);
+            tracing::warn!(file = %name, "hash mismatch; partial data deleted");
+            return Err(StoreError::HashMismatch { path: name });
+        }
+        file.sync_all().map_err(io_err)?;
+        // The lock is held until the partial is linked and unlinked, so no
+        // other transfer can open and cut it meanwhile.
+        let target = place(&part, &rel, placement)?;
+        drop(file);
+        tracing::info!(file = %name, path = %target.display(), "file verified and saved");
+        Ok(target)
+    }
+
+    /// Deletes the partial data (the transfer is abandoned for good).
+    pub fn discard(self) {
+        let (file, _unwritten) = self.writer.into_parts();
+        drop(file);
+        remove_partial(&self.part);
+    }
+
+    /// Fails if an earlier write failed.
+    fn check_not_failed(&self) -> Result<(), StoreError> {
+        if self.failed {
+            return Err(StoreError::Io {
+                path: self.part.clone(),
+                source: io::Error::other("an earlier write to this file failed"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why [`open_locked`] failed.
+enum Locked {
+    /// Another transfer holds the partial file.
+    Busy,
+    /// The file could not be opened.
+    Io(io::Error),
+}
+
+/// Opens (creating) the partial file `part` for reading and writing and
+/// locks it, so that one transfer at a time writes one content. Nothing is
+/// cut or written here.
+fn open_locked(part: &Path) -> Result<File, Locked> {
+    // A transfer finishing the same content links the partial into place and
+    // unlinks it while holding the lock; a handle opened just before that
+    // points at the placed file, so check and open again.
+    for _ in 0..3 {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(part)
+            .map_err(Locked::Io)?;
+        match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
+            Ok(true) => {}
+            Ok(false) => return Err(Locked::Busy),
+            Err(error) => {
+                tracing::debug!(path = %part.display(), %error, "cannot lock partial file; going on");
+            }
+        }
+        if still_partial(&file, part).map_err(Locked::Io)? {
+            return Ok(file);
+        }
+    }
+    Err(Locked::Busy)
+}
+
+/// Whether the open `file` is still the partial file at `part`, and not
+/// also a file placed under its final name.
+#[cfg(unix)]
+fn still_partial(file: &File, part: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file.metadata()?;
+    let Ok(at_path) = fs::symlink_metadata(part) else {
+        return Ok(false);
+    };
+    Ok(open.nlink() == 1 && open.dev() == at_path.dev() && open.ino() == at_path.ino())
+}
+
+/// Whether the open `file` is still the partial file at `part` (not
+/// checked on this platform).
+#[cfg(not(unix))]
+fn still_partial(_file: &File, _part: &Path) -> io::Result<bool> {
+    Ok(true)
+}
+
+/// Moves the verified partial `part` to the final place of `rel`, trying
+/// numbered names while the name is taken. A hard link fails rather than
+/// replace an existing file; where hard links are not supported, `rename`
+/// after checking that the name is free.
+fn place(part: &Path, rel: &SafePath, placement: &Placement) -> Result<PathBuf, StoreError> {
+    let mut folders: Vec<&str> = placement.mapped_components(rel).collect();
+    let mapped_name = folders.pop().unwrap_or(rel.file_name()).to_owned();
+    // The folders were made by `prepare`; check again that none was
+    // replaced by a symlink (and make any that were removed).
+    let parent = ensure_dirs(&placement.dir, folders)?;
+    let original = rel.file_name();
+    let mut hard_links = true;
+    for n in 0..=MAX_NUMBER {
+        let name = if n == 0 {
+            mapped_name.clone()
+        } else {
+            numbered_name(original, n)
+        };
+        if n > 0 && name == mapped_name {
+            continue;
+        }
+        let target = parent.join(&name);
+        if hard_links {
+            match fs::hard_link(part, &target) {
+                Ok(()) => {
+                    remove_partial(part);
+                    return Ok(target);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(error) => {
+                    tracing::debug!(%error, "hard link failed; falling back to rename");
+                    hard_links = false;
+                }
+            }
+        }
+        match fs::symlink_metadata(&target) {
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::rename(part, &target).map_err(|source| StoreError::Io {
+                    path: target.clone(),
+                    source,
+                })?;
+                return Ok(target);
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: target,
+                    source,
+                });
+            }
+        }
+    }
+    Err(StoreError::NoFreeName {
+        name: display_escaped(rel.as_str(), SHOWN_CHARS),
+    })
+}
+
+/// Walks `components` down from `base`, creating missing folders and
+/// refusing any component that is a symlink or not a folder. Returns the
+/// last folder.
+fn ensure_dirs<'a>(
+    base: &Path,
+    components: impl IntoIterator<Item = &'a str>,
+) -> Result<PathBuf, StoreError> {
+    let mut current = base.to_path_buf();
+    for component in components {
+        current.push(component);
+        match fs::symlink_metadata(&current) {
+            Ok(meta) => check_real_dir(&current, &meta)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&current) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let meta = fs::symlink_metadata(&current).map_err(|source| StoreError::Io {
+                        path: current.clone(),
+                        source,
+                    })?;
+                    check_real_dir(&current, &meta)?;
+                }
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        path: current,
+                        source,
+                    });
+                }
+            },
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: current,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(current)
+}
+
+/// Fails unless `meta` (from `symlink_metadata`) is a folder, not a symlink.
+fn check_real_dir(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return Ok(());
+    }
+    let reason = if kind.is_symlink() {
+        "a symbolic link is where a folder is needed, and links are never followed; \
+         move it away and try again"
+    } else {
+        "a file is where a folder is needed; move it away and try again"
+    };
+    Err(StoreError::Unsafe {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    })
+}
+
+/// Whether `path` is a folder and not a symlink.
+fn is_real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_dir())
+}
+
+/// Length and prefix hash of the partial `part` for a file of `size` bytes,
+/// if it is a usable resume point (a regular file, 0 < length <= size).
+fn partial_prefix(part: &Path, size: u64) -> io::Result<Option<(u64, Hash)>> {
+    let meta = match fs::symlink_metadata(part) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = meta.len();
+    if !meta.is_file() || len == 0 {
+        return Ok(None);
+    }
+    if len > size {
+        tracing::debug!(path = %part.display(), len, size, "partial longer than its file; ignored");
+        return Ok(None);
+    }
+    let mut hasher = blake3::Hasher::new();
+    let read = hash_stream(File::open(part)?.take(len), &mut hasher)?;
+    if read != len {
+        return Ok(None);
+    }
+    Ok(Some((len, Hash(*hasher.finalize().as_bytes()))))
+}
+
+/// Feeds `reader` into `hasher` in chunks of [`CHUNK`] bytes; returns the
+/// bytes read.
+fn hash_stream(mut reader: impl Read, hasher: &mut blake3::Hasher) -> io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(buf.get(..n).unwrap_or(&buf));
+        total = total.saturating_add(n as u64);
+    }
+}
+
+/// Deletes a partial file; a failure is logged, as nothing else can be done.
+fn remove_partial(part: &Path) {
+    match fs::remove_file(part) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => {
+            tracing::warn!(path = %part.display(), %error, "could not delete partial data");
+        }
+    }
+}
+
+/// File name of the partial data for `entry`: by content, not by name.
+fn partial_name(entry: &FileEntry) -> String {
+    format!("{}-{}.part", entry.hash, entry.size)
+}
+
+/// Checks a peer-provided path again (the offer was validated, but this
+/// module does not rely on it).
+fn parse(path: &str) -> Result<SafePath, StoreError> {
+    SafePath::parse(path).map_err(|rule| StoreError::Unsafe {
+        path: PathBuf::from(path),
+        reason: rule.to_string(),
+    })
+}
+
+/// The first component of a path.
+fn first_component(path: &SafePath) -> &str {
+    path.components().first().map_or("", String::as_str)
+}
+
+/// `dir` if it exists, else its nearest existing ancestor (`.` for a
+/// relative path none of whose ancestors exist).
+fn nearest_existing(dir: &Path) -> PathBuf {
+    let mut current = dir;
+    loop {
+        if current.as_os_str().is_empty() {
+            return PathBuf::from(".");
+        }
+        if fs::metadata(current).is_ok() {
+            return current.to_path_buf();
+        }
+        match current.parent() {
+            Some(parent) => current = parent,
+            None => return current.to_path_buf(),
+        }
+    }
+}
+
+/// A local path, escaped for an error message.
+fn shown(path: &Path) -> String {
+    display_escaped(&path.to_string_lossy(), 300)
+}
+
+/// `1.5 GiB`-style size for a person.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for next in UNITS.iter().skip(1) {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = next;
+    }
+    format!("{value:.1} {unit}")
+}

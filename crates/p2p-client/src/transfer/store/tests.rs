@@ -1,0 +1,548 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+
+const ID: &str = "0123456789abcdef0123456789abcdef";
+
+fn entry(path: &str, bytes: &[u8]) -> FileEntry {
+    FileEntry {
+        path: path.into(),
+        size: bytes.len() as u64,
+        hash: Hash(*blake3::hash(bytes).as_bytes()),
+    }
+}
+
+fn offer(files: &[(&str, &[u8])], dirs: &[&str]) -> Offer {
+    let files: Vec<FileEntry> = files.iter().map(|(p, b)| entry(p, b)).collect();
+    let offer = Offer {
+        transfer_id: ID.into(),
+        total_bytes: files.iter().map(|f| f.size).sum(),
+        files,
+        dirs: dirs.iter().map(|d| (*d).to_owned()).collect(),
+    };
+    offer.validate().unwrap();
+    offer
+}
+
+fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Receives every file of `offer` with `contents[i]` as the bytes of file
+/// `i`, in chunks; returns where each landed.
+fn receive(placement: &Placement, offer: &Offer, contents: &[&[u8]]) -> Vec<PathBuf> {
+    offer
+        .files
+        .iter()
+        .zip(contents)
+        .enumerate()
+        .map(|(i, (entry, data))| {
+            let mut part = placement.open(i as u32, entry, 0).unwrap();
+            for chunk in data.chunks(7000) {
+                part.write(chunk).unwrap();
+            }
+            assert_eq!(part.remaining(), 0);
+            part.finish(placement).unwrap()
+        })
+        .collect()
+}
+
+fn part_path(dir: &Path, entry: &FileEntry) -> PathBuf {
+    dir.join(STATE_DIR)
+        .join(PARTIAL_DIR)
+        .join(partial_name(entry))
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn nothing_is_written_before_accept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("downloads/sub");
+    let store = Store::new(dir.clone());
+    let o = offer(&[("a.txt", b"hello"), ("f/b.txt", b"x")], &["f/empty"]);
+    assert!(store.resume_points(&o).is_empty());
+    store.check_space(&o, &[]).unwrap();
+    assert!(!tmp.path().join("downloads").exists());
+
+    // An existing, empty download folder stays empty.
+    fs::create_dir_all(&dir).unwrap();
+    assert!(store.resume_points(&o).is_empty());
+    store.check_space(&o, &[]).unwrap();
+    assert!(list(&dir).is_empty());
+}
+
+#[test]
+fn a_tree_is_received_byte_identical_with_empty_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("downloads");
+    let store = Store::new(dir.clone());
+    let big = bytes(3 * CHUNK + 5, 1);
+    let files: [(&str, &[u8]); 4] = [
+        ("photos/2024/a.jpg", &big),
+        ("photos/b.jpg", b"bbbb"),
+        ("notes.txt", b"some notes"),
+        ("empty.txt", b""),
+    ];
+    let o = offer(&files, &["photos/empty/deeper", "nothing"]);
+    let placement = store.prepare(&o).unwrap();
+    let contents: Vec<&[u8]> = files.iter().map(|(_, b)| *b).collect();
+    let placed = receive(&placement, &o, &contents);
+    for ((path, data), at) in files.iter().zip(&placed) {
+        assert_eq!(*at, dir.join(path));
+        assert_eq!(fs::read(at).unwrap(), *data, "{path}");
+    }
+    assert!(dir.join("photos/empty/deeper").is_dir());
+    assert!(dir.join("nothing").is_dir());
+    assert!(list(&dir.join(STATE_DIR).join(PARTIAL_DIR)).is_empty());
+    assert_eq!(
+        list(&dir),
+        [".p2p-share", "empty.txt", "notes.txt", "nothing", "photos"]
+    );
+}
+
+#[test]
+fn taken_names_are_numbered_and_nothing_is_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("downloads");
+    fs::create_dir_all(dir.join("photos")).unwrap();
+    fs::write(dir.join("photos/a.jpg"), b"mine").unwrap();
+    fs::write(dir.join("notes.txt"), b"my notes").unwrap();
+    let store = Store::new(dir.clone());
+    let files: [(&str, &[u8]); 3] = [
+        ("photos/a.jpg", b"theirs"),
+        ("photos/b.jpg", b"bbb"),
+        ("notes.txt", b"their notes"),
+    ];
+    let o = offer(&files, &[]);
+    let placement = store.prepare(&o).unwrap();
+    assert_eq!(placement.top_level_name("photos"), "photos (1)");
+    assert_eq!(placement.top_level_name("notes.txt"), "notes (1).txt");
+
+    // A file appears under a final name after `prepare`: it is kept too.
+    fs::write(dir.join("photos (1)/b.jpg"), b"raced").unwrap();
+
+    let contents: Vec<&[u8]> = files.iter().map(|(_, b)| *b).collect();
+    let placed = receive(&placement, &o, &contents);
+    assert_eq!(
+        placed,
+        [
+            dir.join("photos (1)/a.jpg"),
+            dir.join("photos (1)/b (1).jpg"),
+            dir.join("notes (1).txt"),
+        ]
+    );
+    assert_eq!(fs::read(dir.join("photos/a.jpg")).unwrap(), b"mine");
+    assert_eq!(fs::read(dir.join("notes.txt")).unwrap(), b"my notes");
+    assert_eq!(fs::read(dir.join("photos (1)/b.jpg")).unwrap(), b"raced");
+    assert_eq!(fs::read(&placed[1]).unwrap(), b"bbb");
+    assert_eq!(fs::read(&placed[2]).unwrap(), b"their notes");
+    assert_eq!(list(&dir.join("photos")), ["a.jpg"]);
+}
+
+#[test]
+fn numbered_names_avoid_the_offers_own_names_and_the_state_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    fs::write(dir.join("x.txt"), b"mine").unwrap();
+    let store = Store::new(dir.clone());
+    let files: [(&str, &[u8]); 3] = [
+        ("x.txt", b"1"),
+        ("x (1).txt", b"2"),
+        (".p2p-share/partial/evil.part", b"3"),
+    ];
+    let o = offer(&files, &[]);
+    let placement = store.prepare(&o).unwrap();
+    assert_eq!(placement.top_level_name("x.txt"), "x (2).txt");
+    assert_eq!(placement.top_level_name("x (1).txt"), "x (1).txt");
+    assert_eq!(placement.top_level_name(".p2p-share"), ".p2p-share (1)");
+    let contents: Vec<&[u8]> = files.iter().map(|(_, b)| *b).collect();
+    let placed = receive(&placement, &o, &contents);
+    assert_eq!(placed[0], dir.join("x (2).txt"));
+    assert_eq!(placed[2], dir.join(".p2p-share (1)/partial/evil.part"));
+    assert_eq!(fs::read(dir.join("x.txt")).unwrap(), b"mine");
+}
+
+#[test]
+fn a_file_whose_bytes_do_not_match_is_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let o = offer(&[("doc.pdf", b"good bytes")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let mut part = placement.open(0, &o.files[0], 0).unwrap();
+    part.write(b"evil bytes").unwrap();
+    let err = part.finish(&placement).unwrap_err();
+    assert!(matches!(&err, StoreError::HashMismatch { path } if path == "doc.pdf"));
+    assert!(err.to_string().contains("doc.pdf"));
+    assert!(!part_path(&dir, &o.files[0]).exists());
+    assert!(!dir.join("doc.pdf").exists());
+    assert!(store.resume_points(&o).is_empty());
+}
+
+#[test]
+fn too_much_data_is_refused_and_not_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let o = offer(&[("four", b"abcd")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let mut part = placement.open(0, &o.files[0], 0).unwrap();
+    part.write(b"abc").unwrap();
+    let err = part.write(b"de").unwrap_err();
+    assert!(matches!(&err, StoreError::TooMuchData { path } if path == "four"));
+    assert_eq!(part.written(), 3);
+    assert_eq!(part.remaining(), 1);
+    drop(part);
+    assert_eq!(fs::read(part_path(&dir, &o.files[0])).unwrap(), b"abc");
+    assert!(matches!(
+        placement.open(0, &o.files[0], 5),
+        Err(StoreError::TooMuchData { .. })
+    ));
+}
+
+#[test]
+fn finishing_early_is_incomplete_and_keeps_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().to_path_buf());
+    let o = offer(&[("f", b"0123456789")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let mut part = placement.open(0, &o.files[0], 0).unwrap();
+    part.write(b"01234").unwrap();
+    let err = part.finish(&placement).unwrap_err();
+    assert!(matches!(err, StoreError::Incomplete { .. }), "{err}");
+    assert!(!tmp.path().join("f").exists());
+    let points = store.resume_points(&o);
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].offset, 5);
+}
+
+#[test]
+fn a_crash_resumes_where_it_stopped_and_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let data = bytes(2 * CHUNK + 333, 9);
+    let half = data.len() / 2 + 17;
+    let o = offer(&[("other.bin", b"zz"), ("movie.mkv", &data)], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let mut part = placement.open(1, &o.files[1], 0).unwrap();
+    part.write(&data[..half]).unwrap();
+    drop(part); // the app dies here
+
+    // Later: a new transfer of the same content under another name.
+    let again = offer(&[("renamed.mkv", &data)], &[]);
+    let points = store.resume_points(&again);
+    assert_eq!(
+        points,
+        [ResumePoint {
+            file: 0,
+            offset: half as u64,
+            prefix_hash: Hash(*blake3::hash(&data[..half]).as_bytes()),
+        }]
+    );
+    store.check_space(&again, &points).unwrap();
+    let placement = store.prepare(&again).unwrap();
+    let mut part = placement.open(0, &again.files[0], half as u64).unwrap();
+    assert_eq!(part.written(), half as u64);
+    assert_eq!(part.remaining(), (data.len() - half) as u64);
+    part.write(&data[half..]).unwrap();
+    let at = part.finish(&placement).unwrap();
+    assert_eq!(at, dir.join("renamed.mkv"));
+    assert_eq!(fs::read(&at).unwrap(), data);
+    assert!(store.resume_points(&again).is_empty());
+}
+
+#[test]
+fn a_resumed_prefix_that_was_corrupted_fails_verification() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let data = bytes(1000, 3);
+    let o = offer(&[("f.bin", &data)], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let mut bad = data[..400].to_vec();
+    bad[10] ^= 1;
+    fs::write(part_path(&dir, &o.files[0]), &bad).unwrap();
+    let points = store.resume_points(&o);
+    assert_eq!(points[0].offset, 400);
+    let mut part = placement.open(0, &o.files[0], 400).unwrap();
+    part.write(&data[400..]).unwrap();
+    assert!(matches!(
+        part.finish(&placement),
+        Err(StoreError::HashMismatch { .. })
+    ));
+    assert!(!dir.join("f.bin").exists());
+}
+
+#[test]
+fn a_complete_partial_resumes_at_its_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let o = offer(&[("done.txt", b"all here")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    fs::write(part_path(&dir, &o.files[0]), b"all here").unwrap();
+    let points = store.resume_points(&o);
+    assert_eq!(points[0].offset, 8);
+    let part = placement.open(0, &o.files[0], 8).unwrap();
+    assert_eq!(part.remaining(), 0);
+    assert_eq!(part.finish(&placement).unwrap(), dir.join("done.txt"));
+}
+
+#[test]
+fn a_partial_longer_than_the_file_is_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let o = offer(&[("f", b"short")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    fs::write(part_path(&dir, &o.files[0]), b"much longer than that").unwrap();
+    assert!(store.resume_points(&o).is_empty());
+    let placed = receive(&placement, &o, &[b"short"]);
+    assert_eq!(fs::read(&placed[0]).unwrap(), b"short");
+}
+
+#[test]
+fn resuming_past_the_partial_data_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().to_path_buf());
+    let o = offer(&[("f", b"0123456789")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let err = placement.open(0, &o.files[0], 4).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::PartialTooShort {
+                have: 0,
+                offset: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn files_with_the_same_content_share_one_partial_safely() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let data = bytes(500, 5);
+    let o = offer(&[("a/copy1", &data), ("b/copy2", &data)], &[]);
+    let placement = store.prepare(&o).unwrap();
+    fs::write(part_path(&dir, &o.files[0]), &data[..100]).unwrap();
+    let points = store.resume_points(&o);
+    assert_eq!(points.len(), 1);
+    assert_eq!((points[0].file, points[0].offset), (0, 100));
+
+    // Two transfers writing one content at once: the second is refused.
+    let first = placement.open(0, &o.files[0], 100).unwrap();
+    assert!(matches!(
+        placement.open(1, &o.files[1], 0),
+        Err(StoreError::InUse { .. })
+    ));
+    drop(first);
+
+    let mut part = placement.open(0, &o.files[0], 100).unwrap();
+    part.write(&data[100..]).unwrap();
+    part.finish(&placement).unwrap();
+    let mut part = placement.open(1, &o.files[1], 0).unwrap();
+    part.write(&data).unwrap();
+    part.finish(&placement).unwrap();
+    assert_eq!(fs::read(dir.join("a/copy1")).unwrap(), data);
+    assert_eq!(fs::read(dir.join("b/copy2")).unwrap(), data);
+}
+
+#[test]
+fn discard_deletes_the_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let o = offer(&[("f", b"0123456789")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let mut part = placement.open(0, &o.files[0], 0).unwrap();
+    part.write(b"0123").unwrap();
+    part.discard();
+    assert!(!part_path(&dir, &o.files[0]).exists());
+    assert!(store.resume_points(&o).is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_in_the_download_folder_are_never_followed() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("downloads");
+    let outside = tmp.path().join("outside");
+    fs::create_dir_all(&dir).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    symlink(&outside, dir.join("photos")).unwrap();
+    // Dangling: following it would create a file outside.
+    symlink(outside.join("notes.txt"), dir.join("notes.txt")).unwrap();
+    let store = Store::new(dir.clone());
+    let files: [(&str, &[u8]); 2] = [("photos/a.jpg", b"aaa"), ("notes.txt", b"nnn")];
+    let o = offer(&files, &["photos/empty"]);
+    let placement = store.prepare(&o).unwrap();
+    let contents: Vec<&[u8]> = files.iter().map(|(_, b)| *b).collect();
+    let placed = receive(&placement, &o, &contents);
+    assert_eq!(
+        placed,
+        [dir.join("photos (1)/a.jpg"), dir.join("notes (1).txt")]
+    );
+    assert!(dir.join("photos (1)/empty").is_dir());
+    assert!(list(&outside).is_empty());
+    assert!(
+        fs::symlink_metadata(dir.join("notes.txt"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_state_or_sub_folder_is_refused() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("downloads");
+    let outside = tmp.path().join("outside");
+    fs::create_dir_all(&dir).unwrap();
+    fs::create_dir_all(outside.join("partial")).unwrap();
+    symlink(&outside, dir.join(STATE_DIR)).unwrap();
+    fs::write(
+        outside
+            .join("partial")
+            .join(partial_name(&entry("f", b"12"))),
+        b"1",
+    )
+    .unwrap();
+    let store = Store::new(dir.clone());
+    let o = offer(&[("f", b"12")], &[]);
+    assert!(store.resume_points(&o).is_empty());
+    let err = store.prepare(&o).unwrap_err();
+    assert!(matches!(err, StoreError::Unsafe { .. }), "{err}");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    fs::remove_file(dir.join(STATE_DIR)).unwrap();
+
+    // A folder of the transfer replaced by a symlink after `prepare`.
+    let o = offer(&[("top/sub/f", b"12")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    fs::remove_dir(dir.join("top/sub")).unwrap();
+    symlink(&outside, dir.join("top/sub")).unwrap();
+    let mut part = placement.open(0, &o.files[0], 0).unwrap();
+    part.write(b"12").unwrap();
+    let err = part.finish(&placement).unwrap_err();
+    assert!(matches!(err, StoreError::Unsafe { .. }), "{err}");
+    assert!(!outside.join("f").exists());
+}
+
+#[test]
+fn a_file_in_the_way_of_a_folder_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    fs::create_dir(dir.join(STATE_DIR)).unwrap();
+    fs::write(dir.join(STATE_DIR).join(PARTIAL_DIR), b"not a folder").unwrap();
+    let store = Store::new(dir);
+    let err = store.prepare(&offer(&[("f", b"1")], &[])).unwrap_err();
+    assert!(matches!(err, StoreError::Unsafe { .. }), "{err}");
+}
+
+#[test]
+fn an_absurd_offer_does_not_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().join("not/yet"));
+    let mut o = offer(&[("huge", b"")], &[]);
+    o.files[0].size = u64::MAX / 2;
+    o.total_bytes = u64::MAX / 2;
+    let err = store.check_space(&o, &[]).unwrap_err();
+    let StoreError::NoSpace { needed, available } = err else {
+        panic!("{err}");
+    };
+    assert_eq!(needed, u64::MAX / 2 + SPACE_MARGIN);
+    assert!(available < needed);
+    let err = StoreError::NoSpace { needed, available };
+    assert!(err.is_disk_full());
+    assert!(err.to_string().contains("EiB"), "{err}");
+    assert!(!tmp.path().join("not").exists());
+
+    // Resumed bytes are not needed again.
+    o.files[0].size = 1000;
+    o.total_bytes = 1000;
+    let resume = [ResumePoint {
+        file: 0,
+        offset: 999,
+        prefix_hash: Hash([0; 32]),
+    }];
+    store.check_space(&o, &resume).unwrap();
+}
+
+#[test]
+fn disk_full_errors_are_recognised() {
+    let full = StoreError::Io {
+        path: PathBuf::from("x"),
+        source: io::Error::from_raw_os_error(28),
+    };
+    assert!(full.is_disk_full());
+    let other = StoreError::Io {
+        path: PathBuf::from("x"),
+        source: io::Error::from(io::ErrorKind::PermissionDenied),
+    };
+    assert!(!other.is_disk_full());
+    assert_eq!(human_bytes(1023), "1023 bytes");
+    assert_eq!(human_bytes(1536), "1.5 KiB");
+}
+
+#[test]
+fn final_path_maps_only_the_top_level_name() {
+    let placement = Placement {
+        dir: PathBuf::from("/d"),
+        top: HashMap::from([("a".to_owned(), "a (1)".to_owned())]),
+    };
+    let rel = SafePath::parse("a/a/f").unwrap();
+    assert_eq!(placement.final_path(&rel), Path::new("/d/a (1)/a/f"));
+    let rel = SafePath::parse("b").unwrap();
+    assert_eq!(placement.final_path(&rel), Path::new("/d/b"));
+}
+
+#[test]
+fn hostile_names_print_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().to_path_buf());
+    let o = offer(&[("f", b"1")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let mut hostile = o.files[0].clone();
+    hostile.path = "x\u{1b}[31m/../y".into();
+    let err = placement.open(0, &hostile, 0).unwrap_err();
+    assert!(matches!(err, StoreError::Unsafe { .. }));
+    assert!(!err.to_string().contains('\u{1b}'), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_partial_already_linked_into_place_is_never_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let o = offer(&[("f", b"abc")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    // What another transfer finishing the same content leaves for an
+    // instant: the partial linked under a final name, not yet unlinked.
+    let part = part_path(&dir, &o.files[0]);
+    fs::write(&part, b"abc").unwrap();
+    fs::hard_link(&part, dir.join("placed")).unwrap();
+    assert!(matches!(
+        placement.open(0, &o.files[0], 0),
+        Err(StoreError::InUse { .. })
+    ));
+    assert_eq!(fs::read(dir.join("placed")).unwrap(), b"abc");
+}

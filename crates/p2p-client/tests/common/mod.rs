@@ -1,0 +1,234 @@
+//! Helpers for tests that run the real `p2p-client` binary on loopback.
+
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_p2p-client");
+
+/// How long any single step may take before the test fails.
+pub const STEP: Duration = Duration::from_secs(120);
+
+/// A peer: its own config folder (identity) and download folder.
+pub struct Peer {
+    pub config: tempfile::TempDir,
+    pub downloads: tempfile::TempDir,
+}
+
+impl Peer {
+    pub fn new() -> Self {
+        Self {
+            config: tempfile::tempdir().unwrap(),
+            downloads: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `p2p-client` with loopback-only listeners, no mDNS, JSON output.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--no-mdns", "--json", "--config-dir"])
+            .arg(self.config.path())
+            .args([
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--listen",
+                "/ip4/127.0.0.1/udp/0/quic-v1",
+            ])
+            .env("RUST_LOG", "warn")
+            .env_remove("P2P_SERVER")
+            .env_remove("P2P_CODE");
+        cmd
+    }
+
+    pub fn dl(&self) -> &Path {
+        self.downloads.path()
+    }
+}
+
+/// A running process whose JSON event lines are read on a thread.
+pub struct Running {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<Value>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout: ChildStdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Waits for the first event matching `want`, keeping every event seen.
+    pub fn wait_for(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let Ok(value) = serde_json::from_str::<Value>(&line) else {
+                        continue;
+                    };
+                    self.seen.push(value.clone());
+                    if want(&value) {
+                        return value;
+                    }
+                }
+                Err(_) => panic!("no {what} event; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    pub fn wait_event(&mut self, name: &str) -> Value {
+        self.wait_for(name, |v| v["event"] == name)
+    }
+
+    /// Writes a line to the process's stdin (an answer to a prompt).
+    pub fn answer(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for exit; returns the exit code and stderr, and every event.
+    pub fn finish(mut self) -> (Option<i32>, String, Vec<Value>) {
+        let deadline = Instant::now() + STEP;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("process did not exit; saw {:?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            if let Ok(value) = serde_json::from_str(&line) {
+                self.seen.push(value);
+            }
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        (status.code(), stderr, std::mem::take(&mut self.seen))
+    }
+
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `send PATHS` (no `--to`) and returns it with its ticket.
+pub fn share(sender: &Peer, paths: &[&Path]) -> (Running, String) {
+    let mut cmd = sender.command();
+    cmd.arg("send").args(paths);
+    let mut running = Running::spawn(cmd);
+    let ready = running.wait_event("share_ready");
+    let ticket = ready["ticket"].as_str().unwrap().to_owned();
+    (running, ticket)
+}
+
+/// `receive TICKET --yes` into the peer's download folder.
+pub fn receive_cmd(receiver: &Peer, ticket: &str, yes: bool) -> Command {
+    let mut cmd = receiver.command();
+    cmd.arg("receive")
+        .arg(ticket)
+        .arg("--dir")
+        .arg(receiver.dl());
+    if yes {
+        cmd.arg("--yes");
+    }
+    cmd
+}
+
+/// Writes `size` pseudo-random bytes (fast, deterministic per seed).
+pub fn random_file(path: &Path, size: u64, seed: u64) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut left = size;
+    while left > 0 {
+        for chunk in buf.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let bytes = state.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        let n = buf.len().min(left as usize);
+        file.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+    file.flush().unwrap();
+}
+
+/// Every file under `dir` (relative path → content hash), skipping `.p2p-share`.
+pub fn tree(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            if rel.starts_with(".p2p-share") {
+                continue;
+            }
+            if path.is_dir() {
+                out.push((rel, "dir".into()));
+                walk(root, &path, out);
+            } else {
+                let hash = blake3::hash(&std::fs::read(&path).unwrap())
+                    .to_hex()
+                    .to_string();
+                out.push((rel, hash));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}

@@ -1,0 +1,199 @@
+//! Transfers between two real `p2p-client` processes on loopback, by ticket
+//! (no server): content, folders, decline, expiry, resume.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Peer, Running, random_file, receive_cmd, share, tree};
+
+/// Sends `paths` by ticket and checks the receiver got them byte for byte.
+fn send_by_ticket(paths: &[&Path]) -> (Peer, serde_json::Value) {
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let (sending, ticket) = share(&sender, paths);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
+    let done = receiving.wait_event("transfer_done");
+    let (code, stderr, _) = receiving.finish();
+    assert_eq!(code, Some(0), "receiver failed: {stderr}");
+    let (code, stderr, events) = sending.finish();
+    assert_eq!(code, Some(0), "sender failed: {stderr}");
+    assert!(
+        events.iter().any(|e| e["event"] == "transfer_done"),
+        "{events:?}"
+    );
+    (receiver, done)
+}
+
+#[test]
+fn one_file_and_an_empty_file_arrive_identical() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("photo.jpg");
+    random_file(&file, 1_234_567, 1);
+    let empty = src.path().join("empty.txt");
+    std::fs::write(&empty, b"").unwrap();
+    let (receiver, done) = send_by_ticket(&[&file, &empty]);
+    assert_eq!(
+        std::fs::read(receiver.dl().join("photo.jpg")).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+    assert_eq!(std::fs::read(receiver.dl().join("empty.txt")).unwrap(), b"");
+    assert_eq!(done["summary"]["files"], 2);
+    assert_eq!(done["summary"]["bytes"], 1_234_567);
+    assert_eq!(done["summary"]["path"]["relayed"], false);
+}
+
+#[test]
+fn a_folder_tree_with_empty_folders_and_a_thousand_files_arrives_identical() {
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path().join("project");
+    for i in 0..1000 {
+        let dir = root
+            .join(format!("d{}", i % 10))
+            .join(format!("e{}", i % 7));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("f{i}.txt")),
+            format!("file number {i}\n").repeat(i % 13),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(root.join("empty/nested/deeper")).unwrap();
+    std::fs::create_dir_all(root.join("also-empty")).unwrap();
+    let (receiver, done) = send_by_ticket(&[&root]);
+    assert_eq!(done["summary"]["files"], 1000);
+    let sent = tree(src.path());
+    let got = tree(receiver.dl());
+    assert_eq!(got, sent);
+    assert!(receiver.dl().join("project/empty/nested/deeper").is_dir());
+}
+
+#[test]
+fn a_large_random_file_arrives_identical() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    random_file(&file, 256 * 1024 * 1024, 7);
+    let (receiver, done) = send_by_ticket(&[&file]);
+    assert_eq!(tree(receiver.dl()), tree(src.path()));
+    assert_eq!(done["summary"]["transferred"], 256 * 1024 * 1024);
+}
+
+#[test]
+fn an_existing_file_is_never_overwritten() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("notes.txt");
+    std::fs::write(&file, b"new content").unwrap();
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    std::fs::write(receiver.dl().join("notes.txt"), b"precious").unwrap();
+    let (sending, ticket) = share(&sender, &[&file]);
+    let (code, stderr, _) = Running::spawn(receive_cmd(&receiver, &ticket, true)).finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read(receiver.dl().join("notes.txt")).unwrap(),
+        b"precious"
+    );
+    assert_eq!(
+        std::fs::read(receiver.dl().join("notes (1).txt")).unwrap(),
+        b"new content"
+    );
+    assert_eq!(sending.finish().0, Some(0));
+}
+
+#[test]
+fn a_declined_offer_tells_the_sender_and_writes_nothing() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("secret.pdf");
+    random_file(&file, 1000, 3);
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let (sending, ticket) = share(&sender, &[&file]);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, false));
+    let offer = receiving.wait_event("offer_received");
+    assert_eq!(offer["files"], 1);
+    assert_eq!(offer["names"][0], "secret.pdf");
+    receiving.answer("n");
+    let (code, _, _) = receiving.finish();
+    assert_eq!(code, Some(1));
+    let (code, stderr, events) = sending.finish();
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("declined"), "{stderr}");
+    assert!(
+        events.iter().any(|e| e["event"] == "declined"),
+        "{events:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(receiver.dl()).unwrap().count(),
+        0,
+        "something reached the disk"
+    );
+}
+
+#[test]
+fn an_unanswered_offer_expires_for_both_sides() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("a.txt");
+    std::fs::write(&file, b"abc").unwrap();
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let (sending, ticket) = share(&sender, &[&file]);
+    let mut cmd = receive_cmd(&receiver, &ticket, false);
+    cmd.env("P2P_DECISION_TIMEOUT_SECS", "1");
+    let mut receiving = Running::spawn(cmd);
+    receiving.wait_event("offer_received");
+    // Nobody answers the prompt.
+    let (code, _, events) = receiving.finish();
+    assert_eq!(code, Some(1));
+    assert!(
+        events.iter().any(|e| e["event"] == "declined"),
+        "{events:?}"
+    );
+    let (code, stderr, _) = sending.finish();
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("did not answer in time"), "{stderr}");
+    assert_eq!(std::fs::read_dir(receiver.dl()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_killed_receiver_resumes_and_resends_less_than_half() {
+    let size: u64 = 256 * 1024 * 1024;
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("movie.mkv");
+    random_file(&file, size, 11);
+    let sender = Peer::new();
+    let receiver = Peer::new();
+
+    // First attempt: kill -9 the receiver past the middle.
+    let (sending, ticket) = share(&sender, &[&file]);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
+    receiving.wait_for("progress past 55%", |e| {
+        e["event"] == "progress" && e["done"].as_u64().unwrap_or(0) > size * 55 / 100
+    });
+    receiving.kill();
+    let (code, _, _) = sending.finish();
+    assert_eq!(code, Some(1), "the sender must notice the receiver died");
+    assert!(
+        !receiver.dl().join("movie.mkv").exists(),
+        "an incomplete file got its final name"
+    );
+
+    // Second attempt, new processes: resumes from the verified prefix.
+    let (sending, ticket) = share(&sender, &[&file]);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
+    let started = receiving.wait_event("transfer_started");
+    let done = receiving.wait_event("transfer_done");
+    assert_eq!(receiving.finish().0, Some(0));
+    assert_eq!(sending.finish().0, Some(0));
+    let resumed = started["resumed"].as_u64().unwrap();
+    let transferred = done["summary"]["transferred"].as_u64().unwrap();
+    assert!(resumed > size / 2, "resumed only {resumed} bytes");
+    assert!(
+        transferred < size / 2,
+        "re-sent {transferred} of {size} bytes"
+    );
+    assert_eq!(tree(receiver.dl()), tree(src.path()));
+    let _ = Duration::from_secs(0);
+}
