@@ -63,7 +63,6 @@ pub(crate) struct Setup {
     pub(crate) dirs: Dirs,
     pub(crate) file: FileConfig,
     pub(crate) json: bool,
-    #[expect(dead_code, reason = "the signal-server client lands next")]
     pub(crate) server: Option<String>,
     listen: Vec<Multiaddr>,
     mdns: bool,
@@ -87,6 +86,10 @@ impl Setup {
         config.mdns = self.mdns;
         config.auto_accept = auto_accept;
         config.inbound = inbound;
+        config.server = self.server.clone();
+        if let Some(name) = &self.file.name {
+            config.name = name.clone();
+        }
         if let Some(secs) = std::env::var("P2P_DECISION_TIMEOUT_SECS")
             .ok()
             .and_then(|s| s.parse::<u64>().ok())

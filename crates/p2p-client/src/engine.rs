@@ -63,6 +63,12 @@ pub struct EngineConfig {
     pub inbound: Inbound,
     /// How long an offer waits for a decision.
     pub decision_timeout: Duration,
+    /// Signal server URL; none means LAN and tickets only.
+    pub server: Option<String>,
+    /// Display name shown to peers in the server's room.
+    pub name: String,
+    /// The server room to join.
+    pub room: protocol::signal::RoomRequest,
 }
 
 impl EngineConfig {
@@ -77,8 +83,26 @@ impl EngineConfig {
             auto_accept: false,
             inbound: Inbound::Expected,
             decision_timeout: Duration::from_secs(5 * 60),
+            server: None,
+            name: default_name(),
+            room: protocol::signal::RoomRequest::Auto,
         }
     }
+}
+
+/// The computer's host name, or a neutral name.
+pub fn default_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|n| {
+            n.trim()
+                .chars()
+                .take(protocol::signal::MAX_NAME_CHARS)
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty() && !n.chars().any(char::is_control))
+        .unwrap_or_else(|| "p2p-share".into())
 }
 
 /// Listen on all IPv4 interfaces, TCP and QUIC, random ports.
@@ -111,6 +135,15 @@ pub enum EngineError {
         /// Its explanation.
         message: String,
     },
+    /// The signal server failed or refused.
+    #[error(transparent)]
+    Signal(#[from] crate::signal::SignalError),
+    /// The operation needs a signal server and none is configured.
+    #[error("share codes need a signal server: pass --server URL (or use the ticket)")]
+    NoServer,
+    /// The share code expired before anyone used it.
+    #[error("the share code expired unused; run send again for a new one")]
+    CodeExpired,
     /// The share code did not match on both sides.
     #[error("the share code does not match: check it and try again with a new code")]
     WrongCode,
@@ -161,6 +194,7 @@ struct State {
 
 struct Inner {
     net: Network,
+    signal: Option<crate::signal::SignalHandle>,
     events: mpsc::Sender<Event>,
     config: EngineConfig,
     state: Mutex<State>,
@@ -188,8 +222,23 @@ impl Engine {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         tracker.spawn(event_loop.run(shutdown.clone()));
+        let signal = config.server.as_ref().map(|url| {
+            crate::signal::spawn(
+                crate::signal::SignalConfig {
+                    url: url.clone(),
+                    name: config.name.clone(),
+                    room: config.room.clone(),
+                    key: config.key.clone(),
+                },
+                net.clone(),
+                events.clone(),
+                shutdown.clone(),
+                &tracker,
+            )
+        });
         let inner = Arc::new(Inner {
             net,
+            signal,
             events,
             config,
             state: Mutex::new(State::default()),
@@ -251,13 +300,35 @@ impl Engine {
         send::send(self, peer, addrs, paths).await
     }
 
-    /// Creates a share: a ticket (and, with a code, a PAKE rendezvous) that a
-    /// receiver uses to come and fetch. Wait for it with [`Share::receiver`].
-    pub async fn share(
+    /// Creates a share: a ticket and, with a signal server, a share code that
+    /// a receiver uses to come and fetch. Wait for it with [`Share::receiver`].
+    pub async fn share(&self) -> Result<Share, EngineError> {
+        share::create(self).await
+    }
+
+    /// Meets the sender of `code` through the signal server and proves the
+    /// code (SPAKE2); its offer then arrives as an [`Event::OfferReceived`].
+    pub async fn fetch_code(
         &self,
-        code: Option<protocol::code::ShareCode>,
-    ) -> Result<Share, EngineError> {
-        share::create(self, code).await
+        code: &protocol::code::ShareCode,
+    ) -> Result<PeerId, EngineError> {
+        let signal = self.inner.signal.as_ref().ok_or(EngineError::NoServer)?;
+        let sender = signal.claim_code(code.nameplate()).await?;
+        let peer: PeerId = sender.peer_id.parse().map_err(|_| EngineError::Protocol {
+            peer: self.peer_id(),
+            reason: "the server paired us with an invalid peer ID".into(),
+        })?;
+        let addrs = sender.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+        share::knock_code(self, code, peer, addrs).await
+    }
+
+    /// Addresses of `peer` from the signal server, if it is registered there.
+    pub async fn lookup(&self, peer: PeerId) -> Result<Vec<Multiaddr>, EngineError> {
+        let signal = self.inner.signal.as_ref().ok_or(EngineError::NoServer)?;
+        let found = signal.lookup(peer).await?;
+        Ok(found
+            .map(|p| p.addrs.iter().filter_map(|a| a.parse().ok()).collect())
+            .unwrap_or_default())
     }
 
     /// Knocks on a waiting sender with a ticket; its offer then arrives as

@@ -82,6 +82,15 @@ pub enum Event {
         /// Where it was seen.
         source: PeerSource,
     },
+    /// The signal-server connection came up or went down.
+    ServerStatus {
+        /// The server's URL.
+        url: String,
+        /// Whether it is connected now.
+        connected: bool,
+        /// What happened (and, when down, when it retries).
+        message: String,
+    },
     /// Files are being hashed before the offer.
     Hashing {
         /// Bytes hashed so far.

@@ -14,6 +14,8 @@
 //!   sent; [`transfer::store`] keeps partial files, resumes, and places verified
 //!   files without overwriting.
 //! - [`event`]: the events views render (also the `--json` output).
+//! - [`signal`]: the signal-server client (registration with the ownership
+//!   proof, presence, relay reservation, share-code rendezvous, lookup).
 //! - [`config`], [`dirs`], [`identity`]: configuration file, folders, and the
 //!   persistent identity key (mode 0600).
 //!
@@ -28,6 +30,7 @@ pub mod engine;
 pub mod event;
 pub mod identity;
 mod network;
+pub mod signal;
 pub mod transfer;
 
 pub use network::{NetError, PathInfo, Transport};

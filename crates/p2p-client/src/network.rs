@@ -252,7 +252,6 @@ impl Network {
     }
 
     /// Starts listening on another address (e.g. a relay circuit).
-    #[expect(dead_code, reason = "the signal-server client lands next")]
     pub(crate) async fn listen(&self, addr: Multiaddr) -> Result<(), NetError> {
         self.ask(|reply| Command::Listen { addr, reply }).await?
     }

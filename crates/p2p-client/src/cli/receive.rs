@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 use indicatif::HumanBytes;
 use p2p_client::engine::{Engine, Inbound};
 use p2p_client::event::Event;
+use protocol::code::ShareCode;
 use protocol::ticket::Ticket;
 
 use super::render::Renderer;
@@ -50,7 +51,16 @@ pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<Exit
                 .await
                 .context("cannot reach the sender")?;
         } else {
-            bail!("share codes need a signal server (--server); use the sender's ticket instead");
+            let code = ShareCode::parse(&secret).context("cannot read the share code")?;
+            if setup.server.is_none() {
+                bail!(
+                    "share codes need a signal server: pass --server URL, or use the sender's ticket"
+                );
+            }
+            if let Err(e) = engine.fetch_code(&code).await {
+                engine.shutdown().await;
+                return Err(anyhow::Error::from(e).context("cannot meet the sender"));
+            }
         }
     } else {
         let addrs = engine.wait_listening().await;

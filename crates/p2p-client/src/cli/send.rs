@@ -41,7 +41,22 @@ pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCod
             let (peer, addrs) = parse_target(&to)?;
             let engine2 = engine.clone();
             let paths = args.paths.clone();
+            let use_server = setup.server.is_some();
             let job = async move {
+                let mut addrs = addrs;
+                // A peer that just registered may announce its addresses a moment later.
+                for _ in 0..5 {
+                    if !addrs.is_empty() || !use_server {
+                        break;
+                    }
+                    addrs = engine2
+                        .lookup(peer)
+                        .await
+                        .context("cannot ask the signal server")?;
+                    if addrs.is_empty() {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
                 if addrs.is_empty() {
                     wait_for_lan_peer(&engine2, peer).await?;
                 }
@@ -53,7 +68,7 @@ pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCod
             drive(job, &mut events, &mut renderer).await
         }
         None => {
-            let share = engine.share(None).await?;
+            let share = engine.share().await.context("cannot create a share code")?;
             let ready = Event::ShareReady {
                 code: share.code.as_ref().map(ToString::to_string),
                 ticket: share.ticket.encode(),

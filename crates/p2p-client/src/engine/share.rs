@@ -57,13 +57,6 @@ impl Share {
         result
     }
 
-    /// For a code share: the peer the signal server paired us with.
-    pub fn set_paired(&self, peer: PeerId) {
-        if let Some(entry) = self.engine.state().shares.entries.get_mut(&self.id) {
-            entry.paired = Some(peer);
-        }
-    }
-
     /// Waits for the receiver, then scans, offers and sends `paths`.
     pub async fn send(
         self,
@@ -76,8 +69,80 @@ impl Share {
     }
 }
 
-/// Creates a share with a fresh ticket secret (and a code, if given).
-pub(super) async fn create(engine: &Engine, code: Option<ShareCode>) -> Result<Share, EngineError> {
+/// Nameplates tried before giving up when the server says they are in use.
+const NAMEPLATE_TRIES: usize = 8;
+
+/// Creates a share with a fresh ticket secret and, with a signal server, a
+/// share code whose nameplate is open there.
+pub(super) async fn create(engine: &Engine) -> Result<Share, EngineError> {
+    let (code, paired) = match &engine.inner.signal {
+        Some(signal) => {
+            let (code, paired) = open_code(signal).await?;
+            (Some(code), Some(paired))
+        }
+        None => (None, None),
+    };
+    let share = register(engine, code).await?;
+    if let Some(paired) = paired {
+        let id = share.id;
+        let engine = engine.clone();
+        engine.inner.tracker.clone().spawn(async move {
+            let outcome = tokio::select! {
+                outcome = paired => outcome,
+                () = engine.inner.shutdown.cancelled() => return,
+            };
+            let mut state = engine.state();
+            let Some(entry) = state.shares.entries.get_mut(&id) else {
+                return;
+            };
+            match outcome.ok().and_then(|p| p.peer_id.parse::<PeerId>().ok()) {
+                Some(peer) => entry.paired = entry.paired.or(Some(peer)),
+                None => {
+                    if let Some(notify) = entry.notify.take() {
+                        let _ = notify.send(Err(EngineError::CodeExpired));
+                    }
+                }
+            }
+        });
+    }
+    Ok(share)
+}
+
+async fn open_code(
+    signal: &crate::signal::SignalHandle,
+) -> Result<(ShareCode, oneshot::Receiver<protocol::signal::PeerInfo>), EngineError> {
+    let mut last = None;
+    for attempt in 0..NAMEPLATE_TRIES {
+        // Short numbers first; widen the range when they are taken.
+        let upper = if attempt < NAMEPLATE_TRIES / 2 {
+            999
+        } else {
+            protocol::code::MAX_NAMEPLATE
+        };
+        let mut rng = rand::rngs::OsRng;
+        let nameplate = ShareCode::random_nameplate(&mut rng, upper);
+        let code = ShareCode::generate(&mut rng, nameplate, protocol::code::DEFAULT_WORDS)
+            .map_err(|e| EngineError::Protocol {
+                peer: PeerId::random(),
+                reason: e.to_string(),
+            })?;
+        match signal.open_code(nameplate).await {
+            Ok(paired) => return Ok((code, paired)),
+            Err(crate::signal::SignalError::Refused {
+                code: protocol::signal::ErrorCode::CodeInUse,
+                message,
+            }) => last = Some(message),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(EngineError::Signal(crate::signal::SignalError::Refused {
+        code: protocol::signal::ErrorCode::CodeInUse,
+        message: last.unwrap_or_default(),
+    }))
+}
+
+/// Registers a share with a fresh ticket secret.
+async fn register(engine: &Engine, code: Option<ShareCode>) -> Result<Share, EngineError> {
     let mut secret = [0u8; SECRET_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let addrs = engine.wait_listening().await;
@@ -292,7 +357,6 @@ pub(super) async fn knock_ticket(engine: &Engine, ticket: &Ticket) -> Result<Pee
 }
 
 /// Receiver: runs the PAKE for `code` with the sender the server paired us with.
-#[expect(dead_code, reason = "the signal-server client calls it; it lands next")]
 pub(super) async fn knock_code(
     engine: &Engine,
     code: &ShareCode,

@@ -1,0 +1,451 @@
+//! The signal-server client: registers with the ownership proof, keeps
+//! presence current, reconnects with backoff, reserves a relay slot and
+//! answers the engine's share-code and lookup requests.
+//!
+//! One task owns the WebSocket; [`SignalHandle`] sends it requests. The
+//! protocol has no request IDs, so the task runs one request at a time.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use data_encoding::BASE64;
+use futures::{SinkExt, StreamExt};
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use protocol::signal::{
+    ClientMsg, ErrorCode, PROTOCOL_VERSION, PeerInfo, Register, RelayInfo, RoomRequest, ServerMsg,
+    decode_server, encode_client, registration_payload,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::event::{Event, PeerSource};
+use crate::network::Network;
+
+/// How long one request to the server may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why a signal-server request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignalError {
+    /// Not connected to the server right now.
+    #[error("not connected to the signal server {0}; check the URL and that it runs")]
+    Offline(String),
+    /// The server refused.
+    #[error("the signal server refused: {message} ({code})")]
+    Refused {
+        /// The reason code.
+        code: ErrorCode,
+        /// The server's sentence.
+        message: String,
+    },
+    /// No answer in time.
+    #[error("the signal server did not answer in time")]
+    Timeout,
+}
+
+/// What the client runs with.
+#[derive(Clone)]
+pub(crate) struct SignalConfig {
+    pub(crate) url: String,
+    pub(crate) name: String,
+    pub(crate) room: RoomRequest,
+    pub(crate) key: Keypair,
+}
+
+enum Ask {
+    OpenCode {
+        nameplate: u32,
+        paired: oneshot::Sender<PeerInfo>,
+    },
+    ClaimCode {
+        nameplate: u32,
+    },
+    Lookup {
+        peer_id: String,
+    },
+}
+
+enum Answer {
+    Opened,
+    Paired(PeerInfo),
+    Found(Option<PeerInfo>),
+}
+
+struct Pending {
+    ask: Ask,
+    reply: oneshot::Sender<Result<Answer, SignalError>>,
+}
+
+/// A handle to the signal-server task.
+#[derive(Clone)]
+pub(crate) struct SignalHandle {
+    asks: mpsc::Sender<Pending>,
+    url: String,
+}
+
+impl SignalHandle {
+    async fn ask(&self, ask: Ask) -> Result<Answer, SignalError> {
+        let (reply, answer) = oneshot::channel();
+        self.asks
+            .send(Pending { ask, reply })
+            .await
+            .map_err(|_| SignalError::Offline(self.url.clone()))?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(SignalError::Offline(self.url.clone())),
+            Err(_) => Err(SignalError::Timeout),
+        }
+    }
+
+    /// Opens a nameplate; the receiver resolves when someone claims it.
+    pub(crate) async fn open_code(
+        &self,
+        nameplate: u32,
+    ) -> Result<oneshot::Receiver<PeerInfo>, SignalError> {
+        let (paired, on_paired) = oneshot::channel();
+        match self.ask(Ask::OpenCode { nameplate, paired }).await? {
+            Answer::Opened => Ok(on_paired),
+            _ => Err(SignalError::Timeout),
+        }
+    }
+
+    /// Claims a nameplate; returns the peer that opened it.
+    pub(crate) async fn claim_code(&self, nameplate: u32) -> Result<PeerInfo, SignalError> {
+        match self.ask(Ask::ClaimCode { nameplate }).await? {
+            Answer::Paired(peer) => Ok(peer),
+            _ => Err(SignalError::Timeout),
+        }
+    }
+
+    /// Finds a registered peer by ID, in any room.
+    pub(crate) async fn lookup(&self, peer: PeerId) -> Result<Option<PeerInfo>, SignalError> {
+        match self
+            .ask(Ask::Lookup {
+                peer_id: peer.to_string(),
+            })
+            .await?
+        {
+            Answer::Found(found) => Ok(found),
+            _ => Err(SignalError::Timeout),
+        }
+    }
+}
+
+/// Starts the client task.
+pub(crate) fn spawn(
+    config: SignalConfig,
+    net: Network,
+    events: mpsc::Sender<Event>,
+    shutdown: CancellationToken,
+    tracker: &tokio_util::task::TaskTracker,
+) -> SignalHandle {
+    let (asks, ask_rx) = mpsc::channel(16);
+    let handle = SignalHandle {
+        asks,
+        url: config.url.clone(),
+    };
+    tracker.spawn(run(config, net, events, ask_rx, shutdown));
+    handle
+}
+
+async fn run(
+    config: SignalConfig,
+    net: Network,
+    events: mpsc::Sender<Event>,
+    mut asks: mpsc::Receiver<Pending>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_secs(1);
+    let mut relay_started = false;
+    loop {
+        let result = tokio::select! {
+            () = shutdown.cancelled() => return,
+            result = session(&config, &net, &events, &mut asks, &mut relay_started, &shutdown) => result,
+        };
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                warn!(url = %config.url, error = %e, retry_in = ?backoff, "signal server connection lost");
+                let _ = events.try_send(Event::ServerStatus {
+                    url: config.url.clone(),
+                    connected: false,
+                    message: format!("{e}; retrying in {} s", backoff.as_secs()),
+                });
+            }
+        }
+        // Requests made while offline fail at once instead of waiting.
+        let wait = tokio::time::sleep(backoff);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = &mut wait => break,
+                Some(pending) = asks.recv() => {
+                    let _ = pending.reply.send(Err(SignalError::Offline(config.url.clone())));
+                }
+            }
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One connection: register, then serve requests and presence until it drops.
+async fn session(
+    config: &SignalConfig,
+    net: &Network,
+    events: &mpsc::Sender<Event>,
+    asks: &mut mpsc::Receiver<Pending>,
+    relay_started: &mut bool,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let (mut ws, _) = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        tokio_tungstenite::connect_async(&config.url),
+    )
+    .await
+    .map_err(|_| "connecting timed out".to_string())?
+    .map_err(|e| format!("cannot connect: {e}"))?;
+    let nonce = match next_msg(&mut ws).await? {
+        ServerMsg::Challenge { version, nonce } if version == PROTOCOL_VERSION => nonce,
+        ServerMsg::Challenge { version, .. } => {
+            return Err(format!(
+                "the server speaks protocol version {version}, this client {PROTOCOL_VERSION}; update one of them"
+            ));
+        }
+        other => return Err(format!("expected a challenge, got {other:?}")),
+    };
+    let signature = config
+        .key
+        .sign(&registration_payload(&nonce))
+        .map_err(|e| format!("cannot sign the challenge: {e}"))?;
+    // Register with our addresses, once the listeners report them.
+    let mut addrs = announce_addrs(net).await;
+    for _ in 0..40 {
+        if !addrs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        addrs = announce_addrs(net).await;
+    }
+    let register = ClientMsg::Register(Register {
+        version: PROTOCOL_VERSION,
+        peer_id: net.peer_id().to_string(),
+        public_key: BASE64.encode(&config.key.public().encode_protobuf()),
+        signature: BASE64.encode(&signature),
+        name: config.name.clone(),
+        addrs: addrs.clone(),
+        room: config.room.clone(),
+    });
+    let addrs_registered = addrs;
+    send(&mut ws, &register).await?;
+    let (peers, relay) = match next_msg(&mut ws).await? {
+        ServerMsg::Welcome { peers, relay, .. } => (peers, relay),
+        ServerMsg::Error { code, message } => {
+            return Err(format!("registration refused: {message} ({code})"));
+        }
+        other => return Err(format!("expected a welcome, got {other:?}")),
+    };
+    info!(url = %config.url, peers = peers.len(), "registered with the signal server");
+    let _ = events.try_send(Event::ServerStatus {
+        url: config.url.clone(),
+        connected: true,
+        message: "connected".into(),
+    });
+    let mut room: HashMap<String, PeerInfo> = HashMap::new();
+    for peer in peers {
+        peer_found(events, &peer);
+        room.insert(peer.peer_id.clone(), peer);
+    }
+    if let Some(relay) = relay.filter(|_| !*relay_started) {
+        *relay_started = true;
+        spawn_reservation(net.clone(), relay);
+    }
+
+    let mut current: Option<Pending> = None;
+    let mut opened: HashMap<u32, oneshot::Sender<PeerInfo>> = HashMap::new();
+    let mut announced = addrs_registered;
+    let mut refresh = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                let _ = ws.close(None).await;
+                return Ok(());
+            }
+            Some(pending) = asks.recv(), if current.is_none() => {
+                let msg = match &pending.ask {
+                    Ask::OpenCode { nameplate, .. } => ClientMsg::CodeOpen { nameplate: *nameplate },
+                    Ask::ClaimCode { nameplate } => ClientMsg::CodeClaim { nameplate: *nameplate },
+                    Ask::Lookup { peer_id } => ClientMsg::Lookup { peer_id: peer_id.clone() },
+                };
+                send(&mut ws, &msg).await?;
+                current = Some(pending);
+            }
+            _ = refresh.tick() => {
+                // Keep presence current: new listen or relay addresses.
+                let addrs = announce_addrs(net).await;
+                if addrs != announced {
+                    send(&mut ws, &ClientMsg::Update { name: None, addrs: Some(addrs.clone()) }).await?;
+                    announced = addrs;
+                }
+            }
+            msg = next_msg(&mut ws) => {
+                let msg = msg?;
+                on_server_msg(msg, events, &mut room, &mut current, &mut opened);
+            }
+        }
+    }
+}
+
+fn on_server_msg(
+    msg: ServerMsg,
+    events: &mpsc::Sender<Event>,
+    room: &mut HashMap<String, PeerInfo>,
+    current: &mut Option<Pending>,
+    opened: &mut HashMap<u32, oneshot::Sender<PeerInfo>>,
+) {
+    fn answer(current: &mut Option<Pending>, result: Result<Answer, SignalError>) {
+        if let Some(pending) = current.take() {
+            let _ = pending.reply.send(result);
+        }
+    }
+    match msg {
+        ServerMsg::PeerJoined { peer } | ServerMsg::PeerUpdated { peer } => {
+            if !room.contains_key(&peer.peer_id) {
+                peer_found(events, &peer);
+            }
+            room.insert(peer.peer_id.clone(), peer);
+        }
+        ServerMsg::PeerLeft { peer_id } => {
+            if room.remove(&peer_id).is_some() {
+                let _ = events.try_send(Event::PeerLost {
+                    peer: peer_id,
+                    source: PeerSource::Server,
+                });
+            }
+        }
+        ServerMsg::CodeOpened { nameplate, .. } => {
+            if let Some(Pending {
+                ask: Ask::OpenCode { paired, .. },
+                reply,
+            }) = current.take()
+            {
+                opened.insert(nameplate, paired);
+                let _ = reply.send(Ok(Answer::Opened));
+            }
+        }
+        ServerMsg::CodePaired { nameplate, peer } => {
+            if let Some(paired) = opened.remove(&nameplate) {
+                let _ = paired.send(peer);
+            } else if matches!(current, Some(Pending { ask: Ask::ClaimCode { nameplate: n }, .. }) if *n == nameplate)
+            {
+                answer(current, Ok(Answer::Paired(peer)));
+            }
+        }
+        ServerMsg::CodeExpired { nameplate } => {
+            // Dropping the sender tells the share its code expired.
+            opened.remove(&nameplate);
+        }
+        ServerMsg::LookupResult { peer, .. } => answer(current, Ok(Answer::Found(peer))),
+        ServerMsg::Error { code, message } => {
+            debug!(%code, %message, "signal server error");
+            answer(
+                current,
+                Err(SignalError::Refused {
+                    code,
+                    message: protocol::transfer::sanitize_reason(&message),
+                }),
+            );
+        }
+        other => debug!(msg = ?other, "signal server message"),
+    }
+}
+
+fn peer_found(events: &mpsc::Sender<Event>, peer: &PeerInfo) {
+    let _ = events.try_send(Event::PeerFound {
+        peer: peer.peer_id.clone(),
+        name: Some(protocol::path::display_escaped(&peer.name, 64)),
+        source: PeerSource::Server,
+    });
+}
+
+/// Our listen addresses worth announcing (not unspecified), relay circuits included.
+async fn announce_addrs(net: &Network) -> Vec<String> {
+    let mut addrs: Vec<String> = net
+        .listen_addrs()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| {
+            !a.iter().any(|p| match p {
+                Protocol::Ip4(ip) => ip.is_unspecified(),
+                Protocol::Ip6(ip) => ip.is_unspecified(),
+                _ => false,
+            })
+        })
+        .map(ToString::to_string)
+        .filter(|a| a.len() <= protocol::signal::MAX_ADDR_BYTES)
+        .collect();
+    addrs.truncate(protocol::signal::MAX_ADDRS);
+    addrs
+}
+
+/// Connects to the relay and listens on a circuit through it.
+fn spawn_reservation(net: Network, relay: RelayInfo) {
+    tokio::spawn(async move {
+        let Ok(relay_peer) = relay.peer_id.parse::<PeerId>() else {
+            warn!("the server announced a relay with an invalid peer ID");
+            return;
+        };
+        let addrs: Vec<Multiaddr> = relay.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+        if let Err(e) = net.dial(relay_peer, addrs.clone()).await {
+            warn!(error = %e, "cannot reach the relay; peers behind NATs may not reach us");
+            return;
+        }
+        for addr in addrs {
+            let circuit = addr.with(Protocol::P2pCircuit);
+            match net.listen(circuit.clone()).await {
+                Ok(()) => {
+                    info!(%circuit, "listening through the relay");
+                    return;
+                }
+                Err(e) => debug!(%circuit, error = %e, "relay listen failed"),
+            }
+        }
+    });
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn send(ws: &mut Ws, msg: &ClientMsg) -> Result<(), String> {
+    ws.send(Message::text(encode_client(msg)))
+        .await
+        .map_err(|e| format!("send failed: {e}"))
+}
+
+/// The next protocol message; pings are answered by tungstenite.
+async fn next_msg(ws: &mut Ws) -> Result<ServerMsg, String> {
+    loop {
+        match ws.next().await {
+            None => return Err("the server closed the connection".into()),
+            Some(Err(e)) => return Err(format!("connection error: {e}")),
+            Some(Ok(Message::Text(text))) => {
+                return decode_server(&text)
+                    .map_err(|e| format!("bad message from the server: {e}"));
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                return Err(format!("the server closed the connection ({reason})"));
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+}

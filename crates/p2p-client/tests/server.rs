@@ -1,0 +1,139 @@
+//! Transfers that meet through a real signal server (in this process, on
+//! 127.0.0.1:0): by share code, with a wrong code, and `--to PEER_ID`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use common::{Peer, Running, random_file, tree};
+use signal_server::testing::TestServer;
+
+async fn server() -> TestServer {
+    TestServer::start(signal_server::Config::localhost())
+        .await
+        .unwrap()
+}
+
+fn with_server(mut cmd: std::process::Command, server: &TestServer) -> std::process::Command {
+    cmd.args(["--server", &server.ws_url()]);
+    cmd
+}
+
+/// Starts `send FILE` with the server and returns it with its share code.
+fn share_code(sender: &Peer, server: &TestServer, file: &std::path::Path) -> (Running, String) {
+    let mut cmd = with_server(sender.command(), server);
+    cmd.arg("send").arg(file);
+    let mut sending = Running::spawn(cmd);
+    let ready = sending.wait_event("share_ready");
+    let code = ready["code"]
+        .as_str()
+        .expect("a share code with a server")
+        .to_owned();
+    (sending, code)
+}
+
+/// `receive -` with the code typed on stdin (it never appears in argv).
+fn receive_typed(receiver: &Peer, server: &TestServer, code: &str) -> Running {
+    let mut cmd = with_server(receiver.command(), server);
+    cmd.args(["receive", "-", "--yes", "--dir"])
+        .arg(receiver.dl());
+    let mut receiving = Running::spawn(cmd);
+    receiving.answer(code);
+    receiving
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_code_typed_at_the_prompt_moves_the_file() {
+    let server = server().await;
+    tokio::task::block_in_place(|| {
+        let src = tempfile::tempdir().unwrap();
+        let file = src.path().join("report.pdf");
+        random_file(&file, 3_000_000, 5);
+        let sender = Peer::new();
+        let receiver = Peer::new();
+        let (sending, code) = share_code(&sender, &server, &file);
+        assert!(protocol::code::ShareCode::parse(&code).is_ok(), "{code}");
+        let mut receiving = receive_typed(&receiver, &server, &code);
+        receiving.wait_event("transfer_done");
+        let (code, stderr, _) = receiving.finish();
+        assert_eq!(code, Some(0), "{stderr}");
+        let (code, stderr, _) = sending.finish();
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(tree(receiver.dl()), tree(src.path()));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_code_aborts_both_sides_and_writes_nothing() {
+    let server = server().await;
+    tokio::task::block_in_place(|| {
+        let src = tempfile::tempdir().unwrap();
+        let file = src.path().join("private.txt");
+        std::fs::write(&file, b"for the right person only").unwrap();
+        let sender = Peer::new();
+        let receiver = Peer::new();
+        let (sending, code) = share_code(&sender, &server, &file);
+        // Same nameplate (so the server pairs us), wrong words.
+        let nameplate = code.split('-').next().unwrap();
+        let wrong = format!("{nameplate}-wrong-words-here");
+        let wrong = if protocol::code::ShareCode::parse(&wrong).is_ok() {
+            wrong
+        } else {
+            let good = protocol::code::ShareCode::parse(&code).unwrap();
+            let mut rng = rand::rngs::OsRng;
+            let mut other =
+                protocol::code::ShareCode::generate(&mut rng, good.nameplate(), 3).unwrap();
+            while other == good {
+                other = protocol::code::ShareCode::generate(&mut rng, good.nameplate(), 3).unwrap();
+            }
+            other.to_string()
+        };
+        let receiving = receive_typed(&receiver, &server, &wrong);
+        let (code, stderr, events) = receiving.finish();
+        assert_eq!(code, Some(1));
+        assert!(stderr.contains("share code does not match"), "{stderr}");
+        assert!(
+            !events.iter().any(|e| e["event"] == "offer_received"),
+            "the offer leaked: {events:?}"
+        );
+        let (code, stderr, _) = sending.finish();
+        assert_eq!(code, Some(1));
+        assert!(stderr.contains("share code does not match"), "{stderr}");
+        assert_eq!(std::fs::read_dir(receiver.dl()).unwrap().count(), 0);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_to_a_peer_id_found_through_the_server() {
+    let server = server().await;
+    tokio::task::block_in_place(|| {
+        let src = tempfile::tempdir().unwrap();
+        let file = src.path().join("hello.txt");
+        std::fs::write(&file, b"hello over the server").unwrap();
+        let sender = Peer::new();
+        let receiver = Peer::new();
+        // The receiver waits for offers from anyone, registered on the server.
+        let mut cmd = with_server(receiver.command(), &server);
+        cmd.args(["receive", "--yes", "--dir"]).arg(receiver.dl());
+        let mut receiving = Running::spawn(cmd);
+        receiving.wait_for("server connection", |e| {
+            e["event"] == "server_status" && e["connected"] == true
+        });
+        let id = std::process::Command::new(common::BIN)
+            .args(["id", "--config-dir"])
+            .arg(receiver.config.path())
+            .output()
+            .unwrap();
+        let receiver_id = String::from_utf8(id.stdout).unwrap().trim().to_owned();
+        let mut cmd = with_server(sender.command(), &server);
+        cmd.arg("send").arg(&file).args(["--to", &receiver_id]);
+        let (code, stderr, events) = Running::spawn(cmd).finish();
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(events.iter().any(|e| e["event"] == "transfer_done"));
+        receiving.wait_event("transfer_done");
+        assert_eq!(
+            std::fs::read(receiver.dl().join("hello.txt")).unwrap(),
+            b"hello over the server"
+        );
+    });
+}
