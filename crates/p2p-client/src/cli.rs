@@ -1,5 +1,6 @@
 //! The command-line interface: flags, engine setup, and the commands.
 
+mod peers;
 mod receive;
 mod render;
 mod send;
@@ -56,6 +57,8 @@ enum Command {
     Send(send::SendArgs),
     /// Receive files: with a code or ticket from that sender, else any offer.
     Receive(receive::ReceiveArgs),
+    /// List peers visible now (LAN and the signal server's room).
+    Peers(peers::PeersArgs),
 }
 
 /// Settings shared by every command, from flags, environment and config file.
@@ -143,6 +146,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Id => Ok(ExitCode::SUCCESS),
             Command::Send(args) => send::run(&setup, args).await,
             Command::Receive(args) => receive::run(&setup, args).await,
+            Command::Peers(args) => peers::run(&setup, args).await,
         }
     });
     // A prompt may still block on the terminal: do not wait for it.
