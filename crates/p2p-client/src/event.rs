@@ -145,6 +145,10 @@ pub enum Event {
         total: u64,
         /// The file being moved now.
         file: String,
+        /// Bytes of that file done.
+        file_done: u64,
+        /// Size of that file.
+        file_size: u64,
     },
     /// One file arrived and was verified (receiver) or was sent (sender).
     FileDone {

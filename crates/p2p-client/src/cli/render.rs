@@ -29,8 +29,11 @@ fn total_style() -> ProgressStyle {
 }
 
 fn file_style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix:>9} {wide_msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+    ProgressStyle::with_template(
+        "{prefix:>9} [{bar:30.green/blue}] {bytes}/{total_bytes} {wide_msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
 }
 
 impl Renderer {
@@ -109,7 +112,7 @@ impl Renderer {
                 total.set_style(total_style());
                 total.set_prefix("total");
                 total.set_position(*resumed);
-                let file = self.multi.add(ProgressBar::new_spinner());
+                let file = self.multi.add(ProgressBar::new(0));
                 file.set_style(file_style());
                 file.set_prefix("file");
                 self.bars.insert(
@@ -125,10 +128,14 @@ impl Renderer {
                 transfer_id,
                 done,
                 file,
+                file_done,
+                file_size,
                 ..
             } => {
                 if let Some(bars) = self.bars.get(transfer_id) {
                     bars.total.set_position(*done);
+                    bars.file.set_length(*file_size);
+                    bars.file.set_position(*file_done);
                     bars.file
                         .set_message(protocol::path::display_escaped(file, 120));
                 }

@@ -441,6 +441,8 @@ async fn receive_files(
                     done,
                     total: offer.total_bytes,
                     file: entry.path.clone(),
+                    file_done: entry.size - left,
+                    file_size: entry.size,
                 });
             }
         }

@@ -226,6 +226,8 @@ async fn stream_files(
                     done,
                     total: offer.total_bytes,
                     file: entry.path.clone(),
+                    file_done: entry.size - left,
+                    file_size: entry.size,
                 });
             }
         }
