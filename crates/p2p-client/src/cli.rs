@@ -46,7 +46,7 @@ pub(crate) struct Cli {
     no_mdns: bool,
 
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,8 +106,15 @@ impl Setup {
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let Some(command) = cli.command else {
+        // The desktop app will open here; until it exists, show what there is.
+        use clap::CommandFactory as _;
+        let _ = Cli::command().print_help();
+        println!("\nThe desktop app is not built yet; use the commands above.");
+        return Ok(ExitCode::SUCCESS);
+    };
     let dirs = Dirs::resolve(cli.config_dir.as_deref())?;
-    if let Command::Id = cli.command {
+    if let Command::Id = command {
         let key = p2p_client::identity::load_or_create(&dirs.identity_file())
             .context("cannot load this node's identity")?;
         let peer_id = key.public().to_peer_id();
@@ -142,7 +149,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Id => Ok(ExitCode::SUCCESS),
             Command::Send(args) => send::run(&setup, args).await,
             Command::Receive(args) => receive::run(&setup, args).await,
