@@ -276,10 +276,12 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
         return;
     };
     let transfer_id = header.transfer_id.clone();
+    // One data stream per accepted offer: a retry is a new offer, which
+    // resumes from the partial files.
+    engine.state().accepted.remove(&transfer_id);
     let result = receive_files(engine, peer, &accepted, &header, &mut stream).await;
     let (answer, event) = match result {
         Ok(summary) => {
-            engine.state().accepted.remove(&transfer_id);
             info!(%peer, transfer = %transfer_id, files = summary.files, "received and verified");
             (
                 DataResult::Complete,
@@ -291,9 +293,6 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
         }
         Err(failure) => {
             warn!(%peer, transfer = %transfer_id, error = %failure.message, "receive failed");
-            if failure.fatal {
-                engine.state().accepted.remove(&transfer_id);
-            }
             (
                 DataResult::Failed {
                     file: failure.file,
@@ -316,16 +315,13 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
 struct Failure {
     file: Option<u32>,
     message: String,
-    /// The transfer cannot be retried under this ID (the offer is forgotten).
-    fatal: bool,
 }
 
 impl Failure {
-    fn new(file: Option<u32>, message: impl Into<String>, fatal: bool) -> Self {
+    fn new(file: Option<u32>, message: impl Into<String>) -> Self {
         Self {
             file,
             message: message.into(),
-            fatal,
         }
     }
 }
@@ -342,7 +338,6 @@ async fn receive_files(
         return Err(Failure::new(
             None,
             "the sender's start offsets do not match the offer",
-            true,
         ));
     }
     // The sender may start at 0 or at the offset we offered, nothing else.
@@ -356,7 +351,6 @@ async fn receive_files(
             return Err(Failure::new(
                 u32::try_from(index).ok(),
                 "the sender wants to resume at an offset we did not offer",
-                true,
             ));
         }
     }
@@ -388,8 +382,8 @@ async fn receive_files(
     let prepared_offer = offer.clone();
     let placement = tokio::task::spawn_blocking(move || store.prepare(&prepared_offer))
         .await
-        .map_err(|_| Failure::new(None, "interrupted", false))?
-        .map_err(|e| Failure::new(None, e.to_string(), false))?;
+        .map_err(|_| Failure::new(None, "interrupted"))?
+        .map_err(|e| Failure::new(None, e.to_string()))?;
     let placement = Arc::new(placement);
 
     let started = Instant::now();
@@ -399,29 +393,23 @@ async fn receive_files(
     let mut saved = Vec::new();
     for (index, (entry, start)) in offer.files.iter().zip(&header.starts).enumerate() {
         let index32 = u32::try_from(index).unwrap_or(u32::MAX);
-        let file_err = |message: String, fatal: bool| Failure::new(Some(index32), message, fatal);
+        let file_err = |message: String| Failure::new(Some(index32), message);
         let writer = Writer::open(Arc::clone(&placement), index32, entry.clone(), *start)
             .await
-            .map_err(|e| file_err(e.to_string(), false))?;
+            .map_err(|e| file_err(e.to_string()))?;
         let mut left = entry.size - start;
         while left > 0 {
             let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
             let n = match wire::read_some(stream, &mut buf[..want]).await {
                 Ok(0) => {
-                    return Err(file_err(
-                        format!(
-                            "the connection closed in the middle of {}; run the transfer again to resume",
-                            display_escaped(&entry.path, 80)
-                        ),
-                        false,
-                    ));
+                    return Err(file_err(format!(
+                        "the connection closed in the middle of {}; run the transfer again to resume",
+                        display_escaped(&entry.path, 80)
+                    )));
                 }
                 Ok(n) => n,
                 Err(e) => {
-                    return Err(file_err(
-                        format!("{e}; run the transfer again to resume"),
-                        false,
-                    ));
+                    return Err(file_err(format!("{e}; run the transfer again to resume")));
                 }
             };
             if writer.write(buf[..n].to_vec()).await.is_err() {
@@ -430,7 +418,7 @@ async fn receive_files(
                     .await
                     .err()
                     .map_or_else(|| "disk writer stopped".into(), |e| e.to_string());
-                return Err(file_err(error, false));
+                return Err(file_err(error));
             }
             left -= n as u64;
             done += n as u64;
@@ -446,10 +434,7 @@ async fn receive_files(
                 });
             }
         }
-        let placed = writer.finish().await.map_err(|e| {
-            let fatal = matches!(e, StoreError::HashMismatch { .. });
-            file_err(e.to_string(), fatal)
-        })?;
+        let placed = writer.finish().await.map_err(|e| file_err(e.to_string()))?;
         let shown = placed
             .strip_prefix(&engine.inner.config.download_dir)
             .unwrap_or(&placed)
@@ -469,11 +454,10 @@ async fn receive_files(
             return Err(Failure::new(
                 None,
                 "the sender sent more data than it announced",
-                true,
             ));
         }
         Err(WireError::Io(_)) => {}
-        Err(e) => return Err(Failure::new(None, e.to_string(), false)),
+        Err(e) => return Err(Failure::new(None, e.to_string())),
     }
     Ok(Summary {
         files: offer.files.len(),
