@@ -90,6 +90,7 @@ impl Setup {
         config.auto_accept = auto_accept;
         config.inbound = inbound;
         config.server = self.server.clone();
+        config.room = self.file.room();
         if let Some(name) = &self.file.name {
             config.name = name.clone();
         }

@@ -19,6 +19,14 @@ pub struct FileConfig {
     pub listen: Vec<String>,
     /// LAN discovery by mDNS.
     pub mdns: Option<bool>,
+    /// Named room on the signal server (none: the room of your public address).
+    pub room_name: Option<String>,
+    /// Secret of the named room.
+    pub room_secret: Option<String>,
+    /// Peers whose offers the desktop app accepts without asking.
+    pub trusted_peers: Vec<String>,
+    /// Desktop app theme: `system`, `light` or `dark`.
+    pub theme: Option<String>,
 }
 
 /// The config file could not be read.
@@ -55,6 +63,35 @@ impl FileConfig {
     }
 }
 
+impl FileConfig {
+    /// The signal-server room these settings ask for.
+    pub fn room(&self) -> protocol::signal::RoomRequest {
+        match (&self.room_name, &self.room_secret) {
+            (Some(name), Some(secret)) if !name.trim().is_empty() && !secret.is_empty() => {
+                protocol::signal::RoomRequest::Named {
+                    name: name.trim().to_owned(),
+                    secret: secret.clone(),
+                }
+            }
+            _ => protocol::signal::RoomRequest::Auto,
+        }
+    }
+
+    /// Writes `config.toml` into `dir` (atomically: a temporary file, then a rename).
+    pub fn save(&self, dir: &Path) -> Result<(), ConfigError> {
+        let path = dir.join("config.toml");
+        let err = |reason: String| ConfigError {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = toml::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        let tmp = dir.join("config.toml.tmp");
+        std::fs::write(&tmp, text).map_err(|e| err(e.to_string()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| err(e.to_string()))
+    }
+}
+
 /// The platform's download folder, or `~/Downloads`, or the current folder.
 pub fn default_download_dir() -> PathBuf {
     directories::UserDirs::new()
@@ -80,6 +117,26 @@ mod tests {
         let c = FileConfig::load(dir.path()).unwrap();
         assert_eq!(c.server.as_deref(), Some("ws://127.0.0.1:8080/ws"));
         assert_eq!(c.mdns, Some(false));
+    }
+
+    #[test]
+    fn saved_settings_load_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = FileConfig {
+            name: Some("desk".into()),
+            room_name: Some("family".into()),
+            room_secret: Some("s".into()),
+            trusted_peers: vec!["12D3KooWx".into()],
+            theme: Some("dark".into()),
+            ..FileConfig::default()
+        };
+        config.save(dir.path()).unwrap();
+        let back = FileConfig::load(dir.path()).unwrap();
+        assert_eq!(back, config);
+        assert!(matches!(
+            back.room(),
+            protocol::signal::RoomRequest::Named { .. }
+        ));
     }
 
     #[test]

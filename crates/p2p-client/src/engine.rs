@@ -144,6 +144,9 @@ pub enum EngineError {
     /// The share code expired before anyone used it.
     #[error("the share code expired unused; run send again for a new one")]
     CodeExpired,
+    /// Someone cancelled the transfer.
+    #[error("the transfer was cancelled")]
+    Cancelled,
     /// The share code did not match on both sides.
     #[error("the share code does not match: check it and try again with a new code")]
     WrongCode,
@@ -190,6 +193,7 @@ struct State {
     expected_senders: HashSet<PeerId>,
     shares: share::Shares,
     lan_peers: HashSet<PeerId>,
+    running: HashMap<String, CancellationToken>,
 }
 
 struct Inner {
@@ -356,6 +360,30 @@ impl Engine {
             }
         };
         let _ = tokio::time::timeout(limit, idle).await;
+    }
+
+    /// Cancels a transfer: declines it if it still waits for a decision here,
+    /// stops it (and tells the peer) if it runs.
+    pub fn cancel(&self, transfer_id: &str) {
+        let pending = self.state().pending.contains_key(transfer_id);
+        if pending {
+            self.decide(transfer_id, false);
+        } else if let Some(token) = self.state().running.get(transfer_id) {
+            token.cancel();
+        }
+    }
+
+    /// Registers a running transfer; its token is cancelled by [`Engine::cancel`].
+    fn track(&self, transfer_id: &str) -> CancellationToken {
+        let token = self.inner.shutdown.child_token();
+        self.state()
+            .running
+            .insert(transfer_id.to_owned(), token.clone());
+        token
+    }
+
+    fn untrack(&self, transfer_id: &str) {
+        self.state().running.remove(transfer_id);
     }
 
     /// Stops every task and closes the network.

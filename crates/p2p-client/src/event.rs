@@ -118,6 +118,17 @@ pub enum Event {
         /// The first few names, escaped for display.
         names: Vec<String>,
     },
+    /// An offer went out; the other side's person decides now.
+    OfferSent {
+        /// The transfer.
+        transfer_id: String,
+        /// The receiver.
+        peer: String,
+        /// Number of files.
+        files: usize,
+        /// Total size in bytes.
+        bytes: u64,
+    },
     /// Bytes start to flow.
     TransferStarted {
         /// The transfer.

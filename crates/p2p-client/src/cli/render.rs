@@ -83,6 +83,17 @@ impl Renderer {
                 self.say(&format!("Ticket (works without a server): {ticket}"));
                 self.say("Waiting for the receiver… (Ctrl-C to stop)");
             }
+            Event::OfferSent {
+                peer, files, bytes, ..
+            } => {
+                if let Some(bar) = self.hashing.take() {
+                    bar.finish_and_clear();
+                }
+                self.say(&format!(
+                    "Offered {files} file(s), {} to {peer}; waiting for them to accept…",
+                    HumanBytes(*bytes)
+                ));
+            }
             Event::TransferStarted {
                 transfer_id,
                 direction,

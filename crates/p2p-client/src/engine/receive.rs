@@ -279,7 +279,12 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
     // One data stream per accepted offer: a retry is a new offer, which
     // resumes from the partial files.
     engine.state().accepted.remove(&transfer_id);
-    let result = receive_files(engine, peer, &accepted, &header, &mut stream).await;
+    let cancel = engine.track(&transfer_id);
+    let result = tokio::select! {
+        result = receive_files(engine, peer, &accepted, &header, &mut stream) => result,
+        () = cancel.cancelled() => Err(Failure::new(None, "the receiver cancelled the transfer")),
+    };
+    engine.untrack(&transfer_id);
     let (answer, event) = match result {
         Ok(summary) => {
             info!(%peer, transfer = %transfer_id, files = summary.files, "received and verified");

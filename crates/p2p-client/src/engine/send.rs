@@ -28,6 +28,14 @@ pub(super) async fn send(
     paths: Vec<PathBuf>,
 ) -> Result<Summary, EngineError> {
     let scanned = scan_files(engine, paths).await?;
+    let mut addrs = addrs;
+    if addrs.is_empty()
+        && engine.inner.net.path(peer).await?.is_none()
+        && !engine.state().lan_peers.contains(&peer)
+        && engine.inner.signal.is_some()
+    {
+        addrs = engine.lookup(peer).await?;
+    }
     engine.inner.net.dial(peer, addrs).await?;
     offer_and_send(engine, peer, scanned).await
 }
@@ -64,9 +72,66 @@ pub(super) async fn offer_and_send(
     peer: PeerId,
     scanned: Scanned,
 ) -> Result<Summary, EngineError> {
+    let transfer_id = scanned.offer.transfer_id.clone();
+    let cancel = engine.track(&transfer_id);
+    engine
+        .emit(Event::OfferSent {
+            transfer_id: transfer_id.clone(),
+            peer: peer.to_string(),
+            files: scanned.offer.files.len(),
+            bytes: scanned.offer.total_bytes,
+        })
+        .await;
+    let result = tokio::select! {
+        result = offer_then_stream(engine, peer, scanned) => result,
+        () = cancel.cancelled() => {
+            let net = engine.inner.net.clone();
+            let id = transfer_id.clone();
+            tokio::spawn(async move {
+                let cancel = Request::Cancel { transfer_id: id, reason: "the sender cancelled".into() };
+                let _ = net.request(peer, cancel).await;
+            });
+            Err(EngineError::Cancelled)
+        }
+    };
+    engine.untrack(&transfer_id);
+    match &result {
+        Ok(summary) => {
+            engine
+                .emit(Event::TransferDone {
+                    transfer_id,
+                    summary: summary.clone(),
+                })
+                .await;
+        }
+        Err(EngineError::Declined(reason)) => {
+            engine
+                .emit(Event::Declined {
+                    transfer_id,
+                    reason: reason.clone(),
+                })
+                .await;
+        }
+        Err(e) => {
+            engine
+                .emit(Event::TransferFailed {
+                    transfer_id,
+                    peer: peer.to_string(),
+                    error: e.to_string(),
+                })
+                .await;
+        }
+    }
+    result
+}
+
+async fn offer_then_stream(
+    engine: &Engine,
+    peer: PeerId,
+    scanned: Scanned,
+) -> Result<Summary, EngineError> {
     let Scanned { offer, sources, .. } = scanned;
-    let transfer_id = offer.transfer_id.clone();
-    info!(%peer, transfer = %transfer_id, files = offer.files.len(), bytes = offer.total_bytes, "offering");
+    info!(%peer, transfer = %offer.transfer_id, files = offer.files.len(), bytes = offer.total_bytes, "offering");
     let response = engine
         .inner
         .net
@@ -75,14 +140,7 @@ pub(super) async fn offer_and_send(
     let resume = match response {
         Response::Decision(Decision::Accept { resume }) => resume,
         Response::Decision(Decision::Decline { reason }) => {
-            let reason = reason.describe().to_owned();
-            engine
-                .emit(Event::Declined {
-                    transfer_id,
-                    reason: reason.clone(),
-                })
-                .await;
-            return Err(EngineError::Declined(reason));
+            return Err(EngineError::Declined(reason.describe().to_owned()));
         }
         Response::Refused { message, .. } => {
             return Err(EngineError::Refused {
@@ -98,28 +156,7 @@ pub(super) async fn offer_and_send(
         }
     };
     let starts = agree_starts(&offer, &sources, &resume).await;
-    let result = stream_files(engine, peer, &offer, &sources, &starts).await;
-    match result {
-        Ok(summary) => {
-            engine
-                .emit(Event::TransferDone {
-                    transfer_id,
-                    summary: summary.clone(),
-                })
-                .await;
-            Ok(summary)
-        }
-        Err(e) => {
-            engine
-                .emit(Event::TransferFailed {
-                    transfer_id,
-                    peer: peer.to_string(),
-                    error: e.to_string(),
-                })
-                .await;
-            Err(e)
-        }
-    }
+    stream_files(engine, peer, &offer, &sources, &starts).await
 }
 
 /// For each file, where to start: the receiver's offset if our own prefix
