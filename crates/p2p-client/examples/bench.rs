@@ -1,0 +1,511 @@
+//! Loopback benchmark of the real `p2p-client` binary against a raw TCP copy.
+//!
+//! ```text
+//! cargo build --release -p p2p-client      # the bench drives this binary; build it first
+//! cargo run --release -p p2p-client --example bench [-- --quick] [--bin PATH] [--dir DIR]
+//! ```
+//!
+//! Everything runs on 127.0.0.1 (no mDNS, no signal server). The binary is
+//! `target/<profile>/p2p-client` next to this example's own executable, or
+//! `--bin PATH`. Test data goes to a temporary folder (under `--dir DIR` if
+//! given) that is removed at the end. Files are xorshift noise, so nothing
+//! compresses; the source stays in the page cache for every row alike.
+//! `--quick` uses 256 MiB instead of 1 GiB and 1,000 files instead of 10,000.
+//!
+//! Rows (MB/s = 10^6 bytes per second):
+//! - **Raw TCP copy**: the ceiling. One thread reads the file and writes a
+//!   socket, another reads the socket and writes the destination, 256 KiB at
+//!   a time; timed from start to the destination file closed. The same run is
+//!   also shown with an fsync of the destination added, because `p2p-client`
+//!   fsyncs every received file before giving it its final name.
+//! - **p2p-client, TCP / QUIC**: the same file by ticket, both processes given
+//!   only a TCP (or only a QUIC) listen address. *Wall* runs from starting the
+//!   receiver (just after the sender printed its ticket, so the sender's
+//!   hashing before the offer is included) to the receiver exiting 0 with the
+//!   verified file on disk. *Engine* is the receiver's own `summary.seconds`
+//!   (first byte to verification). The copy is checked by BLAKE3.
+//! - **N × 4 KiB folder**: one folder tree of small files, sent as one folder.
+//! - **1-byte file**: setup cost: receiver start to receiver exit.
+//! - **Peak RSS**: `VmHWM` of each process, read from `/proc/PID/status` every
+//!   20 ms until it exits (a lower bound if it peaks in its last 20 ms).
+//!
+//! Each step fails after 10 minutes; child processes are killed on any failure.
+//! Figures come from a single run: use an otherwise idle machine, and run it
+//! twice before trusting a difference of less than ~10%.
+
+use std::fs::File;
+use std::io::{BufRead as _, BufReader, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, anyhow, bail, ensure};
+use serde_json::Value;
+
+/// How long any single step may take.
+const STEP: Duration = Duration::from_secs(600);
+const MIB: u64 = 1024 * 1024;
+const TCP: &str = "/ip4/127.0.0.1/tcp/0";
+const QUIC: &str = "/ip4/127.0.0.1/udp/0/quic-v1";
+
+fn main() -> anyhow::Result<()> {
+    let (mut quick, mut bin, mut dir) = (false, None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--bin" => bin = Some(PathBuf::from(args.next().context("--bin needs a path")?)),
+            "--dir" => dir = Some(PathBuf::from(args.next().context("--dir needs a path")?)),
+            _ => bail!("unknown argument {arg:?}; usage: bench [--quick] [--bin PATH] [--dir DIR]"),
+        }
+    }
+    let exe = std::env::current_exe().context("cannot locate this example")?;
+    // target/<profile>/examples/bench → target/<profile>/p2p-client
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("odd example path")?;
+    let bin = bin.unwrap_or_else(|| profile.join("p2p-client"));
+    ensure!(
+        bin.is_file(),
+        "{} not found: run `cargo build --release -p p2p-client` first (or pass --bin PATH)",
+        bin.display()
+    );
+    let (big, count, size) = match quick {
+        true => (256 * MIB, 1_000, "256 MiB"),
+        false => (1024 * MIB, 10_000, "1 GiB"),
+    };
+    let work = match &dir {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .context("cannot create a temporary folder")?;
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    println!("# p2p-client loopback benchmark, {}", utc_now());
+    println!("cores: {cores}, cpu: {}", cpu_model());
+    println!("binary: {}", bin.display());
+    println!("data: {}", work.path().display());
+    if bin.components().any(|c| c.as_os_str() == "debug") {
+        println!("WARNING: a debug build of p2p-client; its figures mean little");
+    }
+
+    let src = work.path().join("src");
+    let (big_file, tree, one) = (src.join("big.bin"), src.join("tree"), src.join("one.bin"));
+    std::fs::create_dir_all(&src).context("cannot create the source folder")?;
+    let big_hash = random_file(&big_file, big, 1)?;
+    let mut rng = XorShift(2);
+    for i in 0..count {
+        let path = tree.join(tree_file(i));
+        let dir = path.parent().context("no parent")?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut data = [0u8; 4096];
+        rng.fill(&mut data);
+        write_synced(&path, &data)?;
+    }
+    write_synced(&one, &[0x5a])?;
+
+    let mb = |bytes: u64, secs: f64| format!("{:.0}", bytes as f64 / 1e6 / secs);
+    println!("\n## Raw TCP copy, {size}");
+    let raw_dst = work.path().join("raw.bin");
+    let (raw, synced) = raw_tcp(&big_file, &raw_dst)?;
+    ensure!(hash_file(&raw_dst)? == big_hash, "the raw TCP copy differs");
+    std::fs::remove_file(&raw_dst).context("cannot remove the raw copy")?;
+    println!("{raw:.3} s to close, {synced:.3} s with fsync");
+    let (m1, m2) = (mb(big, raw), mb(big, synced));
+    let mut rows = vec![
+        format!(
+            "| Raw TCP copy, file to file (ceiling) | {size} | {raw:.3} | {m1} | – | – | – | – |"
+        ),
+        format!("| Raw TCP copy + fsync | {size} | {synced:.3} | {m2} | – | – | – | – |"),
+    ];
+
+    let files = format!("{count} × 4 KiB");
+    let both: &[&str] = &[TCP, QUIC];
+    let cases: [(&str, &str, &Path, &[&str]); 4] = [
+        ("p2p-client over TCP", size, &big_file, &[TCP]),
+        ("p2p-client over QUIC", size, &big_file, &[QUIC]),
+        ("p2p-client, one folder", &files, &tree, both),
+        ("p2p-client, 1-byte file, setup", "1 B", &one, both),
+    ];
+    for (i, (name, what, path, listen)) in cases.into_iter().enumerate() {
+        println!("\n## {name}, {what}");
+        let run = transfer(&bin, work.path(), &format!("run{i}"), path, listen)
+            .with_context(|| format!("{name} failed"))?;
+        let summary = &run.done["summary"];
+        let got = summary["path"]["transport"].as_str().unwrap_or("?");
+        let forced = if listen == [QUIC] { "quic" } else { "tcp" };
+        ensure!(listen.len() > 1 || got == forced, "{name}: ran over {got}");
+        let bytes = summary["bytes"].as_u64().context("summary without bytes")?;
+        let engine = summary["seconds"]
+            .as_f64()
+            .context("no seconds in the summary")?;
+        let landed = run
+            .dl
+            .join(path.file_name().context("source without a name")?);
+        if path == tree {
+            ensure!(
+                summary["files"] == count,
+                "{name}: {} files",
+                summary["files"]
+            );
+            for rel in (0..count).map(tree_file) {
+                let (a, b) = (read(&tree.join(&rel))?, read(&landed.join(&rel))?);
+                ensure!(a == b, "{name}: {} differs", rel.display());
+            }
+        } else {
+            ensure!(
+                hash_file(&landed)? == hash_file(path)?,
+                "{name}: the copy differs"
+            );
+        }
+        std::fs::remove_dir_all(&run.dl).context("cannot remove the received files")?;
+        let (wall, s, r) = (run.wall, run.sender_mib, run.receiver_mib);
+        println!(
+            "over {got}: wall {wall:.3} s ({:.3} s to transfer_done), engine {engine:.3} s, \
+             peak RSS sender {s:.1} MiB, receiver {r:.1} MiB",
+            run.to_done
+        );
+        let rate = |secs| (bytes >= 1000).then(|| mb(bytes, secs));
+        let rate = |secs| rate(secs).unwrap_or_else(|| "–".into());
+        let (w, e) = (rate(wall), rate(engine));
+        let row = format!("| {wall:.3} | {w} | {engine:.3} | {e} | {s:.1} | {r:.1} |");
+        let label = match listen.len() {
+            1 => name.to_owned(),
+            _ => format!("{name} ({got})"),
+        };
+        rows.push(format!("| {label} | {what} {row}"));
+    }
+
+    println!("\n## Results ({cores} cores, {})\n", utc_now());
+    println!(
+        "| Case | Size | Wall s | Wall MB/s | Engine s | Engine MB/s | Sender peak RSS MiB | Receiver peak RSS MiB |"
+    );
+    println!("|---|---|--:|--:|--:|--:|--:|--:|");
+    for row in rows {
+        println!("{row}");
+    }
+    work.close().context("cannot remove the temporary folder")
+}
+
+/// Where the `i`th small file lives in the folder tree.
+fn tree_file(i: usize) -> PathBuf {
+    Path::new(&format!("d{:03}", i / 100)).join(format!("f{i:05}.bin"))
+}
+
+/// Copies `src` to `dst` through a loopback TCP socket; returns the seconds
+/// to the destination closed, and to it closed and then fsynced.
+fn raw_tcp(src: &Path, dst: &Path) -> anyhow::Result<(f64, f64)> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot listen on 127.0.0.1")?;
+    let addr = listener.local_addr().context("no local address")?;
+    let (tx, rx) = mpsc::channel::<(bool, anyhow::Result<u64>)>();
+    let (to, src, out) = (tx.clone(), src.to_owned(), dst.to_owned());
+    let start = Instant::now();
+    thread::spawn(move || {
+        let result = (|| {
+            let (mut sock, _) = listener.accept().context("accept failed")?;
+            let mut file = File::create(&out).context("cannot create the raw copy")?;
+            pump(&mut sock, &mut file).context("raw receive failed")
+        })();
+        let _ = to.send((true, result));
+    });
+    thread::spawn(move || {
+        let result = (|| {
+            let mut file = File::open(&src).context("cannot open the source")?;
+            let mut sock = TcpStream::connect(addr).context("cannot connect")?;
+            pump(&mut file, &mut sock).context("raw send failed")
+        })();
+        let _ = tx.send((false, result));
+    });
+    let (mut closed, mut counts) = (0.0, Vec::new());
+    while counts.len() < 2 {
+        let left = STEP.saturating_sub(start.elapsed());
+        let (receiver, result) = rx
+            .recv_timeout(left)
+            .map_err(|_| anyhow!("raw copy timed out"))?;
+        counts.push(result?);
+        if receiver {
+            closed = start.elapsed().as_secs_f64();
+        }
+    }
+    ensure!(
+        counts[0] == counts[1],
+        "raw TCP: sent and received counts differ"
+    );
+    File::open(dst)
+        .and_then(|f| f.sync_all())
+        .context("cannot fsync the raw copy")?;
+    Ok((closed, start.elapsed().as_secs_f64()))
+}
+
+/// Copies until EOF, 256 KiB at a time (the engine's chunk size).
+fn pump(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<u64> {
+    let (mut buf, mut total) = (vec![0u8; 256 * 1024], 0);
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => to.write_all(&buf[..n]).map(|()| total += n as u64)?,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+struct Run {
+    dl: PathBuf,
+    done: Value,
+    wall: f64,
+    to_done: f64,
+    sender_mib: f64,
+    receiver_mib: f64,
+}
+
+/// Sends `path` by ticket between two fresh peers listening on `listen`.
+fn transfer(
+    bin: &Path,
+    work: &Path,
+    tag: &str,
+    path: &Path,
+    listen: &[&str],
+) -> anyhow::Result<Run> {
+    let dl = work.join(format!("{tag}-downloads"));
+    std::fs::create_dir_all(&dl).context("cannot create the download folder")?;
+    let peer = |role: &str, args: &[&std::ffi::OsStr]| {
+        let mut cmd = Command::new(bin);
+        cmd.args(["--no-mdns", "--json", "--config-dir"])
+            .arg(work.join(format!("{tag}-{role}")));
+        for addr in listen {
+            cmd.args(["--listen", addr]);
+        }
+        cmd.args(args)
+            .env("RUST_LOG", "warn")
+            .env_remove("P2P_SERVER")
+            .env_remove("P2P_CODE");
+        Proc::spawn(role, cmd, work.join(format!("{tag}-{role}.log")))
+    };
+    let mut sender = peer("sender", &["send".as_ref(), path.as_os_str()])?;
+    let ready = sender.event("share_ready")?;
+    let ticket = ready["ticket"]
+        .as_str()
+        .context("share_ready without a ticket")?;
+    let start = Instant::now();
+    let args = [
+        "receive".as_ref(),
+        ticket.as_ref(),
+        "--yes".as_ref(),
+        "--dir".as_ref(),
+        dl.as_os_str(),
+    ];
+    let mut receiver = peer("receiver", &args)?;
+    let done = receiver.event("transfer_done")?;
+    let to_done = start.elapsed().as_secs_f64();
+    let receiver_mib = receiver.finish()?;
+    let wall = start.elapsed().as_secs_f64();
+    let sender_mib = sender.finish()?;
+    Ok(Run {
+        dl,
+        done,
+        wall,
+        to_done,
+        sender_mib,
+        receiver_mib,
+    })
+}
+
+/// A child process: JSON lines from stdout, stderr to a log file, peak RSS
+/// sampled every 20 ms. Dropping it kills the process.
+struct Proc {
+    name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: PathBuf,
+    peak_kib: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proc {
+    fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> anyhow::Result<Self> {
+        let stderr = File::create(&log).context("cannot create a log file")?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start the {name}"))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (peak_kib, stop) = (
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (peak, halt, pid) = (peak_kib.clone(), stop.clone(), child.id());
+        thread::spawn(move || {
+            while !halt.load(Ordering::Relaxed) {
+                sample(pid, &peak);
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            lines,
+            log,
+            peak_kib,
+            stop,
+        })
+    }
+
+    /// Waits for the first JSON event named `event`.
+    fn event(&mut self, event: &str) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => match serde_json::from_str::<Value>(&line) {
+                    Ok(value) if value["event"] == event => return Ok(value),
+                    _ => {}
+                },
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(self.fail(&format!("no {event} in time")));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(self.fail(&format!("exited before {event}")));
+                }
+            }
+        }
+    }
+
+    /// Waits for a successful exit; returns the peak RSS in MiB.
+    fn finish(&mut self) -> anyhow::Result<f64> {
+        let deadline = Instant::now() + STEP;
+        let status = loop {
+            sample(self.child.id(), &self.peak_kib);
+            if let Some(status) = self.child.try_wait().context("cannot wait for a child")? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                return Err(self.fail("did not exit in time"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        self.stop.store(true, Ordering::Relaxed);
+        if !status.success() {
+            return Err(self.fail(&format!("exited with {status}")));
+        }
+        Ok(self.peak_kib.load(Ordering::Relaxed) as f64 / 1024.0)
+    }
+
+    /// Kills the process and describes the failure with its stderr.
+    fn fail(&mut self, what: &str) -> anyhow::Error {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let stderr = std::fs::read_to_string(&self.log).unwrap_or_default();
+        anyhow!("{}: {what}; stderr:\n{}", self.name, stderr.trim_end())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Raises `peak` to the process's `VmHWM` (peak resident set, KiB).
+fn sample(pid: u32, peak: &AtomicU64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+    if let Some(kib) = line.and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()) {
+        peak.fetch_max(kib, Ordering::Relaxed);
+    }
+}
+
+struct XorShift(u64);
+
+impl XorShift {
+    /// Fills `buf` (a multiple of 8 bytes) with noise.
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_exact_mut(8) {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            chunk.copy_from_slice(&self.0.to_le_bytes());
+        }
+    }
+}
+
+/// Writes `size` bytes (a multiple of 1 MiB) of noise; returns their BLAKE3.
+fn random_file(path: &Path, size: u64, seed: u64) -> anyhow::Result<blake3::Hash> {
+    let mut file =
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let (mut rng, mut hasher, mut buf) = (XorShift(seed), blake3::Hasher::new(), vec![0; 1 << 20]);
+    for _ in 0..size / MIB {
+        rng.fill(&mut buf);
+        hasher.update(&buf);
+        file.write_all(&buf)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    // Written back now, so that no writeback runs during the measurements.
+    file.sync_all()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(hasher.finalize())
+}
+
+/// Writes a small source file and fsyncs it (see `random_file`).
+fn write_synced(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    let mut file =
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let written = file.write_all(data).and_then(|()| file.sync_all());
+    written.with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn hash_file(path: &Path) -> anyhow::Result<blake3::Hash> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_reader(file)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hasher.finalize())
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'));
+    model.map_or_else(|| "unknown".into(), |(_, m)| m.trim().to_owned())
+}
+
+/// The current UTC date and time, without a date library.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86_400) as i64 + 719_468, secs % 86_400);
+    let (era, doe) = (days.div_euclid(146_097), days.rem_euclid(146_097));
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let (mp, (hh, mm)) = ((5 * doy + 2) / 153, (rem / 3_600, rem % 3_600 / 60));
+    let (day, month) = (
+        doy - (153 * mp + 2) / 5 + 1,
+        if mp < 10 { mp + 3 } else { mp - 9 },
+    );
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {hh:02}:{mm:02} UTC")
+}
