@@ -106,15 +106,34 @@ impl Setup {
     }
 }
 
+/// No subcommand: the desktop app (or, in a build without it, the help).
+#[cfg(feature = "gui")]
+fn open_app(cli: &Cli, dirs: Dirs) -> anyhow::Result<ExitCode> {
+    p2p_client::gui::run(p2p_client::gui::GuiOptions {
+        dirs,
+        mdns: !cli.no_mdns,
+        listen: cli.listen.clone(),
+        server: cli.server.clone(),
+    })
+    .map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "gui"))]
+fn open_app(_cli: &Cli, _dirs: Dirs) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let _ = Cli::command().print_help();
+    println!(
+        "\nThis build has no desktop app (built without the `gui` feature); use the commands above."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Some(command) = cli.command else {
-        // The desktop app will open here; until it exists, show what there is.
-        use clap::CommandFactory as _;
-        let _ = Cli::command().print_help();
-        println!("\nThe desktop app is not built yet; use the commands above.");
-        return Ok(ExitCode::SUCCESS);
-    };
     let dirs = Dirs::resolve(cli.config_dir.as_deref())?;
+    let Some(command) = cli.command else {
+        return open_app(&cli, dirs);
+    };
     if let Command::Id = command {
         let key = p2p_client::identity::load_or_create(&dirs.identity_file())
             .context("cannot load this node's identity")?;

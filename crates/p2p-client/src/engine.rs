@@ -197,6 +197,9 @@ struct State {
 }
 
 struct Inner {
+    /// The runtime the engine runs on, so that calls from other threads (the
+    /// desktop app's UI thread) can start tasks.
+    runtime: tokio::runtime::Handle,
     net: Network,
     signal: Option<crate::signal::SignalHandle>,
     events: mpsc::Sender<Event>,
@@ -241,6 +244,7 @@ impl Engine {
             )
         });
         let inner = Arc::new(Inner {
+            runtime: tokio::runtime::Handle::current(),
             net,
             signal,
             events,
@@ -408,6 +412,16 @@ impl Engine {
     /// Sends an event that may be dropped when the view lags (progress).
     fn emit_lossy(&self, event: Event) {
         let _ = self.inner.events.try_send(event);
+    }
+
+    /// Starts a tracked task on the engine's runtime, from any thread.
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.inner
+            .runtime
+            .spawn(self.inner.tracker.track_future(task));
     }
 
     async fn dispatch(self, mut net_events: mpsc::Receiver<NetEvent>) {

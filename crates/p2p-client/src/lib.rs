@@ -16,6 +16,7 @@
 //! - [`event`]: the events views render (also the `--json` output).
 //! - [`signal`]: the signal-server client (registration with the ownership
 //!   proof, presence, relay reservation, share-code rendezvous, lookup).
+//! - `gui` (feature `gui`): the desktop app over the same engine.
 //! - [`config`], [`dirs`], [`identity`]: configuration file, folders, and the
 //!   persistent identity key (mode 0600).
 //!
@@ -28,6 +29,8 @@ pub mod config;
 pub mod dirs;
 pub mod engine;
 pub mod event;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod identity;
 mod network;
 pub mod signal;

@@ -154,7 +154,7 @@ pub(super) fn decide(engine: &Engine, transfer_id: &str, accept: bool) {
     }
     let engine = engine.clone();
     let store = Store::new(engine.inner.config.download_dir.clone());
-    engine.inner.tracker.clone().spawn(async move {
+    engine.clone().spawn(async move {
         let PendingOffer { peer, offer, reply } = pending;
         let checked_offer = offer.clone();
         let checked = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,596 @@
+//! The desktop app: state, message handling and the frame.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use eframe::egui;
+use libp2p::{Multiaddr, PeerId};
+
+use super::bridge::{AppMsg, Bridge, PickPurpose, UiSender};
+use super::history::History;
+use super::model::{Model, short_id};
+use super::panels::{self, UiCommand};
+use super::picker::{PickKind, Picker};
+use super::settings::Draft;
+use crate::config::{FileConfig, default_download_dir};
+use crate::dirs::Dirs;
+use crate::engine::{Engine, EngineConfig, Inbound, default_name};
+use crate::event::Event;
+
+/// How the app starts: folders and the command line's network flags.
+#[derive(Debug, Clone)]
+pub struct GuiOptions {
+    /// Configuration, identity and data folders.
+    pub dirs: Dirs,
+    /// LAN discovery (`--no-mdns` turns it off).
+    pub mdns: bool,
+    /// Listen addresses; empty means the defaults.
+    pub listen: Vec<Multiaddr>,
+    /// A server from `--server`/`P2P_SERVER`, over the settings.
+    pub server: Option<String>,
+}
+
+/// A notice line in the status area.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// An error (shown in red) rather than information.
+    pub error: bool,
+    /// The sentence.
+    pub text: String,
+}
+
+/// The desktop app.
+pub struct GuiApp {
+    options: GuiOptions,
+    settings: FileConfig,
+    key: Option<libp2p::identity::Keypair>,
+    bridge: Option<Bridge>,
+    engine: Option<Engine>,
+    model: Model,
+    history: History,
+    picker: Box<dyn Picker>,
+    notices: Vec<Notice>,
+    draft: Option<Draft>,
+    code_input: String,
+    always_accept: bool,
+    dropped: Option<Vec<PathBuf>>,
+    share: Option<(Option<String>, String)>,
+}
+
+impl GuiApp {
+    /// Builds the app and starts its engine; `ctx` is asked to repaint when
+    /// something arrives.
+    pub fn new(options: GuiOptions, picker: Box<dyn Picker>, ctx: &egui::Context) -> Self {
+        let mut notices = Vec::new();
+        let settings = FileConfig::load(&options.dirs.config).unwrap_or_else(|e| {
+            notices.push(Notice {
+                error: true,
+                text: format!("{e}; using defaults"),
+            });
+            FileConfig::default()
+        });
+        let key = match crate::identity::load_or_create(&options.dirs.identity_file()) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                notices.push(Notice {
+                    error: true,
+                    text: format!("{e}; the app cannot go online"),
+                });
+                None
+            }
+        };
+        let repaint_ctx = ctx.clone();
+        let bridge = match Bridge::new(Arc::new(move || repaint_ctx.request_repaint())) {
+            Ok(bridge) => Some(bridge),
+            Err(e) => {
+                notices.push(Notice {
+                    error: true,
+                    text: format!("cannot start the network thread: {e}"),
+                });
+                None
+            }
+        };
+        let history = History::load(&options.dirs.data);
+        let server = options.server.clone().or_else(|| settings.server.clone());
+        let mut app = Self {
+            model: Model::new(server.is_some()),
+            options,
+            settings,
+            key,
+            bridge,
+            engine: None,
+            history,
+            picker,
+            notices,
+            draft: None,
+            code_input: String::new(),
+            always_accept: false,
+            dropped: None,
+            share: None,
+        };
+        apply_theme(ctx, app.settings.theme.as_deref());
+        app.restart_engine();
+        app
+    }
+
+    /// The current model (peers, transfers, offers), for tests and views.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Notices shown so far.
+    pub fn notices(&self) -> &[Notice] {
+        &self.notices
+    }
+
+    /// This node's peer ID, once the engine runs.
+    pub fn peer_id(&self) -> Option<PeerId> {
+        self.engine.as_ref().map(Engine::peer_id)
+    }
+
+    /// The settings as saved.
+    pub fn settings(&self) -> &FileConfig {
+        &self.settings
+    }
+
+    /// The folder received files land in.
+    pub fn download_dir(&self) -> PathBuf {
+        self.settings
+            .download_dir
+            .clone()
+            .unwrap_or_else(default_download_dir)
+    }
+
+    fn notify(&mut self, error: bool, text: impl Into<String>) {
+        self.notices.push(Notice {
+            error,
+            text: text.into(),
+        });
+        let excess = self.notices.len().saturating_sub(5);
+        self.notices.drain(..excess);
+    }
+
+    fn restart_engine(&mut self) {
+        let (Some(bridge), Some(key)) = (self.bridge.as_mut(), self.key.clone()) else {
+            return;
+        };
+        let mut config = EngineConfig::new(
+            key,
+            self.settings
+                .download_dir
+                .clone()
+                .unwrap_or_else(default_download_dir),
+        );
+        if !self.options.listen.is_empty() {
+            config.listen = self.options.listen.clone();
+        }
+        config.mdns = self.options.mdns && self.settings.mdns.unwrap_or(true);
+        config.inbound = Inbound::Anyone;
+        config.server = self
+            .options
+            .server
+            .clone()
+            .or_else(|| self.settings.server.clone());
+        config.name = self.settings.name.clone().unwrap_or_else(default_name);
+        config.room = self.settings.room();
+        self.model = Model::new(config.server.is_some());
+        bridge.restart(self.engine.take(), config);
+    }
+
+    /// Handles queued messages; called once per frame.
+    fn drain(&mut self) {
+        let Some(bridge) = self.bridge.as_mut() else {
+            return;
+        };
+        let generation = bridge.generation();
+        for msg in bridge.drain() {
+            match msg {
+                AppMsg::EngineReady(g, engine) if g == generation => self.engine = Some(engine),
+                AppMsg::EngineFailed(g, error) if g == generation => {
+                    self.notify(true, format!("The network did not start: {error}"));
+                }
+                AppMsg::Event(g, event) if g == generation => self.on_event(event),
+                AppMsg::Notice { error, text } => self.notify(error, text),
+                AppMsg::ShareReady { code, ticket } => self.share = Some((code, ticket)),
+                AppMsg::Picked { purpose, paths } => self.on_picked(purpose, paths),
+                _ => {}
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        if let Event::OfferReceived {
+            transfer_id, peer, ..
+        } = &event
+            && self.settings.trusted_peers.contains(peer)
+        {
+            if let Some(engine) = &self.engine {
+                engine.decide(transfer_id, true);
+            }
+            self.notify(
+                false,
+                format!("Accepted files from trusted peer {}", self.name_of(peer)),
+            );
+            return;
+        }
+        let finished = self.model.apply(&event, Instant::now());
+        if let Some(row) = finished {
+            let when = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if let Err(e) = self.history.record(&row, when) {
+                self.notify(true, format!("cannot save the transfer history: {e}"));
+            }
+        }
+    }
+
+    fn name_of(&self, peer: &str) -> String {
+        self.model.peers.get(peer).map_or_else(
+            || short_id(peer),
+            |row| format!("{} ({})", row.label(), short_id(peer)),
+        )
+    }
+
+    fn ui_sender(&self) -> Option<UiSender> {
+        self.bridge.as_ref().map(Bridge::sender)
+    }
+
+    fn pick(&self, kind: PickKind, purpose: PickPurpose) {
+        let (Some(bridge), Some(ui)) = (self.bridge.as_ref(), self.ui_sender()) else {
+            return;
+        };
+        self.picker.pick(
+            kind,
+            &bridge.handle(),
+            Box::new(move |paths| {
+                if let Some(paths) = paths.filter(|p| !p.is_empty()) {
+                    ui.send_now(AppMsg::Picked { purpose, paths });
+                }
+            }),
+        );
+    }
+
+    fn on_picked(&mut self, purpose: PickPurpose, paths: Vec<PathBuf>) {
+        match purpose {
+            PickPurpose::SendTo(peer) => self.send_to(&peer, paths),
+            PickPurpose::Share => self.share_with_code(paths),
+            PickPurpose::DownloadDir => {
+                if let (Some(draft), Some(dir)) = (self.draft.as_mut(), paths.into_iter().next()) {
+                    draft.download_dir = dir.display().to_string();
+                }
+            }
+        }
+    }
+
+    /// Sends `paths` to `peer` in the background; events show the progress.
+    pub fn send_to(&mut self, peer: &str, paths: Vec<PathBuf>) {
+        let (Some(engine), Some(bridge), Some(ui)) =
+            (self.engine.clone(), self.bridge.as_ref(), self.ui_sender())
+        else {
+            self.notify(
+                true,
+                "The network is not running yet; try again in a moment.",
+            );
+            return;
+        };
+        let Ok(peer_id) = peer.parse::<PeerId>() else {
+            return;
+        };
+        let name = self.name_of(peer);
+        bridge.spawn(async move {
+            if let Err(e) = engine.send(peer_id, Vec::new(), paths).await {
+                // Declines and transfer failures already show in the transfer row.
+                if !matches!(
+                    e,
+                    crate::engine::EngineError::Declined(_)
+                        | crate::engine::EngineError::Transfer { .. }
+                        | crate::engine::EngineError::Cancelled
+                ) {
+                    ui.send(AppMsg::Notice {
+                        error: true,
+                        text: format!("Sending to {name} failed: {e}"),
+                    })
+                    .await;
+                }
+            }
+        });
+    }
+
+    fn share_with_code(&mut self, paths: Vec<PathBuf>) {
+        let (Some(engine), Some(bridge), Some(ui)) =
+            (self.engine.clone(), self.bridge.as_ref(), self.ui_sender())
+        else {
+            self.notify(
+                true,
+                "The network is not running yet; try again in a moment.",
+            );
+            return;
+        };
+        bridge.spawn(async move {
+            match engine.share().await {
+                Ok(share) => {
+                    ui.send(AppMsg::ShareReady {
+                        code: share.code.as_ref().map(ToString::to_string),
+                        ticket: share.ticket.encode(),
+                    })
+                    .await;
+                    if let Err(e) = share.send(paths).await {
+                        ui.send(AppMsg::Notice {
+                            error: true,
+                            text: format!("Sending with a code failed: {e}"),
+                        })
+                        .await;
+                    }
+                }
+                Err(e) => {
+                    ui.send(AppMsg::Notice {
+                        error: true,
+                        text: format!("Cannot create a share code: {e}"),
+                    })
+                    .await;
+                }
+            }
+        });
+    }
+
+    fn receive_with_code(&mut self) {
+        let text = std::mem::take(&mut self.code_input).trim().to_owned();
+        let (Some(engine), Some(bridge), Some(ui)) =
+            (self.engine.clone(), self.bridge.as_ref(), self.ui_sender())
+        else {
+            self.notify(
+                true,
+                "The network is not running yet; try again in a moment.",
+            );
+            return;
+        };
+        bridge.spawn(async move {
+            let result = if protocol::ticket::Ticket::looks_like_ticket(&text) {
+                match protocol::ticket::Ticket::decode(&text) {
+                    Ok(ticket) => engine
+                        .fetch_ticket(&ticket)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            } else {
+                match protocol::code::ShareCode::parse(&text) {
+                    Ok(code) => engine.fetch_code(&code).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            };
+            let notice = match result {
+                Ok(peer) => AppMsg::Notice {
+                    error: false,
+                    text: format!(
+                        "Connected to the sender {}; its files will be offered here.",
+                        short_id(&peer.to_string())
+                    ),
+                },
+                Err(e) => AppMsg::Notice {
+                    error: true,
+                    text: format!("Receiving with the code failed: {e}"),
+                },
+            };
+            ui.send(notice).await;
+        });
+    }
+
+    fn save_settings(&mut self, ctx: &egui::Context) {
+        let Some(draft) = self.draft.as_mut() else {
+            return;
+        };
+        let mut next = self.settings.clone();
+        if let Err(e) = draft.apply(&mut next) {
+            draft.error = Some(e);
+            return;
+        }
+        if let Err(e) = next.save(&self.options.dirs.config) {
+            draft.error = Some(e.to_string());
+            return;
+        }
+        draft.error = None;
+        let network_changed = next.server != self.settings.server
+            || next.name != self.settings.name
+            || next.room() != self.settings.room()
+            || next.download_dir != self.settings.download_dir;
+        self.settings = next;
+        apply_theme(ctx, self.settings.theme.as_deref());
+        self.draft = None;
+        if network_changed {
+            self.restart_engine();
+        }
+        self.notify(false, "Settings saved.");
+    }
+
+    fn apply(&mut self, ctx: &egui::Context, command: UiCommand) {
+        match command {
+            UiCommand::PickAndSend(peer) => self.pick(PickKind::Files, PickPurpose::SendTo(peer)),
+            UiCommand::SendDropped(peer) => {
+                if let Some(paths) = self.dropped.take() {
+                    self.send_to(&peer, paths);
+                }
+            }
+            UiCommand::DiscardDropped => self.dropped = None,
+            UiCommand::Decide {
+                transfer_id,
+                peer,
+                accept,
+                always,
+            } => {
+                self.model.take_offer(&transfer_id);
+                self.always_accept = false;
+                if let Some(engine) = &self.engine {
+                    engine.decide(&transfer_id, accept);
+                }
+                if accept && always && !self.settings.trusted_peers.contains(&peer) {
+                    let mut next = self.settings.clone();
+                    next.trusted_peers.push(peer);
+                    match next.save(&self.options.dirs.config) {
+                        Ok(()) => self.settings = next,
+                        Err(e) => self.notify(true, e.to_string()),
+                    }
+                }
+            }
+            UiCommand::Cancel(id) => {
+                if let Some(engine) = &self.engine {
+                    engine.cancel(&id);
+                }
+            }
+            UiCommand::OpenFolder => open_folder(&self.download_dir()),
+            UiCommand::ShareWithCode => self.pick(PickKind::Files, PickPurpose::Share),
+            UiCommand::ReceiveWithCode => self.receive_with_code(),
+            UiCommand::Copy(text) => ctx.copy_text(text),
+            UiCommand::ToggleSettings => {
+                self.draft = match self.draft.take() {
+                    Some(_) => None,
+                    None => Some(Draft::from_config(
+                        &self.settings,
+                        &default_name(),
+                        &self.download_dir(),
+                    )),
+                };
+            }
+            UiCommand::SaveSettings => self.save_settings(ctx),
+            UiCommand::PickDownloadDir => self.pick(PickKind::Folder, PickPurpose::DownloadDir),
+            UiCommand::Untrust(peer) => {
+                if let Some(draft) = self.draft.as_mut() {
+                    draft.trusted.retain(|p| *p != peer);
+                }
+            }
+            UiCommand::CloseShare => self.share = None,
+        }
+    }
+
+    /// Draws one frame and applies what the person asked for.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        self.drain();
+        let ctx = ui.ctx().clone();
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .filter_map(|f| f.path.clone())
+                .collect()
+        });
+        let dropping =
+            ctx.input(|i| !i.raw.hovered_files.is_empty() || !i.raw.dropped_files.is_empty());
+        if !dropped.is_empty() {
+            self.dropped = Some(dropped);
+        }
+        let me = self.peer_id().map(|p| p.to_string()).unwrap_or_default();
+        let mut commands = Vec::new();
+        commands.extend(panels::top_bar(ui, &me, &self.model, &mut self.code_input));
+        for notice in self.notices.iter().rev().take(3) {
+            let color = if notice.error {
+                ui.visuals().error_fg_color
+            } else {
+                ui.visuals().text_color()
+            };
+            ui.label(egui::RichText::new(&notice.text).color(color));
+        }
+        ui.separator();
+        let name_of = |peer: &str| self.name_of(peer);
+        ui.columns(2, |columns| {
+            commands.extend(panels::peer_list(&mut columns[0], &self.model, dropping));
+            commands.extend(panels::transfers(&mut columns[1], &self.model, &name_of));
+        });
+        if !self.history.entries.is_empty() {
+            ui.collapsing(format!("History ({})", self.history.entries.len()), |ui| {
+                for entry in self.history.entries.iter().rev().take(20) {
+                    ui.label(format!(
+                        "{} {} file(s), {} with {}: {}",
+                        entry.direction,
+                        entry.files,
+                        indicatif::HumanBytes(entry.bytes),
+                        short_id(&entry.peer),
+                        entry.outcome
+                    ));
+                }
+            });
+        }
+        // A drop onto a peer row was handled there; otherwise ask which peer.
+        let dropped_on_row = commands
+            .iter()
+            .any(|c| matches!(c, UiCommand::SendDropped(_)));
+        if !dropped_on_row
+            && let Some(dropped) = &self.dropped
+            && ctx.input(|i| i.raw.dropped_files.is_empty())
+        {
+            commands.extend(panels::drop_target(&ctx, &self.model, dropped.len()));
+        }
+        if let Some(offer) = self.model.offers.front().cloned() {
+            let sender = self.name_of(&offer.peer);
+            commands.extend(panels::offer_dialog(
+                &ctx,
+                &offer,
+                &sender,
+                &mut self.always_accept,
+            ));
+        }
+        if let Some((code, ticket)) = &self.share {
+            commands.extend(panels::share_box(&ctx, code.as_deref(), ticket));
+        }
+        if let Some(draft) = self.draft.as_mut() {
+            commands.extend(panels::settings_window(&ctx, draft));
+        }
+        for command in commands {
+            self.apply(&ctx, command);
+        }
+        // Progress rows animate while bytes move; otherwise only events repaint.
+        if self
+            .model
+            .transfers
+            .iter()
+            .any(super::model::TransferRow::is_active)
+        {
+            ctx.request_repaint_after(std::time::Duration::from_millis(250));
+        }
+    }
+
+    /// Stops the engine (on window close).
+    pub fn shutdown(&mut self) {
+        if let Some(bridge) = self.bridge.take() {
+            bridge.shutdown(self.engine.take());
+        }
+    }
+}
+
+impl eframe::App for GuiApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        egui::CentralPanel::default().show(ui, |ui| GuiApp::ui(self, ui));
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.shutdown();
+    }
+}
+
+impl Drop for GuiApp {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn apply_theme(ctx: &egui::Context, theme: Option<&str>) {
+    ctx.set_theme(match theme {
+        Some("light") => egui::ThemePreference::Light,
+        Some("dark") => egui::ThemePreference::Dark,
+        _ => egui::ThemePreference::System,
+    });
+}
+
+/// Shows a folder in the platform's file manager.
+fn open_folder(dir: &std::path::Path) {
+    let program = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(target_os = "windows") {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    if let Err(e) = std::process::Command::new(program).arg(dir).spawn() {
+        tracing::warn!(error = %e, dir = %dir.display(), "cannot open the folder");
+    }
+}

@@ -1,0 +1,589 @@
+//! What the window shows, built from engine events: pure data, no egui.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::PathInfo;
+use crate::event::{Direction, Event, PeerSource, Summary};
+
+/// Offers shown at once; more wait in the queue.
+const MAX_QUEUED_OFFERS: usize = 16;
+
+/// Finished transfers kept in the panel (older ones are in the history).
+const MAX_FINISHED_ROWS: usize = 50;
+
+/// A peer in the list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerRow {
+    /// Peer ID.
+    pub peer: String,
+    /// Display name, when the server told us.
+    pub name: Option<String>,
+    /// Where it was seen.
+    pub source: PeerSource,
+}
+
+impl PeerRow {
+    /// The name to show: the display name, or "Nearby device".
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => "Nearby device".into(),
+        }
+    }
+}
+
+/// The first and last characters of a peer ID.
+pub fn short_id(peer: &str) -> String {
+    let chars: Vec<char> = peer.chars().collect();
+    if chars.len() <= 12 {
+        return peer.to_owned();
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// Where a transfer stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowState {
+    /// Offered; the other side decides.
+    WaitingForAnswer,
+    /// Bytes flow.
+    Running,
+    /// Finished and verified.
+    Done(Summary),
+    /// Failed, with what to do.
+    Failed(String),
+    /// Declined or expired.
+    Declined(String),
+}
+
+/// A transfer in the transfers panel.
+#[derive(Debug, Clone)]
+pub struct TransferRow {
+    /// The transfer.
+    pub id: String,
+    /// The other peer.
+    pub peer: String,
+    /// Our side.
+    pub direction: Direction,
+    /// Number of files.
+    pub files: usize,
+    /// Total bytes.
+    pub bytes: u64,
+    /// Bytes done.
+    pub done: u64,
+    /// The file moving now.
+    pub current_file: String,
+    /// Direct or relayed, TCP or QUIC.
+    pub path: Option<PathInfo>,
+    /// Bytes per second, smoothed.
+    pub speed: f64,
+    /// State.
+    pub state: RowState,
+    last_sample: Option<(Instant, u64)>,
+}
+
+impl TransferRow {
+    fn new(
+        id: String,
+        peer: String,
+        direction: Direction,
+        files: usize,
+        bytes: u64,
+        state: RowState,
+    ) -> Self {
+        Self {
+            id,
+            peer,
+            direction,
+            files,
+            bytes,
+            done: 0,
+            current_file: String::new(),
+            path: None,
+            speed: 0.0,
+            state,
+            last_sample: None,
+        }
+    }
+
+    /// Fraction done, 0 to 1.
+    pub fn fraction(&self) -> f32 {
+        if self.bytes == 0 {
+            return if matches!(self.state, RowState::Done(_)) {
+                1.0
+            } else {
+                0.0
+            };
+        }
+        (self.done as f64 / self.bytes as f64).clamp(0.0, 1.0) as f32
+    }
+
+    /// Time left at the current speed.
+    pub fn eta(&self) -> Option<Duration> {
+        if self.speed < 1.0 {
+            return None;
+        }
+        let left = self.bytes.saturating_sub(self.done) as f64;
+        Some(Duration::from_secs_f64(left / self.speed))
+    }
+
+    /// Whether bytes may still move (Cancel makes sense).
+    pub fn is_active(&self) -> bool {
+        matches!(self.state, RowState::WaitingForAnswer | RowState::Running)
+    }
+
+    fn sample(&mut self, done: u64, now: Instant) {
+        if let Some((then, before)) = self.last_sample {
+            let dt = now.saturating_duration_since(then).as_secs_f64();
+            if dt >= 0.05 {
+                let rate = done.saturating_sub(before) as f64 / dt;
+                // Smooth, but follow changes within a few seconds.
+                self.speed = if self.speed == 0.0 {
+                    rate
+                } else {
+                    0.7 * self.speed + 0.3 * rate
+                };
+                self.last_sample = Some((now, done));
+            }
+        } else {
+            self.last_sample = Some((now, done));
+        }
+        self.done = done;
+    }
+}
+
+/// An incoming offer waiting for the person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferView {
+    /// The transfer.
+    pub transfer_id: String,
+    /// The sender.
+    pub peer: String,
+    /// Number of files.
+    pub files: usize,
+    /// Number of folders.
+    pub folders: usize,
+    /// Total bytes.
+    pub bytes: u64,
+    /// First names, escaped.
+    pub names: Vec<String>,
+}
+
+/// The signal-server connection as the status bar shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerState {
+    /// No server configured: LAN and tickets only.
+    None,
+    /// Connecting for the first time.
+    Connecting,
+    /// Registered.
+    Connected,
+    /// Lost or unreachable, with the reason and the retry.
+    Down(String),
+}
+
+/// Everything the window shows.
+#[derive(Debug)]
+pub struct Model {
+    /// Visible peers by ID.
+    pub peers: BTreeMap<String, PeerRow>,
+    /// Transfers, newest last.
+    pub transfers: Vec<TransferRow>,
+    /// Offers waiting for a decision, oldest first.
+    pub offers: VecDeque<OfferView>,
+    /// The server connection.
+    pub server: ServerState,
+    /// Addresses we listen on.
+    pub listening: Vec<String>,
+}
+
+impl Model {
+    /// An empty model; `server` says whether a server is configured.
+    pub fn new(server: bool) -> Self {
+        Self {
+            peers: BTreeMap::new(),
+            transfers: Vec::new(),
+            offers: VecDeque::new(),
+            server: if server {
+                ServerState::Connecting
+            } else {
+                ServerState::None
+            },
+            listening: Vec::new(),
+        }
+    }
+
+    /// The row of a transfer.
+    pub fn transfer(&self, id: &str) -> Option<&TransferRow> {
+        self.transfers.iter().find(|t| t.id == id)
+    }
+
+    fn transfer_mut(&mut self, id: &str) -> Option<&mut TransferRow> {
+        self.transfers.iter_mut().find(|t| t.id == id)
+    }
+
+    /// Removes an offer once it is decided.
+    pub fn take_offer(&mut self, transfer_id: &str) -> Option<OfferView> {
+        let index = self
+            .offers
+            .iter()
+            .position(|o| o.transfer_id == transfer_id)?;
+        self.offers.remove(index)
+    }
+
+    /// Applies one engine event. Returns a finished row when a transfer ended
+    /// (for the history).
+    pub fn apply(&mut self, event: &Event, now: Instant) -> Option<TransferRow> {
+        match event {
+            Event::PeerFound { peer, name, source } => {
+                let row = self.peers.entry(peer.clone()).or_insert_with(|| PeerRow {
+                    peer: peer.clone(),
+                    name: None,
+                    source: *source,
+                });
+                if name.is_some() {
+                    row.name = name.clone();
+                    row.source = *source;
+                }
+            }
+            Event::PeerLost { peer, source }
+                if self.peers.get(peer).is_some_and(|r| r.source == *source) =>
+            {
+                self.peers.remove(peer);
+            }
+            Event::ServerStatus {
+                connected, message, ..
+            } => {
+                self.server = if *connected {
+                    ServerState::Connected
+                } else {
+                    // Peers seen through the server are gone with it.
+                    self.peers.retain(|_, row| row.source != PeerSource::Server);
+                    ServerState::Down(message.clone())
+                };
+            }
+            Event::Listening { addr } => self.listening.push(addr.clone()),
+            Event::OfferReceived {
+                transfer_id,
+                peer,
+                files,
+                folders,
+                bytes,
+                names,
+            } if self.offers.len() < MAX_QUEUED_OFFERS => {
+                self.offers.push_back(OfferView {
+                    transfer_id: transfer_id.clone(),
+                    peer: peer.clone(),
+                    files: *files,
+                    folders: *folders,
+                    bytes: *bytes,
+                    names: names.clone(),
+                });
+            }
+            Event::OfferSent {
+                transfer_id,
+                peer,
+                files,
+                bytes,
+            } => {
+                self.push_row(TransferRow::new(
+                    transfer_id.clone(),
+                    peer.clone(),
+                    Direction::Send,
+                    *files,
+                    *bytes,
+                    RowState::WaitingForAnswer,
+                ));
+            }
+            Event::TransferStarted {
+                transfer_id,
+                peer,
+                direction,
+                files,
+                bytes,
+                resumed,
+                path,
+            } => {
+                self.take_offer(transfer_id);
+                if self.transfer(transfer_id).is_none() {
+                    self.push_row(TransferRow::new(
+                        transfer_id.clone(),
+                        peer.clone(),
+                        *direction,
+                        *files,
+                        *bytes,
+                        RowState::Running,
+                    ));
+                }
+                if let Some(row) = self.transfer_mut(transfer_id) {
+                    row.state = RowState::Running;
+                    row.path = Some(*path);
+                    row.done = *resumed;
+                    row.last_sample = Some((now, *resumed));
+                }
+            }
+            Event::Progress {
+                transfer_id,
+                done,
+                file,
+                ..
+            } => {
+                if let Some(row) = self.transfer_mut(transfer_id) {
+                    row.sample(*done, now);
+                    row.current_file.clone_from(file);
+                }
+            }
+            Event::TransferDone {
+                transfer_id,
+                summary,
+            } => {
+                let row = self.transfer_mut(transfer_id)?;
+                row.done = row.bytes;
+                row.path = Some(summary.path);
+                row.state = RowState::Done(summary.clone());
+                let finished = row.clone();
+                self.trim();
+                return Some(finished);
+            }
+            Event::TransferFailed {
+                transfer_id,
+                peer,
+                error,
+            } => {
+                self.take_offer(transfer_id);
+                if self.transfer(transfer_id).is_none() {
+                    self.push_row(TransferRow::new(
+                        transfer_id.clone(),
+                        peer.clone(),
+                        Direction::Receive,
+                        0,
+                        0,
+                        RowState::Running,
+                    ));
+                }
+                let row = self.transfer_mut(transfer_id)?;
+                row.state = RowState::Failed(error.clone());
+                let finished = row.clone();
+                self.trim();
+                return Some(finished);
+            }
+            Event::Declined {
+                transfer_id,
+                reason,
+            } => {
+                self.take_offer(transfer_id);
+                let row = self.transfer_mut(transfer_id)?;
+                row.state = RowState::Declined(reason.clone());
+                let finished = row.clone();
+                self.trim();
+                return Some(finished);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn push_row(&mut self, row: TransferRow) {
+        self.transfers.push(row);
+        self.trim();
+    }
+
+    /// Keeps at most [`MAX_FINISHED_ROWS`] finished rows.
+    fn trim(&mut self) {
+        let finished = self.transfers.iter().filter(|t| !t.is_active()).count();
+        let mut excess = finished.saturating_sub(MAX_FINISHED_ROWS);
+        self.transfers.retain(|t| {
+            if excess > 0 && !t.is_active() {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::Transport;
+
+    fn started(id: &str) -> Event {
+        Event::TransferStarted {
+            transfer_id: id.into(),
+            peer: "p".into(),
+            direction: Direction::Receive,
+            files: 2,
+            bytes: 1000,
+            resumed: 100,
+            path: PathInfo {
+                relayed: true,
+                transport: Transport::Quic,
+            },
+        }
+    }
+
+    #[test]
+    fn peers_come_and_go_and_keep_their_names() {
+        let mut m = Model::new(true);
+        let now = Instant::now();
+        m.apply(
+            &Event::PeerFound {
+                peer: "a".into(),
+                name: None,
+                source: PeerSource::Lan,
+            },
+            now,
+        );
+        m.apply(
+            &Event::PeerFound {
+                peer: "a".into(),
+                name: Some("Alice".into()),
+                source: PeerSource::Server,
+            },
+            now,
+        );
+        assert_eq!(m.peers["a"].label(), "Alice");
+        m.apply(
+            &Event::PeerFound {
+                peer: "a".into(),
+                name: None,
+                source: PeerSource::Lan,
+            },
+            now,
+        );
+        assert_eq!(m.peers["a"].label(), "Alice");
+        m.apply(
+            &Event::ServerStatus {
+                url: "u".into(),
+                connected: false,
+                message: "down".into(),
+            },
+            now,
+        );
+        assert!(m.peers.is_empty());
+        assert_eq!(m.server, ServerState::Down("down".into()));
+    }
+
+    #[test]
+    fn a_transfer_moves_from_offer_to_done_with_speed_and_eta() {
+        let mut m = Model::new(false);
+        let t0 = Instant::now();
+        m.apply(
+            &Event::OfferReceived {
+                transfer_id: "t".into(),
+                peer: "p".into(),
+                files: 2,
+                folders: 0,
+                bytes: 1000,
+                names: vec!["a".into()],
+            },
+            t0,
+        );
+        assert_eq!(m.offers.len(), 1);
+        m.apply(&started("t"), t0);
+        assert!(
+            m.offers.is_empty(),
+            "a started transfer is no longer an offer"
+        );
+        let row = m.transfer("t").unwrap();
+        assert_eq!(row.done, 100);
+        assert_eq!(row.path.unwrap().to_string(), "relayed, QUIC");
+        m.apply(
+            &Event::Progress {
+                transfer_id: "t".into(),
+                done: 600,
+                total: 1000,
+                file: "a".into(),
+                file_done: 500,
+                file_size: 900,
+            },
+            t0 + Duration::from_secs(1),
+        );
+        let row = m.transfer("t").unwrap();
+        assert!((row.speed - 500.0).abs() < 1.0, "{}", row.speed);
+        assert_eq!(row.eta().unwrap().as_secs(), 0);
+        assert!((row.fraction() - 0.6).abs() < 0.001);
+        let summary = Summary {
+            files: 2,
+            bytes: 1000,
+            transferred: 900,
+            seconds: 1.0,
+            path: row.path.unwrap(),
+            saved: vec!["a".into()],
+        };
+        let finished = m.apply(
+            &Event::TransferDone {
+                transfer_id: "t".into(),
+                summary,
+            },
+            t0,
+        );
+        assert!(matches!(finished.unwrap().state, RowState::Done(_)));
+        assert!(!m.transfer("t").unwrap().is_active());
+    }
+
+    #[test]
+    fn failures_and_declines_end_rows() {
+        let mut m = Model::new(false);
+        let now = Instant::now();
+        m.apply(
+            &Event::OfferSent {
+                transfer_id: "s".into(),
+                peer: "p".into(),
+                files: 1,
+                bytes: 5,
+            },
+            now,
+        );
+        assert_eq!(m.transfer("s").unwrap().state, RowState::WaitingForAnswer);
+        let ended = m.apply(
+            &Event::Declined {
+                transfer_id: "s".into(),
+                reason: "no".into(),
+            },
+            now,
+        );
+        assert_eq!(ended.unwrap().state, RowState::Declined("no".into()));
+        let ended = m.apply(
+            &Event::TransferFailed {
+                transfer_id: "x".into(),
+                peer: "p".into(),
+                error: "disk full".into(),
+            },
+            now,
+        );
+        assert_eq!(ended.unwrap().state, RowState::Failed("disk full".into()));
+    }
+
+    #[test]
+    fn finished_rows_are_bounded() {
+        let mut m = Model::new(false);
+        let now = Instant::now();
+        for i in 0..(MAX_FINISHED_ROWS + 10) {
+            let id = format!("t{i}");
+            m.apply(
+                &Event::OfferSent {
+                    transfer_id: id.clone(),
+                    peer: "p".into(),
+                    files: 1,
+                    bytes: 1,
+                },
+                now,
+            );
+            m.apply(
+                &Event::Declined {
+                    transfer_id: id,
+                    reason: "no".into(),
+                },
+                now,
+            );
+        }
+        assert_eq!(m.transfers.len(), MAX_FINISHED_ROWS);
+        assert_eq!(short_id("12D3KooWAbcdefghijkl"), "12D3Ko…ijkl");
+    }
+}

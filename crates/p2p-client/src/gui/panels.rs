@@ -1,0 +1,459 @@
+//! The window's panels. Each draws and returns what the person asked for
+//! ([`UiCommand`]); the app applies the commands after drawing.
+
+use eframe::egui::{self, RichText};
+use indicatif::{HumanBytes, HumanDuration};
+
+use super::model::{Model, OfferView, RowState, ServerState, TransferRow, short_id};
+use super::settings::Draft;
+use crate::event::{Direction, PeerSource};
+
+/// What the person asked for.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub(crate) enum UiCommand {
+    /// Open the picker, then send to this peer.
+    PickAndSend(String),
+    /// Send dropped files to this peer.
+    SendDropped(String),
+    /// Forget dropped files.
+    DiscardDropped,
+    /// Answer an offer.
+    Decide {
+        transfer_id: String,
+        peer: String,
+        accept: bool,
+        always: bool,
+    },
+    /// Stop a transfer.
+    Cancel(String),
+    /// Show the download folder.
+    OpenFolder,
+    /// Pick files, then send them with a share code.
+    ShareWithCode,
+    /// Fetch with the code or ticket typed in the box.
+    ReceiveWithCode,
+    /// Put text on the clipboard.
+    Copy(String),
+    /// Open or close the settings window.
+    ToggleSettings,
+    /// Save the settings draft.
+    SaveSettings,
+    /// Pick a download folder for the draft.
+    PickDownloadDir,
+    /// Remove a trusted peer from the draft.
+    Untrust(String),
+    /// Close the share-code box.
+    CloseShare,
+}
+
+/// The top bar: who we are, the server, and the code buttons.
+pub(crate) fn top_bar(
+    ui: &mut egui::Ui,
+    me: &str,
+    model: &Model,
+    code_input: &mut String,
+) -> Vec<UiCommand> {
+    let mut out = Vec::new();
+    ui.horizontal_wrapped(|ui| {
+        ui.heading("p2p-share");
+        ui.separator();
+        ui.label(format!(
+            "You: {}",
+            if me.is_empty() {
+                "starting…".into()
+            } else {
+                short_id(me)
+            }
+        ));
+        ui.separator();
+        let (text, color) = match &model.server {
+            ServerState::None => (
+                "LAN only (no signal server)".to_owned(),
+                ui.visuals().weak_text_color(),
+            ),
+            ServerState::Connecting => (
+                "Connecting to the signal server…".to_owned(),
+                ui.visuals().weak_text_color(),
+            ),
+            ServerState::Connected => (
+                "Signal server connected".to_owned(),
+                egui::Color32::from_rgb(60, 160, 80),
+            ),
+            ServerState::Down(why) => (
+                format!("Signal server unreachable: {why}"),
+                ui.visuals().warn_fg_color,
+            ),
+        };
+        ui.label(RichText::new(text).color(color));
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.button("Settings").clicked() {
+                out.push(UiCommand::ToggleSettings);
+            }
+        });
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Send with a code…").clicked() {
+            out.push(UiCommand::ShareWithCode);
+        }
+        ui.separator();
+        ui.label("Receive with a code:");
+        let edit = ui.add(
+            egui::TextEdit::singleline(code_input)
+                .hint_text("7-tiger-violin-amber or ticket")
+                .desired_width(220.0),
+        );
+        let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if (ui.button("Receive").clicked() || entered) && !code_input.trim().is_empty() {
+            out.push(UiCommand::ReceiveWithCode);
+        }
+    });
+    out
+}
+
+/// The peer list with a "Send files…" button per peer. Files dropped on a
+/// row go to that peer.
+pub(crate) fn peer_list(ui: &mut egui::Ui, model: &Model, dropping: bool) -> Vec<UiCommand> {
+    let mut out = Vec::new();
+    ui.heading("Peers");
+    if model.peers.is_empty() {
+        ui.label("No peers yet. Others appear here when they run p2p-share on your network or in your server room.");
+    }
+    egui::ScrollArea::vertical()
+        .id_salt("peers")
+        .show(ui, |ui| {
+            for row in model.peers.values() {
+                let frame = egui::Frame::group(ui.style());
+                let response = frame
+                    .show(ui, |ui| {
+                        ui.horizontal(|ui| {
+                            ui.vertical(|ui| {
+                                ui.label(RichText::new(row.label()).strong());
+                                let source = match row.source {
+                                    PeerSource::Lan => "LAN",
+                                    PeerSource::Server => "server",
+                                };
+                                ui.label(
+                                    RichText::new(format!(
+                                        "{} · {source} · online",
+                                        short_id(&row.peer)
+                                    ))
+                                    .weak(),
+                                );
+                            });
+                            ui.with_layout(
+                                egui::Layout::right_to_left(egui::Align::Center),
+                                |ui| {
+                                    if ui.button("Send files…").clicked() {
+                                        out.push(UiCommand::PickAndSend(row.peer.clone()));
+                                    }
+                                },
+                            );
+                        });
+                    })
+                    .response;
+                if dropping && response.contains_pointer() {
+                    ui.painter().rect_stroke(
+                        response.rect,
+                        4.0,
+                        ui.visuals().selection.stroke,
+                        egui::StrokeKind::Inside,
+                    );
+                }
+                if dropping
+                    && response.contains_pointer()
+                    && ui.input(|i| !i.raw.dropped_files.is_empty())
+                {
+                    out.push(UiCommand::SendDropped(row.peer.clone()));
+                }
+            }
+        });
+    out
+}
+
+/// Asks which peer gets files dropped onto the window.
+pub(crate) fn drop_target(ctx: &egui::Context, model: &Model, count: usize) -> Vec<UiCommand> {
+    let mut out = Vec::new();
+    egui::Window::new("Send dropped files")
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+        .show(ctx, |ui| {
+            ui.label(format!("Send {count} dropped item(s) to:"));
+            for row in model.peers.values() {
+                if ui
+                    .button(format!("{} ({})", row.label(), short_id(&row.peer)))
+                    .clicked()
+                {
+                    out.push(UiCommand::SendDropped(row.peer.clone()));
+                }
+            }
+            if model.peers.is_empty() {
+                ui.label("No peer is visible yet.");
+            }
+            if ui.button("Cancel").clicked() {
+                out.push(UiCommand::DiscardDropped);
+            }
+        });
+    out
+}
+
+/// The one-click accept dialog for the oldest waiting offer.
+pub(crate) fn offer_dialog(
+    ctx: &egui::Context,
+    offer: &OfferView,
+    sender: &str,
+    always: &mut bool,
+) -> Vec<UiCommand> {
+    let mut out = Vec::new();
+    egui::Window::new("Incoming files")
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+        .show(ctx, |ui| {
+            ui.label(RichText::new(format!("{sender} wants to send you")).strong());
+            ui.label(format!(
+                "{} file(s){}, {}",
+                offer.files,
+                if offer.folders > 0 {
+                    format!(" in {} folder(s)", offer.folders)
+                } else {
+                    String::new()
+                },
+                HumanBytes(offer.bytes)
+            ));
+            for name in &offer.names {
+                ui.label(RichText::new(name).monospace());
+            }
+            if offer.files + offer.folders > offer.names.len() {
+                ui.label("…");
+            }
+            ui.checkbox(always, "Always accept from this peer");
+            ui.horizontal(|ui| {
+                let decide = |accept| UiCommand::Decide {
+                    transfer_id: offer.transfer_id.clone(),
+                    peer: offer.peer.clone(),
+                    accept,
+                    always: *always,
+                };
+                if ui.button("Accept").clicked() {
+                    out.push(decide(true));
+                }
+                if ui.button("Decline").clicked() {
+                    out.push(decide(false));
+                }
+            });
+        });
+    out
+}
+
+/// Transfers: progress, speed, ETA, path, Cancel; results in plain words.
+pub(crate) fn transfers(
+    ui: &mut egui::Ui,
+    model: &Model,
+    name_of: &dyn Fn(&str) -> String,
+) -> Vec<UiCommand> {
+    let mut out = Vec::new();
+    ui.heading("Transfers");
+    if model.transfers.is_empty() {
+        ui.label("Nothing yet. Pick a peer and send files, or drop files onto the window.");
+    }
+    egui::ScrollArea::vertical()
+        .id_salt("transfers")
+        .show(ui, |ui| {
+            for row in model.transfers.iter().rev() {
+                egui::Frame::group(ui.style())
+                    .show(ui, |ui| transfer_row(ui, row, name_of, &mut out));
+            }
+        });
+    out
+}
+
+fn transfer_row(
+    ui: &mut egui::Ui,
+    row: &TransferRow,
+    name_of: &dyn Fn(&str) -> String,
+    out: &mut Vec<UiCommand>,
+) {
+    let who = name_of(&row.peer);
+    let title = match row.direction {
+        Direction::Send => format!("To {who}"),
+        Direction::Receive => format!("From {who}"),
+    };
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(title).strong());
+        ui.label(format!("{} file(s), {}", row.files, HumanBytes(row.bytes)));
+        if let Some(path) = row.path {
+            ui.label(RichText::new(path.to_string()).weak());
+        }
+    });
+    match &row.state {
+        RowState::WaitingForAnswer => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Waiting for the other side to accept…");
+                if ui.button("Cancel").clicked() {
+                    out.push(UiCommand::Cancel(row.id.clone()));
+                }
+            });
+        }
+        RowState::Running => {
+            let eta = row
+                .eta()
+                .map_or_else(|| "–".into(), |d| HumanDuration(d).to_string());
+            ui.add(egui::ProgressBar::new(row.fraction()).show_percentage());
+            ui.horizontal(|ui| {
+                ui.label(format!(
+                    "{} of {} · {}/s · {} left",
+                    HumanBytes(row.done),
+                    HumanBytes(row.bytes),
+                    HumanBytes(row.speed as u64),
+                    eta
+                ));
+                if ui.button("Cancel").clicked() {
+                    out.push(UiCommand::Cancel(row.id.clone()));
+                }
+            });
+            if !row.current_file.is_empty() {
+                ui.label(
+                    RichText::new(protocol::path::display_escaped(&row.current_file, 80)).weak(),
+                );
+            }
+        }
+        RowState::Done(summary) => {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new("Done").color(egui::Color32::from_rgb(60, 160, 80)));
+                ui.label(format!(
+                    "in {:.1} s, {:.1} MB/s, {}",
+                    summary.seconds,
+                    summary.mb_per_sec(),
+                    summary.path
+                ));
+                if row.direction == Direction::Receive && ui.button("Open folder").clicked() {
+                    out.push(UiCommand::OpenFolder);
+                }
+            });
+        }
+        RowState::Failed(error) => {
+            ui.label(RichText::new(format!("Failed: {error}")).color(ui.visuals().error_fg_color));
+            ui.label(RichText::new("Send the files again to resume where it stopped.").weak());
+        }
+        RowState::Declined(reason) => {
+            ui.label(
+                RichText::new(format!("Not sent: {reason}")).color(ui.visuals().warn_fg_color),
+            );
+        }
+    }
+}
+
+/// The share-code box: the code (and ticket) with copy buttons.
+pub(crate) fn share_box(ctx: &egui::Context, code: Option<&str>, ticket: &str) -> Vec<UiCommand> {
+    let mut out = Vec::new();
+    egui::Window::new("Send with a code").collapsible(false).show(ctx, |ui| {
+        match code {
+            Some(code) => {
+                ui.label("Give the receiver this code:");
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(code).monospace().size(20.0));
+                    if ui.button("Copy code").clicked() {
+                        out.push(UiCommand::Copy(code.to_owned()));
+                    }
+                });
+            }
+            None => {
+                ui.label("No signal server is set, so there is no short code; the ticket works anywhere:");
+            }
+        }
+        ui.horizontal(|ui| {
+            ui.label("Ticket:");
+            ui.label(RichText::new(format!("{}…", &ticket[..ticket.len().min(24)])).monospace());
+            if ui.button("Copy ticket").clicked() {
+                out.push(UiCommand::Copy(ticket.to_owned()));
+            }
+        });
+        ui.label("Waiting for the receiver… the transfer appears below when it starts.");
+        if ui.button("Close").clicked() {
+            out.push(UiCommand::CloseShare);
+        }
+    });
+    out
+}
+
+/// The settings window over a draft; saved on "Save".
+pub(crate) fn settings_window(ctx: &egui::Context, draft: &mut Draft) -> Vec<UiCommand> {
+    let mut out = Vec::new();
+    egui::Window::new("Settings")
+        .collapsible(false)
+        .show(ctx, |ui| {
+            egui::Grid::new("settings").num_columns(2).show(ui, |ui| {
+                let label = ui.label("Display name");
+                ui.add(egui::TextEdit::singleline(&mut draft.name).id_salt("name"))
+                    .labelled_by(label.id);
+                ui.end_row();
+                ui.label("Download folder");
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::TextEdit::singleline(&mut draft.download_dir).id_salt("download_dir"),
+                    );
+                    if ui.button("Choose…").clicked() {
+                        out.push(UiCommand::PickDownloadDir);
+                    }
+                });
+                ui.end_row();
+                let label = ui.label("Signal server URL");
+                ui.add(
+                    egui::TextEdit::singleline(&mut draft.server)
+                        .id_salt("server")
+                        .hint_text("empty: LAN only"),
+                )
+                .labelled_by(label.id);
+                ui.end_row();
+                ui.label("Room name");
+                ui.add(
+                    egui::TextEdit::singleline(&mut draft.room_name)
+                        .id_salt("room_name")
+                        .hint_text("empty: your network"),
+                );
+                ui.end_row();
+                ui.label("Room secret");
+                ui.add(
+                    egui::TextEdit::singleline(&mut draft.room_secret)
+                        .id_salt("room_secret")
+                        .password(true),
+                );
+                ui.end_row();
+                ui.label("Theme");
+                ui.horizontal(|ui| {
+                    for theme in ["system", "light", "dark"] {
+                        ui.radio_value(&mut draft.theme, theme.to_owned(), theme);
+                    }
+                });
+                ui.end_row();
+            });
+            ui.separator();
+            ui.label("Trusted peers (their files are accepted without asking):");
+            if draft.trusted.is_empty() {
+                ui.label(RichText::new("none").weak());
+            }
+            for peer in &draft.trusted {
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(short_id(peer)).monospace());
+                    if ui.button("Remove").clicked() {
+                        out.push(UiCommand::Untrust(peer.clone()));
+                    }
+                });
+            }
+            if let Some(error) = &draft.error {
+                ui.label(RichText::new(error).color(ui.visuals().error_fg_color));
+            }
+            ui.horizontal(|ui| {
+                if ui.button("Save").clicked() {
+                    out.push(UiCommand::SaveSettings);
+                }
+                if ui.button("Close").clicked() {
+                    out.push(UiCommand::ToggleSettings);
+                }
+            });
+        });
+    out
+}

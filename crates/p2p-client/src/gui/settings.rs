@@ -1,0 +1,106 @@
+//! The settings window's draft, and how it maps onto `config.toml`.
+
+use std::path::PathBuf;
+
+use crate::config::FileConfig;
+
+/// Editable copies of the persisted settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Draft {
+    pub(crate) name: String,
+    pub(crate) download_dir: String,
+    pub(crate) server: String,
+    pub(crate) room_name: String,
+    pub(crate) room_secret: String,
+    pub(crate) theme: String,
+    pub(crate) trusted: Vec<String>,
+    /// Why the last save was refused.
+    pub(crate) error: Option<String>,
+}
+
+impl Draft {
+    /// A draft of `config`, with the effective defaults filled in.
+    pub(crate) fn from_config(
+        config: &FileConfig,
+        name: &str,
+        download_dir: &std::path::Path,
+    ) -> Self {
+        Self {
+            name: config.name.clone().unwrap_or_else(|| name.to_owned()),
+            download_dir: config
+                .download_dir
+                .clone()
+                .unwrap_or_else(|| download_dir.to_path_buf())
+                .display()
+                .to_string(),
+            server: config.server.clone().unwrap_or_default(),
+            room_name: config.room_name.clone().unwrap_or_default(),
+            room_secret: config.room_secret.clone().unwrap_or_default(),
+            theme: config.theme.clone().unwrap_or_else(|| "system".into()),
+            trusted: config.trusted_peers.clone(),
+            error: None,
+        }
+    }
+
+    /// Applies the draft to `config`, or says what is wrong.
+    pub(crate) fn apply(&self, config: &mut FileConfig) -> Result<(), String> {
+        let name = self.name.trim();
+        if name.is_empty()
+            || name.chars().count() > protocol::signal::MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "The display name must be 1 to {} characters.",
+                protocol::signal::MAX_NAME_CHARS
+            ));
+        }
+        let server = self.server.trim();
+        if !(server.is_empty() || server.starts_with("ws://") || server.starts_with("wss://")) {
+            return Err(
+                "The signal server URL starts with ws:// or wss://, e.g. wss://signal.example/ws."
+                    .into(),
+            );
+        }
+        let dir = PathBuf::from(self.download_dir.trim());
+        if !dir.is_absolute() {
+            return Err("The download folder must be a full path.".into());
+        }
+        if self.room_name.trim().is_empty() != self.room_secret.is_empty() {
+            return Err("A named room needs both a name and a secret (or neither).".into());
+        }
+        config.name = Some(name.to_owned());
+        config.download_dir = Some(dir);
+        config.server = (!server.is_empty()).then(|| server.to_owned());
+        config.room_name =
+            (!self.room_name.trim().is_empty()).then(|| self.room_name.trim().to_owned());
+        config.room_secret = (!self.room_secret.is_empty()).then(|| self.room_secret.clone());
+        config.theme = Some(self.theme.clone());
+        config.trusted_peers = self.trusted.clone();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn drafts_validate_and_apply() {
+        let config = FileConfig::default();
+        let mut draft = Draft::from_config(&config, "desk", std::path::Path::new("/tmp/dl"));
+        assert_eq!(draft.theme, "system");
+        draft.server = "http://x".into();
+        let mut out = FileConfig::default();
+        assert!(draft.apply(&mut out).unwrap_err().contains("ws://"));
+        draft.server = "ws://127.0.0.1:1/ws".into();
+        draft.room_name = "fam".into();
+        assert!(draft.apply(&mut out).unwrap_err().contains("secret"));
+        draft.room_secret = "s".into();
+        draft.apply(&mut out).unwrap();
+        assert_eq!(out.server.as_deref(), Some("ws://127.0.0.1:1/ws"));
+        assert_eq!(out.name.as_deref(), Some("desk"));
+        draft.download_dir = "relative".into();
+        assert!(draft.apply(&mut out).is_err());
+    }
+}

@@ -1,0 +1,286 @@
+//! The desktop app driven headlessly with egui_kittest, against real engines
+//! on loopback and a real signal server on 127.0.0.1:0.
+
+#![cfg(feature = "gui")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use p2p_client::config::FileConfig;
+use p2p_client::dirs::Dirs;
+use p2p_client::gui::{FixedPicker, GuiApp, GuiOptions, RowState, short_id};
+use signal_server::testing::TestServer;
+
+/// A signal server on its own runtime, alive as long as this value.
+struct Server {
+    runtime: tokio::runtime::Runtime,
+    server: TestServer,
+}
+
+impl Server {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime
+            .block_on(TestServer::start(signal_server::Config::localhost()))
+            .unwrap();
+        Self { runtime, server }
+    }
+
+    fn url(&self) -> String {
+        self.server.ws_url()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.server.shutdown.cancel();
+        let _ = &self.runtime;
+    }
+}
+
+/// One app instance: its folders and its harness.
+struct App {
+    harness: Harness<'static, GuiApp>,
+    _config: tempfile::TempDir,
+    downloads: tempfile::TempDir,
+}
+
+fn write_config(config_dir: &Path, name: &str, downloads: &Path) {
+    FileConfig {
+        name: Some(name.into()),
+        download_dir: Some(downloads.to_path_buf()),
+        ..FileConfig::default()
+    }
+    .save(config_dir)
+    .unwrap();
+}
+
+fn start_app(
+    config_dir: &Path,
+    server: Option<String>,
+    picks: Vec<PathBuf>,
+) -> Harness<'static, GuiApp> {
+    let options = GuiOptions {
+        dirs: Dirs::resolve(Some(config_dir)).unwrap(),
+        mdns: false,
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        server,
+    };
+    let repaint_target = eframe::egui::Context::default();
+    let app = GuiApp::new(
+        options,
+        Box::new(FixedPicker { paths: picks }),
+        &repaint_target,
+    );
+    Harness::builder()
+        .with_size([1000.0, 700.0])
+        .build_ui_state(|ui, app: &mut GuiApp| app.ui(ui), app)
+}
+
+fn app(name: &str, server: Option<String>, picks: Vec<PathBuf>) -> App {
+    let config = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    write_config(config.path(), name, downloads.path());
+    let harness = start_app(config.path(), server, picks);
+    App {
+        harness,
+        _config: config,
+        downloads,
+    }
+}
+
+/// Steps every app until `done` holds (engines run on their own threads).
+fn step_until(apps: &mut [&mut App], what: &str, mut done: impl FnMut(&mut [&mut App]) -> bool) {
+    for _ in 0..600 {
+        for app in apps.iter_mut() {
+            app.harness.step();
+        }
+        if done(apps) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn peer_of(app: &App) -> String {
+    app.harness
+        .state()
+        .peer_id()
+        .expect("engine running")
+        .to_string()
+}
+
+/// Two apps registered on one server see each other.
+fn pair(server: &Server, picks: Vec<PathBuf>) -> (App, App) {
+    let mut alice = app("Alice", Some(server.url()), picks);
+    let mut bob = app("Bob", Some(server.url()), Vec::new());
+    step_until(
+        &mut [&mut alice, &mut bob],
+        "both engines and peers",
+        |apps| {
+            let ids: Vec<Option<String>> = apps
+                .iter()
+                .map(|a| a.harness.state().peer_id().map(|p| p.to_string()))
+                .collect();
+            let (Some(a), Some(b)) = (&ids[0], &ids[1]) else {
+                return false;
+            };
+            apps[0].harness.state().model().peers.contains_key(b)
+                && apps[1].harness.state().model().peers.contains_key(a)
+        },
+    );
+    (alice, bob)
+}
+
+#[test]
+fn a_peer_appears_and_a_sent_file_is_accepted_and_arrives() {
+    let server = Server::start();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("holiday.bin");
+    let data: Vec<u8> = (0..64 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&file, &data).unwrap();
+    let (mut alice, mut bob) = pair(&server, vec![file.clone()]);
+
+    // Alice's list shows Bob by name, short ID and where he was seen.
+    alice.harness.get_by_label("Bob");
+    alice
+        .harness
+        .get_by_label_contains(&short_id(&peer_of(&bob)));
+    alice.harness.get_by_label("Send files…").click_accesskit();
+
+    // Bob's one-click dialog shows the sender, the count, the size and the names.
+    step_until(&mut [&mut alice, &mut bob], "the offer dialog", |apps| {
+        apps[1].harness.query_by_label("Accept").is_some()
+    });
+    bob.harness.get_by_label_contains("Alice (");
+    bob.harness.get_by_label_contains("1 file(s)");
+    bob.harness.get_by_label("holiday.bin");
+    bob.harness.get_by_label("Accept").click_accesskit();
+
+    let mut saw_progress = false;
+    step_until(
+        &mut [&mut alice, &mut bob],
+        "the finished transfer",
+        |apps| {
+            saw_progress |= apps[1].harness.query_by_label_contains(" left").is_some();
+            let done = |app: &App| {
+                app.harness
+                    .state()
+                    .model()
+                    .transfers
+                    .iter()
+                    .any(|t| matches!(t.state, RowState::Done(_)))
+            };
+            done(apps[0]) && done(apps[1])
+        },
+    );
+    bob.harness.step();
+    alice.harness.step();
+    bob.harness.get_by_label("Done");
+    bob.harness.get_by_label("Open folder");
+    alice.harness.get_by_label("Done");
+    assert!(
+        saw_progress,
+        "no progress line (bytes, speed, time left) was shown"
+    );
+    assert_eq!(
+        std::fs::read(bob.downloads.path().join("holiday.bin")).unwrap(),
+        data
+    );
+}
+
+#[test]
+fn a_declined_offer_shows_on_both_sides_and_writes_nothing() {
+    let server = Server::start();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("unwanted.txt");
+    std::fs::write(&file, b"no thanks").unwrap();
+    let (mut alice, mut bob) = pair(&server, vec![file]);
+    alice.harness.get_by_label("Send files…").click_accesskit();
+    step_until(&mut [&mut alice, &mut bob], "the offer dialog", |apps| {
+        apps[1].harness.query_by_label("Decline").is_some()
+    });
+    bob.harness.get_by_label("Decline").click_accesskit();
+    step_until(
+        &mut [&mut alice, &mut bob],
+        "the decline at the sender",
+        |apps| {
+            apps[0]
+                .harness
+                .query_by_label_contains("declined")
+                .is_some()
+        },
+    );
+    assert!(
+        bob.harness.query_by_label("Accept").is_none(),
+        "the dialog stayed open"
+    );
+    assert_eq!(std::fs::read_dir(bob.downloads.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn settings_survive_a_restart() {
+    let config = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    write_config(config.path(), "Before", downloads.path());
+    {
+        let mut harness = start_app(config.path(), None, Vec::new());
+        harness.run_steps(2);
+        harness.get_by_label("Settings").click_accesskit();
+        harness.run_steps(2);
+        let field =
+            harness.get_by_role_and_label(eframe::egui::accesskit::Role::TextInput, "Display name");
+        field.focus();
+        harness.run_steps(1);
+        harness.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+        harness
+            .get_by_role_and_label(eframe::egui::accesskit::Role::TextInput, "Display name")
+            .type_text("Kitchen laptop");
+        harness.run_steps(1);
+        harness.get_by_label("dark").click_accesskit();
+        harness.run_steps(1);
+        harness.get_by_label("Save").click_accesskit();
+        harness.run_steps(2);
+        harness.get_by_label("Settings saved.");
+    }
+    let mut again = start_app(config.path(), None, Vec::new());
+    again.run_steps(2);
+    assert_eq!(
+        again.state().settings().name.as_deref(),
+        Some("Kitchen laptop")
+    );
+    assert_eq!(again.state().settings().theme.as_deref(), Some("dark"));
+    again.get_by_label("Settings").click_accesskit();
+    again.run_steps(2);
+    assert!(again.query_all_by_value("Kitchen laptop").next().is_some());
+}
+
+#[test]
+fn without_a_server_or_with_an_unreachable_one_the_window_works_and_says_so() {
+    let mut lan_only = app("Solo", None, Vec::new());
+    step_until(&mut [&mut lan_only], "the engine", |apps| {
+        apps[0].harness.state().peer_id().is_some()
+    });
+    lan_only.harness.get_by_label("LAN only (no signal server)");
+    lan_only.harness.get_by_label_contains("No peers yet");
+
+    // Port 1 on loopback: nothing listens there.
+    let mut unreachable = app("Solo", Some("ws://127.0.0.1:1/ws".into()), Vec::new());
+    step_until(&mut [&mut unreachable], "the server error", |apps| {
+        apps[0]
+            .harness
+            .query_by_label_contains("Signal server unreachable")
+            .is_some()
+    });
+    unreachable.harness.get_by_label("Send with a code…");
+}
