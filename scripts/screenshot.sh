@@ -51,7 +51,7 @@ CAROL_ID=$("$CLIENT" id --config-dir "$CAROL")
 printf 'trusted_peers = ["%s"]\ntheme = "light"\n' "$CAROL_ID" >>"$ALICE/config.toml"
 ALICE_ID=$("$CLIENT" id --config-dir "$ALICE")
 
-Xvfb "$DISPLAY_NUM" -screen 0 1100x720x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+Xvfb "$DISPLAY_NUM" -screen 0 960x640x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
 PIDS+=($!)
 sleep 1
 DISPLAY=$DISPLAY_NUM LIBGL_ALWAYS_SOFTWARE=1 WINIT_UNIX_BACKEND=x11 \
@@ -62,7 +62,7 @@ PIDS+=($!)
 PIDS+=($!)
 
 # A file large enough to be caught in flight.
-head -c $((3 * 1024 * 1024 * 1024)) /dev/urandom >"$WORK/carol-photos.tar" 2>/dev/null || true
+head -c $((${SIZE_MIB:-3072} * 1024 * 1024)) /dev/urandom >"$WORK/carol-photos.tar"
 sleep 4
 "$CLIENT" "${COMMON[@]}" --config-dir "$CAROL" send "$WORK/carol-photos.tar" --to "$ALICE_ID" >"$WORK/carol.log" 2>&1 &
 PIDS+=($!)
