@@ -21,16 +21,20 @@
 //! a blocking thread, never from an async task or a UI frame.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use protocol::offer::{FileEntry, Hash, Offer};
 use protocol::path::{SafePath, display_escaped, numbered_name};
 use protocol::transfer::ResumePoint;
 
+mod partial;
 #[cfg(test)]
 mod tests;
+
+pub use partial::PartialFile;
+use partial::{Locked, open_locked};
 
 /// Folder inside the download folder for this app's own data.
 pub const STATE_DIR: &str = ".p2p-share";
@@ -496,202 +500,6 @@ impl Placement {
             failed: false,
         })
     }
-}
-
-/// One file being received: bytes are appended to its partial file and
-/// hashed on the way. Dropping it keeps the data for a later resume;
-/// [`PartialFile::finish`] verifies and places it, [`PartialFile::discard`]
-/// deletes it.
-#[derive(Debug)]
-pub struct PartialFile {
-    /// Buffered writer on the partial file, positioned at its end.
-    writer: BufWriter<File>,
-    /// Path of the partial file.
-    part: PathBuf,
-    /// The file's path in the offer.
-    rel: SafePath,
-    /// The same, escaped for messages.
-    name: String,
-    /// Index of the file in the offer.
-    index: u32,
-    /// Announced size.
-    size: u64,
-    /// Announced hash.
-    expected: Hash,
-    /// Hash of every byte so far, resumed prefix included.
-    hasher: blake3::Hasher,
-    /// Bytes so far, resumed prefix included.
-    written: u64,
-    /// A write failed, so the hash no longer matches what is on disk.
-    failed: bool,
-}
-
-impl PartialFile {
-    /// Index of the file in the offer.
-    pub fn index(&self) -> u32 {
-        self.index
-    }
-
-    /// The file's path in the offer.
-    pub fn rel(&self) -> &SafePath {
-        &self.rel
-    }
-
-    /// Appends `data` and adds it to the hash.
-    ///
-    /// # Errors
-    /// [`StoreError::TooMuchData`] if `data` would go past the announced
-    /// size (nothing is written then); [`StoreError::Io`] (check
-    /// [`StoreError::is_disk_full`]). After an I/O error every later call
-    /// fails: drop the file to keep what reached the disk for a resume.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
-        self.check_not_failed()?;
-        let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
-        if len > self.remaining() {
-            return Err(StoreError::TooMuchData {
-                path: self.name.clone(),
-            });
-        }
-        if let Err(source) = self.writer.write_all(data) {
-            self.failed = true;
-            return Err(StoreError::Io {
-                path: self.part.clone(),
-                source,
-            });
-        }
-        self.hasher.update(data);
-        self.written += len;
-        Ok(())
-    }
-
-    /// Bytes of the file received, the resumed prefix included.
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// Bytes still to receive.
-    pub fn remaining(&self) -> u64 {
-        self.size.saturating_sub(self.written)
-    }
-
-    /// Verifies the file and moves it to its final name, never over an
-    /// existing file or through a symlink: if the name is taken, the next
-    /// free `name (n).ext` is used. Returns where the file now is.
-    ///
-    /// # Errors
-    /// [`StoreError::Incomplete`] if bytes are missing (the data is kept);
-    /// [`StoreError::HashMismatch`] if the content is wrong (the data is
-    /// deleted); [`StoreError::Unsafe`], [`StoreError::NoFreeName`],
-    /// [`StoreError::Io`].
-    pub fn finish(self, placement: &Placement) -> Result<PathBuf, StoreError> {
-        self.check_not_failed()?;
-        if self.written != self.size {
-            return Err(StoreError::Incomplete {
-                path: self.name.clone(),
-            });
-        }
-        let PartialFile {
-            writer,
-            part,
-            rel,
-            name,
-            expected,
-            hasher,
-            ..
-        } = self;
-        let io_err = |source| StoreError::Io {
-            path: part.clone(),
-            source,
-        };
-        let file = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
-        if Hash(*hasher.finalize().as_bytes()) != expected {
-            drop(file);
-            remove_partial(&part);
-            tracing::warn!(file = %name, "hash mismatch; partial data deleted");
-            return Err(StoreError::HashMismatch { path: name });
-        }
-        file.sync_all().map_err(io_err)?;
-        // The lock is held until the partial is linked and unlinked, so no
-        // other transfer can open and cut it meanwhile.
-        let target = place(&part, &rel, placement)?;
-        drop(file);
-        tracing::info!(file = %name, path = %target.display(), "file verified and saved");
-        Ok(target)
-    }
-
-    /// Deletes the partial data (the transfer is abandoned for good).
-    pub fn discard(self) {
-        let (file, _unwritten) = self.writer.into_parts();
-        drop(file);
-        remove_partial(&self.part);
-    }
-
-    /// Fails if an earlier write failed.
-    fn check_not_failed(&self) -> Result<(), StoreError> {
-        if self.failed {
-            return Err(StoreError::Io {
-                path: self.part.clone(),
-                source: io::Error::other("an earlier write to this file failed"),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Why [`open_locked`] failed.
-enum Locked {
-    /// Another transfer holds the partial file.
-    Busy,
-    /// The file could not be opened.
-    Io(io::Error),
-}
-
-/// Opens (creating) the partial file `part` for reading and writing and
-/// locks it, so that one transfer at a time writes one content. Nothing is
-/// cut or written here.
-fn open_locked(part: &Path) -> Result<File, Locked> {
-    // A transfer finishing the same content links the partial into place and
-    // unlinks it while holding the lock; a handle opened just before that
-    // points at the placed file, so check and open again.
-    for _ in 0..3 {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(part)
-            .map_err(Locked::Io)?;
-        match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
-            Ok(true) => {}
-            Ok(false) => return Err(Locked::Busy),
-            Err(error) => {
-                tracing::debug!(path = %part.display(), %error, "cannot lock partial file; going on");
-            }
-        }
-        if still_partial(&file, part).map_err(Locked::Io)? {
-            return Ok(file);
-        }
-    }
-    Err(Locked::Busy)
-}
-
-/// Whether the open `file` is still the partial file at `part`, and not
-/// also a file placed under its final name.
-#[cfg(unix)]
-fn still_partial(file: &File, part: &Path) -> io::Result<bool> {
-    use std::os::unix::fs::MetadataExt;
-    let open = file.metadata()?;
-    let Ok(at_path) = fs::symlink_metadata(part) else {
-        return Ok(false);
-    };
-    Ok(open.nlink() == 1 && open.dev() == at_path.dev() && open.ino() == at_path.ino())
-}
-
-/// Whether the open `file` is still the partial file at `part` (not
-/// checked on this platform).
-#[cfg(not(unix))]
-fn still_partial(_file: &File, _part: &Path) -> io::Result<bool> {
-    Ok(true)
 }
 
 /// Moves the verified partial `part` to the final place of `rel`, trying
