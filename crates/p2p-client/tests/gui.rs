@@ -229,6 +229,54 @@ fn a_declined_offer_shows_on_both_sides_and_writes_nothing() {
 }
 
 #[test]
+fn files_dropped_on_the_window_go_to_the_peer_picked_in_the_dialog() {
+    let server = Server::start();
+    let src = tempfile::tempdir().unwrap();
+    let folder = src.path().join("album");
+    std::fs::create_dir_all(folder.join("empty")).unwrap();
+    std::fs::write(folder.join("one.jpg"), b"first picture").unwrap();
+    let (mut alice, mut bob) = pair(&server, Vec::new());
+    alice
+        .harness
+        .input_mut()
+        .dropped_files
+        .push(eframe::egui::DroppedFile {
+            path: Some(folder.clone()),
+            ..Default::default()
+        });
+    alice.harness.step();
+    alice.harness.step();
+    alice.harness.get_by_label("Send 1 dropped item(s) to:");
+    alice
+        .harness
+        .get_by_label_contains("Bob (")
+        .click_accesskit();
+    step_until(&mut [&mut alice, &mut bob], "the offer dialog", |apps| {
+        apps[1].harness.query_by_label("Accept").is_some()
+    });
+    bob.harness.get_by_label_contains("in 2 folder(s)");
+    bob.harness.get_by_label("Accept").click_accesskit();
+    step_until(
+        &mut [&mut alice, &mut bob],
+        "the finished transfer",
+        |apps| {
+            apps[1]
+                .harness
+                .state()
+                .model()
+                .transfers
+                .iter()
+                .any(|t| matches!(t.state, RowState::Done(_)))
+        },
+    );
+    assert_eq!(
+        std::fs::read(bob.downloads.path().join("album/one.jpg")).unwrap(),
+        b"first picture"
+    );
+    assert!(bob.downloads.path().join("album/empty").is_dir());
+}
+
+#[test]
 fn settings_survive_a_restart() {
     let config = tempfile::tempdir().unwrap();
     let downloads = tempfile::tempdir().unwrap();

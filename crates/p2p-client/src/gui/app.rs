@@ -406,7 +406,14 @@ impl GuiApp {
 
     fn apply(&mut self, ctx: &egui::Context, command: UiCommand) {
         match command {
-            UiCommand::PickAndSend(peer) => self.pick(PickKind::Files, PickPurpose::SendTo(peer)),
+            UiCommand::PickAndSend { peer, folder } => {
+                let kind = if folder {
+                    PickKind::Folder
+                } else {
+                    PickKind::Files
+                };
+                self.pick(kind, PickPurpose::SendTo(peer));
+            }
             UiCommand::SendDropped(peer) => {
                 if let Some(paths) = self.dropped.take() {
                     self.send_to(&peer, paths);
@@ -537,15 +544,6 @@ impl GuiApp {
         }
         for command in commands {
             self.apply(&ctx, command);
-        }
-        // Progress rows animate while bytes move; otherwise only events repaint.
-        if self
-            .model
-            .transfers
-            .iter()
-            .any(super::model::TransferRow::is_active)
-        {
-            ctx.request_repaint_after(std::time::Duration::from_millis(250));
         }
     }
 

@@ -12,8 +12,8 @@ use crate::event::{Direction, PeerSource};
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub(crate) enum UiCommand {
-    /// Open the picker, then send to this peer.
-    PickAndSend(String),
+    /// Open the picker (files, or a folder), then send to this peer.
+    PickAndSend { peer: String, folder: bool },
     /// Send dropped files to this peer.
     SendDropped(String),
     /// Forget dropped files.
@@ -144,8 +144,17 @@ pub(crate) fn peer_list(ui: &mut egui::Ui, model: &Model, dropping: bool) -> Vec
                             ui.with_layout(
                                 egui::Layout::right_to_left(egui::Align::Center),
                                 |ui| {
+                                    if ui.button("Send folder…").clicked() {
+                                        out.push(UiCommand::PickAndSend {
+                                            peer: row.peer.clone(),
+                                            folder: true,
+                                        });
+                                    }
                                     if ui.button("Send files…").clicked() {
-                                        out.push(UiCommand::PickAndSend(row.peer.clone()));
+                                        out.push(UiCommand::PickAndSend {
+                                            peer: row.peer.clone(),
+                                            folder: false,
+                                        });
                                     }
                                 },
                             );
