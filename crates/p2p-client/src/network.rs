@@ -87,6 +87,16 @@ pub enum Transport {
     Quic,
 }
 
+/// Whether an address can be dialed by someone else: not `0.0.0.0` or `::`.
+pub(crate) fn is_dialable(addr: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    !addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
+
 impl PathInfo {
     /// The path of a connection to `addr`.
     pub(crate) fn of(addr: &Multiaddr) -> Self {

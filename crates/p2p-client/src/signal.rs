@@ -383,13 +383,7 @@ async fn announce_addrs(net: &Network) -> Vec<String> {
         .await
         .unwrap_or_default()
         .iter()
-        .filter(|a| {
-            !a.iter().any(|p| match p {
-                Protocol::Ip4(ip) => ip.is_unspecified(),
-                Protocol::Ip6(ip) => ip.is_unspecified(),
-                _ => false,
-            })
-        })
+        .filter(|a| crate::network::is_dialable(a))
         .map(ToString::to_string)
         .filter(|a| a.len() <= protocol::signal::MAX_ADDR_BYTES)
         .collect();

@@ -2,3 +2,31 @@
 
 pub mod scan;
 pub mod store;
+
+use std::io::{self, Read};
+
+/// Bytes read per step when hashing from disk.
+pub(crate) const HASH_CHUNK: usize = 1024 * 1024;
+
+/// Feeds `reader` into `hasher` in chunks of [`HASH_CHUNK`] bytes, calling
+/// `on_chunk` with each chunk's length; returns the bytes read.
+pub(crate) fn hash_stream(
+    mut reader: impl Read,
+    hasher: &mut blake3::Hasher,
+    on_chunk: &mut dyn FnMut(u64),
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = buf.get(..n).unwrap_or(&buf);
+        hasher.update(chunk);
+        total = total.saturating_add(n as u64);
+        on_chunk(n as u64);
+    }
+}

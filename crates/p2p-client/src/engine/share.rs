@@ -150,7 +150,7 @@ async fn register(engine: &Engine, code: Option<ShareCode>) -> Result<Share, Eng
         peer_id: engine.peer_id().to_string(),
         addrs: addrs
             .iter()
-            .filter(|a| is_shareable(a))
+            .filter(|a| crate::network::is_dialable(a))
             .map(ToString::to_string)
             .take(protocol::signal::MAX_ADDRS)
             .collect(),
@@ -180,16 +180,6 @@ async fn register(engine: &Engine, code: Option<ShareCode>) -> Result<Share, Eng
         code,
         arrived,
         engine: engine.clone(),
-    })
-}
-
-/// Addresses worth putting in a ticket: not unspecified.
-fn is_shareable(addr: &Multiaddr) -> bool {
-    use libp2p::multiaddr::Protocol;
-    !addr.iter().any(|p| match p {
-        Protocol::Ip4(ip) => ip.is_unspecified(),
-        Protocol::Ip6(ip) => ip.is_unspecified(),
-        _ => false,
     })
 }
 

@@ -232,6 +232,29 @@ impl GuiApp {
         )
     }
 
+    /// The engine and a way to the UI, or a notice that the network is not up.
+    fn online(&mut self) -> Option<(Engine, UiSender)> {
+        match (self.engine.clone(), self.ui_sender()) {
+            (Some(engine), Some(ui)) => Some((engine, ui)),
+            _ => {
+                self.notify(
+                    true,
+                    "The network is not running yet; try again in a moment.",
+                );
+                None
+            }
+        }
+    }
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if let Some(bridge) = &self.bridge {
+            bridge.spawn(future);
+        }
+    }
+
     fn ui_sender(&self) -> Option<UiSender> {
         self.bridge.as_ref().map(Bridge::sender)
     }
@@ -265,20 +288,14 @@ impl GuiApp {
 
     /// Sends `paths` to `peer` in the background; events show the progress.
     pub fn send_to(&mut self, peer: &str, paths: Vec<PathBuf>) {
-        let (Some(engine), Some(bridge), Some(ui)) =
-            (self.engine.clone(), self.bridge.as_ref(), self.ui_sender())
-        else {
-            self.notify(
-                true,
-                "The network is not running yet; try again in a moment.",
-            );
+        let Some((engine, ui)) = self.online() else {
             return;
         };
         let Ok(peer_id) = peer.parse::<PeerId>() else {
             return;
         };
         let name = self.name_of(peer);
-        bridge.spawn(async move {
+        self.spawn(async move {
             if let Err(e) = engine.send(peer_id, Vec::new(), paths).await {
                 // Declines and transfer failures already show in the transfer row.
                 if !matches!(
@@ -298,16 +315,10 @@ impl GuiApp {
     }
 
     fn share_with_code(&mut self, paths: Vec<PathBuf>) {
-        let (Some(engine), Some(bridge), Some(ui)) =
-            (self.engine.clone(), self.bridge.as_ref(), self.ui_sender())
-        else {
-            self.notify(
-                true,
-                "The network is not running yet; try again in a moment.",
-            );
+        let Some((engine, ui)) = self.online() else {
             return;
         };
-        bridge.spawn(async move {
+        self.spawn(async move {
             match engine.share().await {
                 Ok(share) => {
                     ui.send(AppMsg::ShareReady {
@@ -336,16 +347,10 @@ impl GuiApp {
 
     fn receive_with_code(&mut self) {
         let text = std::mem::take(&mut self.code_input).trim().to_owned();
-        let (Some(engine), Some(bridge), Some(ui)) =
-            (self.engine.clone(), self.bridge.as_ref(), self.ui_sender())
-        else {
-            self.notify(
-                true,
-                "The network is not running yet; try again in a moment.",
-            );
+        let Some((engine, ui)) = self.online() else {
             return;
         };
-        bridge.spawn(async move {
+        self.spawn(async move {
             let result = if protocol::ticket::Ticket::looks_like_ticket(&text) {
                 match protocol::ticket::Ticket::decode(&text) {
                     Ok(ticket) => engine

@@ -6,7 +6,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
@@ -17,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
-use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT};
+use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT, is_dialable};
 
 type PendingReply = BoxFuture<'static, (ResponseChannel<Response>, Response)>;
 
@@ -350,13 +349,4 @@ fn refused(reason: Refusal, message: &str) -> Response {
         reason,
         message: message.into(),
     }
-}
-
-/// Addresses worth remembering for a peer: not unspecified, not circuit-less junk.
-fn is_dialable(addr: &Multiaddr) -> bool {
-    !addr.iter().any(|p| match p {
-        Protocol::Ip4(ip) => ip.is_unspecified(),
-        Protocol::Ip6(ip) => ip.is_unspecified(),
-        _ => false,
-    })
 }

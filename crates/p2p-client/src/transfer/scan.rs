@@ -25,9 +25,6 @@ use rand::RngCore;
 #[cfg(test)]
 mod tests;
 
-/// Bytes read from disk at a time while hashing.
-const CHUNK: usize = 1024 * 1024;
-
 /// How many characters of a name an error message shows.
 const SHOWN_CHARS: usize = 200;
 
@@ -147,7 +144,7 @@ pub fn prefix_hash(path: &Path, len: u64) -> io::Result<Option<Hash>> {
         return Ok(None);
     }
     let mut hasher = blake3::Hasher::new();
-    let read = hash_stream(file.take(len), &mut hasher, &mut |_| {})?;
+    let read = super::hash_stream(file.take(len), &mut hasher, &mut |_| {})?;
     if read < len {
         return Ok(None);
     }
@@ -303,36 +300,13 @@ fn hash_file(path: &Path, on_hashed: &mut dyn FnMut(u64)) -> Result<(Hash, u64),
     };
     let file = File::open(path).map_err(io_err)?;
     let mut hasher = blake3::Hasher::new();
-    let size = hash_stream(file, &mut hasher, on_hashed).map_err(io_err)?;
+    let size = super::hash_stream(file, &mut hasher, on_hashed).map_err(io_err)?;
     let now = fs::metadata(path).map_or(size, |meta| meta.len());
     if now != size {
         tracing::warn!(path = %path.display(), read = size, now,
             "file changed size while it was hashed; offering the bytes read");
     }
     Ok((Hash(*hasher.finalize().as_bytes()), size))
-}
-
-/// Feeds `reader` into `hasher` in chunks of [`CHUNK`] bytes, calling
-/// `on_chunk` with each chunk's length; returns the bytes read.
-fn hash_stream(
-    mut reader: impl Read,
-    hasher: &mut blake3::Hasher,
-    on_chunk: &mut dyn FnMut(u64),
-) -> io::Result<u64> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let chunk = buf.get(..n).unwrap_or(&buf);
-        hasher.update(chunk);
-        total = total.saturating_add(n as u64);
-        on_chunk(n as u64);
-    }
 }
 
 /// 16 random bytes from the operating system as 32 lowercase hex digits.

@@ -48,9 +48,6 @@ pub const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
 /// Most numbered names tried before giving up (`name (1)` … `name (10000)`).
 const MAX_NUMBER: u32 = 10_000;
 
-/// Bytes read at a time when hashing a partial file.
-const CHUNK: usize = 1024 * 1024;
-
 /// Buffer between [`PartialFile::write`] and the disk.
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -476,7 +473,8 @@ impl Placement {
         let mut hasher = blake3::Hasher::new();
         if offset > 0 {
             file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-            let read = hash_stream((&mut file).take(offset), &mut hasher).map_err(io_err)?;
+            let read = super::hash_stream((&mut file).take(offset), &mut hasher, &mut |_| {})
+                .map_err(io_err)?;
             if read != offset {
                 return Err(StoreError::PartialTooShort {
                     path: name,
@@ -638,28 +636,11 @@ fn partial_prefix(part: &Path, size: u64) -> io::Result<Option<(u64, Hash)>> {
         return Ok(None);
     }
     let mut hasher = blake3::Hasher::new();
-    let read = hash_stream(File::open(part)?.take(len), &mut hasher)?;
+    let read = super::hash_stream(File::open(part)?.take(len), &mut hasher, &mut |_| {})?;
     if read != len {
         return Ok(None);
     }
     Ok(Some((len, Hash(*hasher.finalize().as_bytes()))))
-}
-
-/// Feeds `reader` into `hasher` in chunks of [`CHUNK`] bytes; returns the
-/// bytes read.
-fn hash_stream(mut reader: impl Read, hasher: &mut blake3::Hasher) -> io::Result<u64> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(buf.get(..n).unwrap_or(&buf));
-        total = total.saturating_add(n as u64);
-    }
 }
 
 /// Deletes a partial file; a failure is logged, as nothing else can be done.

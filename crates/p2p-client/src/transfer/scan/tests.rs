@@ -123,7 +123,9 @@ fn output_is_sorted_and_deterministic() {
 fn large_files_are_hashed_in_chunks() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("big.bin");
-    let bytes: Vec<u8> = (0..(2 * CHUNK + 12345)).map(|i| (i % 251) as u8).collect();
+    let bytes: Vec<u8> = (0..(2 * crate::transfer::HASH_CHUNK + 12345))
+        .map(|i| (i % 251) as u8)
+        .collect();
     write(&file, &bytes);
     let mut calls = Vec::new();
     let scanned = scan(std::slice::from_ref(&file), &mut |n| calls.push(n)).unwrap();
@@ -132,7 +134,11 @@ fn large_files_are_hashed_in_chunks() {
         *blake3::hash(&bytes).as_bytes()
     );
     assert!(calls.len() >= 3, "{calls:?}");
-    assert!(calls.iter().all(|&n| n <= CHUNK as u64));
+    assert!(
+        calls
+            .iter()
+            .all(|&n| n <= crate::transfer::HASH_CHUNK as u64)
+    );
     assert_eq!(calls.iter().sum::<u64>(), bytes.len() as u64);
 }
 
@@ -237,12 +243,23 @@ fn dot_means_the_current_folder_by_its_name() {
 fn prefix_hash_covers_the_first_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("f.bin");
-    let bytes: Vec<u8> = (0..(CHUNK + 100)).map(|i| (i % 7) as u8).collect();
+    let bytes: Vec<u8> = (0..(crate::transfer::HASH_CHUNK + 100))
+        .map(|i| (i % 7) as u8)
+        .collect();
     write(&file, &bytes);
-    for len in [0, 1, 50, CHUNK, CHUNK + 100] {
+    for len in [
+        0,
+        1,
+        50,
+        crate::transfer::HASH_CHUNK,
+        crate::transfer::HASH_CHUNK + 100,
+    ] {
         let got = prefix_hash(&file, len as u64).unwrap().unwrap();
         assert_eq!(got.0, *blake3::hash(&bytes[..len]).as_bytes(), "len {len}");
     }
-    assert_eq!(prefix_hash(&file, CHUNK as u64 + 101).unwrap(), None);
+    assert_eq!(
+        prefix_hash(&file, crate::transfer::HASH_CHUNK as u64 + 101).unwrap(),
+        None
+    );
     assert!(prefix_hash(&tmp.path().join("missing"), 1).is_err());
 }

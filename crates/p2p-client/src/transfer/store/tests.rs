@@ -86,7 +86,7 @@ fn a_tree_is_received_byte_identical_with_empty_folders() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("downloads");
     let store = Store::new(dir.clone());
-    let big = bytes(3 * CHUNK + 5, 1);
+    let big = bytes(3 * crate::transfer::HASH_CHUNK + 5, 1);
     let files: [(&str, &[u8]); 4] = [
         ("photos/2024/a.jpg", &big),
         ("photos/b.jpg", b"bbbb"),
@@ -231,7 +231,7 @@ fn a_crash_resumes_where_it_stopped_and_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let store = Store::new(dir.clone());
-    let data = bytes(2 * CHUNK + 333, 9);
+    let data = bytes(2 * crate::transfer::HASH_CHUNK + 333, 9);
     let half = data.len() / 2 + 17;
     let o = offer(&[("other.bin", b"zz"), ("movie.mkv", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
