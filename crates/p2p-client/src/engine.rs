@@ -184,6 +184,8 @@ struct Accepted {
     peer: PeerId,
     offer: Offer,
     resume: Vec<ResumePoint>,
+    /// When it was accepted; a sender that never sends is forgotten.
+    at: std::time::Instant,
 }
 
 #[derive(Default)]

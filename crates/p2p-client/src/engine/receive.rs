@@ -30,6 +30,12 @@ const MAX_INBOUND_STREAMS: usize = 8;
 /// Bytes read from the network per chunk.
 const CHUNK: usize = 256 * 1024;
 
+/// Accepted offers waiting for their data at once, at most.
+const MAX_ACCEPTED: usize = 64;
+
+/// How long an accepted offer waits for its data stream.
+const ACCEPTED_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// Chunks queued between the network and the disk writer.
 const WRITE_QUEUE: usize = 16;
 
@@ -179,14 +185,31 @@ pub(super) fn decide(engine: &Engine, transfer_id: &str, accept: bool) {
             }
             Err(_) => return,
         };
-        engine.state().accepted.insert(
-            offer.transfer_id.clone(),
-            Accepted {
-                peer,
-                offer,
-                resume: resume.clone(),
-            },
-        );
+        {
+            let mut state = engine.state();
+            // Accepted offers whose data never came are forgotten after a while.
+            state.accepted.retain(|_, a| a.at.elapsed() < ACCEPTED_TTL);
+            while state.accepted.len() >= MAX_ACCEPTED {
+                let oldest = state
+                    .accepted
+                    .iter()
+                    .min_by_key(|(_, a)| a.at)
+                    .map(|(id, _)| id.clone());
+                match oldest {
+                    Some(id) => state.accepted.remove(&id),
+                    None => break,
+                };
+            }
+            state.accepted.insert(
+                offer.transfer_id.clone(),
+                Accepted {
+                    peer,
+                    offer,
+                    resume: resume.clone(),
+                    at: std::time::Instant::now(),
+                },
+            );
+        }
         let _ = reply.send(Response::Decision(Decision::Accept { resume }));
     });
 }
