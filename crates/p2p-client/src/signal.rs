@@ -6,6 +6,7 @@
 //! protocol has no request IDs, so the task runs one request at a time.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use data_encoding::BASE64;
@@ -89,6 +90,8 @@ struct Pending {
 pub(crate) struct SignalHandle {
     asks: mpsc::Sender<Pending>,
     url: String,
+    /// The server's relay, once the server told us.
+    relay: Arc<Mutex<Option<RelayInfo>>>,
 }
 
 impl SignalHandle {
@@ -125,6 +128,26 @@ impl SignalHandle {
         }
     }
 
+    /// Addresses that reach `peer` through the server's relay (it answers
+    /// there if it holds a reservation), whatever it announced.
+    pub(crate) fn circuit_addrs(&self, peer: PeerId) -> Vec<Multiaddr> {
+        let relay = self
+            .relay
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        relay
+            .map(|relay| {
+                relay
+                    .addrs
+                    .iter()
+                    .filter_map(|a| a.parse::<Multiaddr>().ok())
+                    .map(|a| a.with(Protocol::P2pCircuit).with(Protocol::P2p(peer)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Finds a registered peer by ID, in any room.
     pub(crate) async fn lookup(&self, peer: PeerId) -> Result<Option<PeerInfo>, SignalError> {
         match self
@@ -148,11 +171,13 @@ pub(crate) fn spawn(
     tracker: &tokio_util::task::TaskTracker,
 ) -> SignalHandle {
     let (asks, ask_rx) = mpsc::channel(16);
+    let relay = Arc::new(Mutex::new(None));
     let handle = SignalHandle {
         asks,
         url: config.url.clone(),
+        relay: Arc::clone(&relay),
     };
-    tracker.spawn(run(config, net, events, ask_rx, shutdown));
+    tracker.spawn(run(config, net, events, ask_rx, relay, shutdown));
     handle
 }
 
@@ -161,6 +186,7 @@ async fn run(
     net: Network,
     events: mpsc::Sender<Event>,
     mut asks: mpsc::Receiver<Pending>,
+    known_relay: Arc<Mutex<Option<RelayInfo>>>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_secs(1);
@@ -168,7 +194,7 @@ async fn run(
     loop {
         let result = tokio::select! {
             () = shutdown.cancelled() => return,
-            result = session(&config, &net, &events, &mut asks, &mut relay_started, &shutdown) => result,
+            result = session(&config, &net, &events, &mut asks, &mut relay_started, &known_relay, &shutdown) => result,
         };
         match result {
             Ok(()) => return,
@@ -204,6 +230,7 @@ async fn session(
     events: &mpsc::Sender<Event>,
     asks: &mut mpsc::Receiver<Pending>,
     relay_started: &mut bool,
+    known_relay: &Mutex<Option<RelayInfo>>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
     let (mut ws, _) = tokio::time::timeout(
@@ -227,13 +254,13 @@ async fn session(
         .sign(&registration_payload(&nonce))
         .map_err(|e| format!("cannot sign the challenge: {e}"))?;
     // Register with our addresses, once the listeners report them.
-    let mut addrs = announce_addrs(net).await;
+    let mut addrs = announce_addrs(net, &config.url).await;
     for _ in 0..40 {
         if !addrs.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        addrs = announce_addrs(net).await;
+        addrs = announce_addrs(net, &config.url).await;
     }
     let register = ClientMsg::Register(Register {
         version: PROTOCOL_VERSION,
@@ -264,6 +291,11 @@ async fn session(
         peer_found(events, &peer);
         room.insert(peer.peer_id.clone(), peer);
     }
+    if let Some(relay) = &relay {
+        *known_relay
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(relay.clone());
+    }
     if let Some(relay) = relay.filter(|_| !*relay_started) {
         *relay_started = true;
         spawn_reservation(net.clone(), relay);
@@ -272,7 +304,7 @@ async fn session(
     let mut current: Option<Pending> = None;
     let mut opened: HashMap<u32, oneshot::Sender<PeerInfo>> = HashMap::new();
     let mut announced = addrs_registered;
-    let mut refresh = tokio::time::interval(Duration::from_secs(2));
+    let mut refresh = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
@@ -290,7 +322,7 @@ async fn session(
             }
             _ = refresh.tick() => {
                 // Keep presence current: new listen or relay addresses.
-                let addrs = announce_addrs(net).await;
+                let addrs = announce_addrs(net, &config.url).await;
                 if addrs != announced {
                     send(&mut ws, &ClientMsg::Update { name: None, addrs: Some(addrs.clone()) }).await?;
                     announced = addrs;
@@ -377,18 +409,39 @@ fn peer_found(events: &mpsc::Sender<Event>, peer: &PeerInfo) {
 }
 
 /// Our listen addresses worth announcing (not unspecified), relay circuits included.
-async fn announce_addrs(net: &Network) -> Vec<String> {
+async fn announce_addrs(net: &Network, url: &str) -> Vec<String> {
+    // Loopback addresses only help peers on this machine: announce them only
+    // to a server on this machine.
+    let local_server = [
+        "ws://127.",
+        "ws://localhost",
+        "ws://[::1]",
+        "wss://127.",
+        "wss://localhost",
+        "wss://[::1]",
+    ]
+    .iter()
+    .any(|p| url.starts_with(p));
     let mut addrs: Vec<String> = net
         .listen_addrs()
         .await
         .unwrap_or_default()
         .iter()
         .filter(|a| crate::network::is_dialable(a))
+        .filter(|a| local_server || !is_loopback(a))
         .map(ToString::to_string)
         .filter(|a| a.len() <= protocol::signal::MAX_ADDR_BYTES)
         .collect();
     addrs.truncate(protocol::signal::MAX_ADDRS);
     addrs
+}
+
+fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
 }
 
 /// Connects to the relay and listens on a circuit through it.

@@ -36,6 +36,10 @@ pub(super) async fn send(
     {
         addrs = engine.lookup(peer).await?;
     }
+    // Through the server's relay as well: it reaches a peer behind any NAT.
+    if let Some(signal) = &engine.inner.signal {
+        addrs.extend(signal.circuit_addrs(peer));
+    }
     engine.inner.net.dial(peer, addrs).await?;
     offer_and_send(engine, peer, scanned).await
 }

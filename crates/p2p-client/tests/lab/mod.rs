@@ -1,0 +1,270 @@
+//! A network lab of namespaces: a public segment (a bridge) with the signal
+//! server and a public peer, and two home routers doing NAT with one host
+//! behind each. Only 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24.
+//!
+//! ```text
+//!   srv 203.0.113.10   pub 203.0.113.20
+//!          \              /
+//!           [ sw: bridge ]
+//!          /              \
+//!   ra 203.0.113.1      rb 203.0.113.2      (MASQUERADE, drop unsolicited)
+//!   198.51.100.1        192.0.2.1
+//!        |                  |
+//!   a 198.51.100.2      b 192.0.2.2
+//! ```
+//!
+//! Everything is removed on drop, on failure too.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::process::{Command, Output};
+
+/// How a home router maps ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nat {
+    /// MASQUERADE: keeps ports where it can (port-restricted cone).
+    Cone,
+    /// MASQUERADE --random-fully: a new port per destination (symmetric).
+    Symmetric,
+}
+
+pub struct Lab {
+    prefix: String,
+    /// Labs are heavy: one at a time per test process.
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+pub const SERVER_IP: &str = "203.0.113.10";
+pub const PUBLIC_IP: &str = "203.0.113.20";
+pub const HOST_A_IP: &str = "198.51.100.2";
+pub const HOST_B_IP: &str = "192.0.2.2";
+
+fn run(args: &[&str]) -> Result<Output, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Lab {
+    /// Builds the lab; `a` and `b` choose the routers' NAT kinds.
+    pub fn new(a: Nat, b: Nat) -> Result<Self, String> {
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prefix = format!("p2plab{}-{n}", std::process::id() % 100_000);
+        let lab = Lab {
+            prefix,
+            _turn: turn,
+        };
+        lab.build(a, b)?;
+        Ok(lab)
+    }
+
+    /// The namespace of a role: `srv`, `pub`, `sw`, `ra`, `rb`, `a`, `b`.
+    pub fn ns(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    fn ip(&self, ns: &str, args: &[&str]) -> Result<(), String> {
+        let ns = self.ns(ns);
+        let mut all = vec!["ip", "-n", ns.as_str()];
+        all.extend_from_slice(args);
+        run(&all).map(|_| ())
+    }
+
+    fn exec(&self, ns: &str, args: &[&str]) -> Result<(), String> {
+        let ns = self.ns(ns);
+        let mut all = vec!["ip", "netns", "exec", ns.as_str()];
+        all.extend_from_slice(args);
+        run(&all).map(|_| ())
+    }
+
+    /// A veth pair between two namespaces, with names `v<tag>x`/`v<tag>y`.
+    fn link(&self, tag: &str, left: &str, right: &str) -> Result<(String, String), String> {
+        // Interface names: at most 15 bytes, unique per lab.
+        let id = (std::process::id() % 10_000) * 10
+            + NEXT.load(std::sync::atomic::Ordering::Relaxed) % 10;
+        let (l, r) = (format!("v{id}{tag}x"), format!("v{id}{tag}y"));
+        run(&["ip", "link", "add", &l, "type", "veth", "peer", "name", &r])?;
+        run(&["ip", "link", "set", &l, "netns", &self.ns(left)])?;
+        run(&["ip", "link", "set", &r, "netns", &self.ns(right)])?;
+        self.ip(left, &["link", "set", &l, "up"])?;
+        self.ip(right, &["link", "set", &r, "up"])?;
+        Ok((l, r))
+    }
+
+    fn build(&self, nat_a: Nat, nat_b: Nat) -> Result<(), String> {
+        for role in ["sw", "srv", "pub", "ra", "rb", "a", "b"] {
+            run(&["ip", "netns", "add", &self.ns(role)])?;
+            self.ip(role, &["link", "set", "lo", "up"])?;
+        }
+        self.ip("sw", &["link", "add", "br0", "type", "bridge"])?;
+        self.ip("sw", &["link", "set", "br0", "up"])?;
+        let public = [
+            ("srv", SERVER_IP),
+            ("pub", PUBLIC_IP),
+            ("ra", "203.0.113.1"),
+            ("rb", "203.0.113.2"),
+        ];
+        for (i, (role, addr)) in public.iter().enumerate() {
+            let (inside, port) = self.link(&format!("p{i}"), role, "sw")?;
+            self.ip("sw", &["link", "set", &port, "master", "br0"])?;
+            self.ip(
+                role,
+                &["addr", "add", &format!("{addr}/24"), "dev", &inside],
+            )?;
+            if role.starts_with('r') {
+                self.ip(role, &["link", "set", &inside, "down"])?;
+                self.ip(role, &["link", "set", &inside, "name", "wan"])?;
+                self.ip(role, &["link", "set", "wan", "up"])?;
+            }
+        }
+        self.home("ra", "a", "198.51.100", nat_a)?;
+        self.home("rb", "b", "192.0.2", nat_b)?;
+        Ok(())
+    }
+
+    /// A home: router `router` with LAN `net.1`, host `host` at `net.2`.
+    fn home(&self, router: &str, host: &str, net: &str, nat: Nat) -> Result<(), String> {
+        let (lan, host_if) = self.link(&format!("h{host}"), router, host)?;
+        self.ip(router, &["link", "set", &lan, "down"])?;
+        self.ip(router, &["link", "set", &lan, "name", "lan"])?;
+        self.ip(router, &["link", "set", "lan", "up"])?;
+        self.ip(
+            router,
+            &["addr", "add", &format!("{net}.1/24"), "dev", "lan"],
+        )?;
+        self.ip(
+            host,
+            &["addr", "add", &format!("{net}.2/24"), "dev", &host_if],
+        )?;
+        self.ip(
+            host,
+            &["route", "add", "default", "via", &format!("{net}.1")],
+        )?;
+        self.exec(router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        let mut masquerade = vec![
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            "wan",
+            "-j",
+            "MASQUERADE",
+        ];
+        if nat == Nat::Symmetric {
+            masquerade.push("--random-fully");
+        }
+        self.exec(router, &masquerade)?;
+        // Like a real home router: replies come in, unsolicited packets do not.
+        self.exec(
+            router,
+            &[
+                "iptables",
+                "-A",
+                "FORWARD",
+                "-i",
+                "wan",
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "ESTABLISHED,RELATED",
+                "-j",
+                "ACCEPT",
+            ],
+        )?;
+        self.exec(
+            router,
+            &["iptables", "-A", "FORWARD", "-i", "wan", "-j", "DROP"],
+        )?;
+        self.exec(
+            router,
+            &[
+                "iptables",
+                "-A",
+                "INPUT",
+                "-i",
+                "wan",
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "ESTABLISHED,RELATED",
+                "-j",
+                "ACCEPT",
+            ],
+        )?;
+        self.exec(
+            router,
+            &["iptables", "-A", "INPUT", "-i", "wan", "-j", "DROP"],
+        )?;
+        Ok(())
+    }
+
+    /// A command run inside namespace `role`.
+    pub fn command(&self, role: &str, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns(role), program]);
+        cmd
+    }
+
+    /// Takes a host's link down for `secs` seconds, then up again.
+    pub fn link_down(&self, host: &str, secs: u64) -> Result<(), String> {
+        let router = if host == "a" { "ra" } else { "rb" };
+        self.ip(router, &["link", "set", "lan", "down"])?;
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        self.ip(router, &["link", "set", "lan", "up"])
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Kill anything still running inside, then delete the namespaces
+        // (which deletes their veths and the bridge).
+        for role in ["sw", "srv", "pub", "ra", "rb", "a", "b"] {
+            let ns = self.ns(role);
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", &ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+    }
+}
+
+/// The lab, or a skip (outside CI) / a loud failure (CI=true).
+pub fn lab_or_skip(a: Nat, b: Nat) -> Option<Lab> {
+    match Lab::new(a, b) {
+        Ok(lab) => Some(lab),
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!(
+                "SKIPPED: cannot build the NAT lab here ({e}); run as root with iproute2 and iptables"
+            );
+            None
+        }
+        Err(e) => panic!("CI=true but the NAT lab cannot be built: {e}"),
+    }
+}
