@@ -178,6 +178,16 @@ pub(crate) enum Command {
     Connected {
         reply: oneshot::Sender<Vec<PeerId>>,
     },
+    /// Answers `true` once a direct connection to `peer` exists (at once if
+    /// one does); the caller bounds the wait.
+    WaitDirect {
+        peer: PeerId,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Closes relayed connections to `peer` (a direct one exists).
+    CloseRelayed {
+        peer: PeerId,
+    },
 }
 
 /// A cloneable handle to the network task.
@@ -269,6 +279,28 @@ impl Network {
     /// The addresses this node listens on now.
     pub(crate) async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
         self.ask(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// Waits (at most `limit`) for a direct connection to `peer` when the
+    /// current one is relayed; when one comes, closes the relayed ones so
+    /// that every stream takes the direct path. Returns the path then.
+    pub(crate) async fn prefer_direct(
+        &self,
+        peer: PeerId,
+        limit: Duration,
+    ) -> Result<Option<PathInfo>, NetError> {
+        if self.path(peer).await?.is_some_and(|p| p.relayed) {
+            let direct =
+                tokio::time::timeout(limit, self.ask(|reply| Command::WaitDirect { peer, reply }))
+                    .await;
+            if matches!(direct, Ok(Ok(true))) {
+                self.commands
+                    .send(Command::CloseRelayed { peer })
+                    .await
+                    .map_err(|_| NetError::Stopped)?;
+            }
+        }
+        self.path(peer).await
     }
 
     /// Peers connected now.

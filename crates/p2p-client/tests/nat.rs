@@ -2,6 +2,8 @@
 //! NAT (see `lab`), a real signal server + relay on the public segment, real
 //! `p2p-client` processes. Needs root, iproute2 and iptables: outside CI the
 //! tests are skipped when the lab cannot be built; with `CI=true` they fail.
+//! `LAB_LOG=libp2p_dcutr=debug` passes a log filter to the peers (the
+//! sender's log is printed).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -58,12 +60,36 @@ fn start_server(lab: &Lab) -> Running {
     panic!("the signal server did not come up");
 }
 
+/// Which transports the peers listen on.
+#[derive(Clone, Copy)]
+enum Transports {
+    Both,
+    Tcp,
+    Quic,
+}
+
+impl Transports {
+    fn listen(self) -> Vec<&'static str> {
+        match self {
+            Transports::Both => vec!["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"],
+            Transports::Tcp => vec!["/ip4/0.0.0.0/tcp/0"],
+            Transports::Quic => vec!["/ip4/0.0.0.0/udp/0/quic-v1"],
+        }
+    }
+}
+
 /// `p2p-client` in namespace `role` with the lab's server, mDNS off.
-fn client(lab: &Lab, role: &str, peer: &Peer) -> Command {
+fn client(lab: &Lab, role: &str, peer: &Peer, transports: Transports) -> Command {
     let mut cmd = lab.command(role, BIN);
+    for addr in transports.listen() {
+        cmd.args(["--listen", addr]);
+    }
     cmd.args(["--no-mdns", "--json", "--server", &url(), "--config-dir"])
         .arg(peer.config.path())
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("LAB_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .env_remove("P2P_SERVER");
     cmd
 }
@@ -78,8 +104,8 @@ fn peer_id(peer: &Peer) -> String {
 }
 
 /// A receiver online in `role`, registered and holding a relay slot.
-fn receiver(lab: &Lab, role: &str, peer: &Peer) -> Running {
-    let mut cmd = client(lab, role, peer);
+fn receiver(lab: &Lab, role: &str, peer: &Peer, transports: Transports) -> Running {
+    let mut cmd = client(lab, role, peer, transports);
     cmd.args(["receive", "--yes", "--dir"]).arg(peer.dl());
     let mut running = Running::spawn(cmd);
     running.wait_for("server registration", |e| {
@@ -94,28 +120,41 @@ fn receiver(lab: &Lab, role: &str, peer: &Peer) -> Running {
     running
 }
 
-/// Sends a file of `size` bytes from `from` to the receiver and returns the
-/// sender's summary.
-fn send(lab: &Lab, from: &str, to: &Peer, receiving: &mut Running, size: u64) -> serde_json::Value {
+/// Sends a file of `size` bytes from `from` to the receiver; returns the
+/// sender's `transfer_started` and `transfer_done` events.
+fn send(
+    lab: &Lab,
+    from: &str,
+    to: &Peer,
+    receiving: &mut Running,
+    size: u64,
+    transports: Transports,
+) -> (serde_json::Value, serde_json::Value) {
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("payload.bin");
     random_file(&file, size, 42);
     let sender = Peer::new();
-    let mut cmd = client(lab, from, &sender);
+    let mut cmd = client(lab, from, &sender, transports);
     cmd.arg("send").arg(&file).args(["--to", &peer_id(to)]);
     let (code, stderr, events) = Running::spawn(cmd).finish();
     assert_eq!(code, Some(0), "sender failed: {stderr}\n{events:?}");
+    if std::env::var("LAB_LOG").is_ok() {
+        eprintln!("SENDER STDERR\n{stderr}");
+    }
     receiving.wait_event("transfer_done");
     assert_eq!(
         blake3::hash(&std::fs::read(to.dl().join("payload.bin")).unwrap()),
         blake3::hash(&std::fs::read(&file).unwrap()),
         "received file differs"
     );
-    events
-        .into_iter()
-        .find(|e| e["event"] == "transfer_done")
-        .expect("sender transfer_done")["summary"]
-        .clone()
+    let find = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} from the sender"))
+    };
+    (find("transfer_started"), find("transfer_done"))
 }
 
 #[test]
@@ -125,21 +164,37 @@ fn symmetric_nats_fall_back_to_the_relay() {
     };
     let _server = start_server(&lab);
     let bob = Peer::new();
-    let mut receiving = receiver(&lab, "b", &bob);
-    let summary = send(&lab, "a", &bob, &mut receiving, 16 * 1024 * 1024);
-    assert_eq!(summary["path"]["relayed"], true, "{summary}");
+    let mut receiving = receiver(&lab, "b", &bob, Transports::Quic);
+    let (started, done) = send(
+        &lab,
+        "a",
+        &bob,
+        &mut receiving,
+        16 * 1024 * 1024,
+        Transports::Quic,
+    );
+    assert_eq!(started["path"]["relayed"], true, "{started}");
+    assert_eq!(done["summary"]["path"]["relayed"], true, "{done}");
 }
 
 #[test]
-fn a_peer_behind_nat_reaches_a_public_peer_directly() {
+fn a_peer_behind_nat_reaches_a_public_peer_directly_over_tcp() {
     let Some(lab) = lab_or_skip(Nat::Cone, Nat::Cone) else {
         return;
     };
     let _server = start_server(&lab);
     let public = Peer::new();
-    let mut receiving = receiver(&lab, "pub", &public);
-    let summary = send(&lab, "a", &public, &mut receiving, 16 * 1024 * 1024);
-    assert_eq!(summary["path"]["relayed"], false, "{summary}");
+    let mut receiving = receiver(&lab, "pub", &public, Transports::Tcp);
+    let (started, done) = send(
+        &lab,
+        "a",
+        &public,
+        &mut receiving,
+        16 * 1024 * 1024,
+        Transports::Tcp,
+    );
+    assert_eq!(started["path"]["relayed"], false, "{started}");
+    assert_eq!(done["summary"]["path"]["transport"], "tcp", "{done}");
 }
 
 #[test]
@@ -149,12 +204,12 @@ fn a_direct_transfer_finishes_after_the_signal_server_stops() {
     };
     let server = start_server(&lab);
     let public = Peer::new();
-    let mut receiving = receiver(&lab, "pub", &public);
+    let mut receiving = receiver(&lab, "pub", &public, Transports::Both);
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("payload.bin");
     random_file(&file, 256 * 1024 * 1024, 9);
     let sender = Peer::new();
-    let mut cmd = client(&lab, "a", &sender);
+    let mut cmd = client(&lab, "a", &sender, Transports::Both);
     cmd.arg("send").arg(&file).args(["--to", &peer_id(&public)]);
     let sending = Running::spawn(cmd);
     receiving.wait_event("transfer_started");

@@ -129,12 +129,17 @@ pub(super) async fn offer_and_send(
     result
 }
 
+/// How long a sender waits for hole punching to turn a relayed connection
+/// into a direct one before it sends over the relay.
+const DIRECT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 async fn offer_then_stream(
     engine: &Engine,
     peer: PeerId,
     scanned: Scanned,
 ) -> Result<Summary, EngineError> {
     let Scanned { offer, sources, .. } = scanned;
+    engine.inner.net.prefer_direct(peer, DIRECT_WAIT).await?;
     info!(%peer, transfer = %offer.transfer_id, files = offer.files.len(), bytes = offer.total_bytes, "offering");
     let response = engine
         .inner

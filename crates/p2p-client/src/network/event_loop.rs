@@ -30,6 +30,7 @@ pub(crate) struct EventLoop {
     replies: FuturesUnordered<PendingReply>,
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
     listen_addrs: Vec<Multiaddr>,
+    waiting_direct: HashMap<PeerId, Vec<oneshot::Sender<bool>>>,
 }
 
 impl EventLoop {
@@ -47,6 +48,7 @@ impl EventLoop {
             replies: FuturesUnordered::new(),
             connections: HashMap::new(),
             listen_addrs: Vec::new(),
+            waiting_direct: HashMap::new(),
         }
     }
 
@@ -155,6 +157,27 @@ impl EventLoop {
             Command::Connected { reply } => {
                 let _ = reply.send(self.connections.keys().copied().collect());
             }
+            Command::WaitDirect { peer, reply } => {
+                if self.best_path(&peer).is_some_and(|p| !p.relayed) {
+                    let _ = reply.send(true);
+                } else {
+                    self.waiting_direct.entry(peer).or_default().push(reply);
+                }
+            }
+            Command::CloseRelayed { peer } => {
+                let relayed: Vec<ConnectionId> = self
+                    .connections
+                    .get(&peer)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, addr)| PathInfo::of(addr).relayed)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in relayed {
+                    debug!(%peer, "closing the relayed connection: a direct one exists");
+                    self.swarm.close_connection(id);
+                }
+            }
         }
     }
 
@@ -182,6 +205,13 @@ impl EventLoop {
             } => {
                 let addr = endpoint.get_remote_address().clone();
                 debug!(peer = %peer_id, %addr, "connected");
+                if !PathInfo::of(&addr).relayed
+                    && let Some(waiting) = self.waiting_direct.remove(&peer_id)
+                {
+                    for reply in waiting {
+                        let _ = reply.send(true);
+                    }
+                }
                 self.connections
                     .entry(peer_id)
                     .or_default()
@@ -266,6 +296,8 @@ impl EventLoop {
                     relay: relay_peer_id,
                 });
             }
+            // A failed attempt says little (another relayed connection may
+            // still punch through): waiters time out instead.
             BehaviourEvent::Dcutr(event) => info!(?event, "hole punching"),
             other => debug!(event = ?other, "behaviour"),
         }
