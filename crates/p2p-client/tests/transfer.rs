@@ -197,3 +197,50 @@ fn a_killed_receiver_resumes_and_resends_less_than_half() {
     assert_eq!(tree(receiver.dl()), tree(src.path()));
     let _ = Duration::from_secs(0);
 }
+
+#[test]
+fn a_folder_sent_again_after_a_kill_resumes_in_the_same_folder() {
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path().join("album");
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    let each: u64 = 8 * 1024 * 1024;
+    for i in 0..24 {
+        random_file(&root.join(format!("photo-{i:02}.raw")), each, 100 + i);
+    }
+    let total = 24 * each;
+    let sender = Peer::new();
+    let receiver = Peer::new();
+
+    let (sending, ticket) = share(&sender, &[&root]);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
+    receiving.wait_for("progress past 55%", |e| {
+        e["event"] == "progress" && e["done"].as_u64().unwrap_or(0) > total * 55 / 100
+    });
+    receiving.kill();
+    assert_eq!(sending.finish().0, Some(1));
+
+    let (sending, ticket) = share(&sender, &[&root]);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
+    let started = receiving.wait_event("transfer_started");
+    let done = receiving.wait_event("transfer_done");
+    assert_eq!(receiving.finish().0, Some(0));
+    assert_eq!(sending.finish().0, Some(0));
+    assert!(
+        started["resumed"].as_u64().unwrap() > total / 2,
+        "{started}"
+    );
+    assert!(
+        done["summary"]["transferred"].as_u64().unwrap() < total / 2,
+        "{done}"
+    );
+    assert!(
+        !receiver.dl().join("album (1)").exists(),
+        "the retry went into a new folder"
+    );
+    assert_eq!(tree(receiver.dl()), tree(src.path()));
+    assert!(
+        std::fs::read_dir(receiver.dl().join(".p2p-share/transfers"))
+            .map_or(true, |d| d.count() == 0),
+        "the record of a completed transfer was kept"
+    );
+}

@@ -422,6 +422,17 @@ async fn receive_files(
     for (index, (entry, start)) in offer.files.iter().zip(&header.starts).enumerate() {
         let index32 = u32::try_from(index).unwrap_or(u32::MAX);
         let file_err = |message: String| Failure::new(Some(index32), message);
+        // Placed complete by an earlier attempt of the same offer: nothing to do.
+        if *start == entry.size
+            && let Some(done) = already_placed(&placement, entry)
+        {
+            engine.emit_lossy(Event::FileDone {
+                transfer_id: offer.transfer_id.clone(),
+                file: entry.path.clone(),
+            });
+            saved.push(done);
+            continue;
+        }
         let writer = Writer::open(Arc::clone(&placement), index32, entry.clone(), *start)
             .await
             .map_err(|e| file_err(e.to_string()))?;
@@ -487,6 +498,7 @@ async fn receive_files(
         Err(WireError::Io(_)) => {}
         Err(e) => return Err(Failure::new(None, e.to_string())),
     }
+    Store::new(engine.inner.config.download_dir.clone()).complete(offer);
     Ok(Summary {
         files: offer.files.len(),
         bytes: offer.total_bytes,
@@ -502,6 +514,14 @@ async fn receive_files(
             .unwrap_or(path),
         saved: top_level_names(&placement, offer),
     })
+}
+
+/// The final path of `entry` if a complete file of its size is already there.
+fn already_placed(placement: &Placement, entry: &FileEntry) -> Option<PathBuf> {
+    let rel = protocol::path::SafePath::parse(&entry.path).ok()?;
+    let path = placement.final_path(&rel);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    (meta.is_file() && meta.len() == entry.size).then_some(path)
 }
 
 fn top_level_names(placement: &Placement, offer: &Offer) -> Vec<String> {

@@ -30,6 +30,7 @@ use protocol::path::{SafePath, display_escaped, numbered_name};
 use protocol::transfer::ResumePoint;
 
 mod partial;
+mod record;
 #[cfg(test)]
 mod tests;
 
@@ -209,10 +210,19 @@ impl Store {
         }
         let mut seen = HashSet::new();
         let mut points = Vec::new();
+        // Where an earlier attempt of the same offer put things.
+        let earlier = record::load(&self.dir, offer).map(|record| Placement {
+            dir: self.dir.clone(),
+            top: record.top,
+        });
         for (index, entry) in offer.files.iter().enumerate() {
             let Ok(file) = u32::try_from(index) else {
                 break;
             };
+            if let Some(point) = earlier.as_ref().and_then(|p| completed(p, file, entry)) {
+                points.push(point);
+                continue;
+            }
             if !seen.insert((entry.hash, entry.size)) {
                 continue;
             }
@@ -230,6 +240,11 @@ impl Store {
             }
         }
         points
+    }
+
+    /// Forgets the record of a completed transfer.
+    pub fn complete(&self, offer: &Offer) {
+        record::remove(&self.dir, offer);
     }
 
     /// Checks that the disk holding the download folder (or, if it does not
@@ -306,7 +321,17 @@ impl Store {
         let reserved: HashSet<String> = top.keys().map(|name| name.to_lowercase()).collect();
         let mut taken = HashSet::new();
         let mut map = HashMap::new();
+        // The same files sent again after a failure go back where they went.
+        let earlier = record::load(&self.dir, offer).unwrap_or_default();
         for (&name, &is_folder) in &top {
+            if let Some(mapped) = earlier.top.get(name)
+                && SafePath::parse(mapped).is_ok_and(|p| p.components().len() == 1)
+                && (!is_folder || is_real_dir(&self.dir.join(mapped)))
+                && taken.insert(mapped.to_lowercase())
+            {
+                map.insert(name.to_owned(), mapped.clone());
+                continue;
+            }
             let chosen = self.claim(name, is_folder, &reserved, &mut taken)?;
             if chosen != name {
                 tracing::info!(
@@ -316,6 +341,10 @@ impl Store {
                 );
             }
             map.insert(name.to_owned(), chosen);
+        }
+        let record = record::Record { top: map.clone() };
+        if let Err(error) = record::save(&self.dir, offer, &record) {
+            tracing::warn!(%error, "cannot save the transfer record; a retry will not reuse its folder");
         }
         let placement = Placement {
             dir: self.dir.clone(),
@@ -498,6 +527,24 @@ impl Placement {
             failed: false,
         })
     }
+}
+
+/// A file that an earlier attempt of the same offer already placed (at
+/// `earlier`), complete and intact: it needs no byte.
+fn completed(earlier: &Placement, file: u32, entry: &FileEntry) -> Option<ResumePoint> {
+    let rel = SafePath::parse(&entry.path).ok()?;
+    let path = earlier.final_path(&rel);
+    let meta = fs::symlink_metadata(&path).ok()?;
+    if !meta.is_file() || meta.len() != entry.size {
+        return None;
+    }
+    let mut hasher = blake3::Hasher::new();
+    super::hash_stream(File::open(&path).ok()?, &mut hasher, &mut |_| {}).ok()?;
+    (Hash(*hasher.finalize().as_bytes()) == entry.hash).then_some(ResumePoint {
+        file,
+        offset: entry.size,
+        prefix_hash: entry.hash,
+    })
 }
 
 /// Moves the verified partial `part` to the final place of `rel`, trying

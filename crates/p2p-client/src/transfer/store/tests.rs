@@ -259,6 +259,11 @@ fn a_crash_resumes_where_it_stopped_and_verifies() {
     let at = part.finish(&placement).unwrap();
     assert_eq!(at, dir.join("renamed.mkv"));
     assert_eq!(fs::read(&at).unwrap(), data);
+    // Until the transfer is complete, the placed file counts as done for a retry.
+    let points = store.resume_points(&again);
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].offset, data.len() as u64);
+    store.complete(&again);
     assert!(store.resume_points(&again).is_empty());
 }
 
