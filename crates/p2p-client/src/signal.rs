@@ -452,11 +452,30 @@ fn spawn_reservation(net: Network, relay: RelayInfo) {
             return;
         };
         let addrs: Vec<Multiaddr> = relay.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-        if let Err(e) = net.dial(relay_peer, addrs.clone()).await {
-            warn!(error = %e, "cannot reach the relay; peers behind NATs may not reach us");
+        // One transport to the relay, the same for every peer (TCP when it
+        // works): hole punching needs both sides to know their public
+        // address on the same transport, and they learn it from the relay.
+        let (tcp, other): (Vec<Multiaddr>, Vec<Multiaddr>) = addrs.into_iter().partition(|a| {
+            crate::network::PathInfo::of(a).transport == crate::network::Transport::Tcp
+        });
+        let mut chosen = Vec::new();
+        for candidates in [tcp, other] {
+            if candidates.is_empty() {
+                continue;
+            }
+            match net.dial(relay_peer, candidates.clone()).await {
+                Ok(_) => {
+                    chosen = candidates;
+                    break;
+                }
+                Err(e) => debug!(error = %e, "relay not reachable this way"),
+            }
+        }
+        if chosen.is_empty() {
+            warn!("cannot reach the relay; peers behind NATs may not reach us");
             return;
         }
-        for addr in addrs {
+        for addr in chosen {
             let circuit = addr.with(Protocol::P2pCircuit);
             match net.listen(circuit.clone()).await {
                 Ok(()) => {

@@ -158,6 +158,34 @@ fn send(
 }
 
 #[test]
+fn cone_nats_punch_through_and_the_bytes_go_direct() {
+    let Some(lab) = lab_or_skip(Nat::Cone, Nat::Cone) else {
+        return;
+    };
+    let _server = start_server(&lab);
+    let bob = Peer::new();
+    let mut receiving = receiver(&lab, "b", &bob, Transports::Both);
+    let (started, done) = send(
+        &lab,
+        "a",
+        &bob,
+        &mut receiving,
+        64 * 1024 * 1024,
+        Transports::Both,
+    );
+    // The relayed connection was replaced by the punched one before any byte moved.
+    assert_eq!(started["path"]["relayed"], false, "{started}");
+    assert_eq!(done["summary"]["path"]["relayed"], false, "{done}");
+    let theirs = receiving
+        .seen
+        .iter()
+        .find(|e| e["event"] == "transfer_started")
+        .cloned()
+        .unwrap();
+    assert_eq!(theirs["path"]["relayed"], false, "receiver saw {theirs}");
+}
+
+#[test]
 fn symmetric_nats_fall_back_to_the_relay() {
     let Some(lab) = lab_or_skip(Nat::Symmetric, Nat::Symmetric) else {
         return;
