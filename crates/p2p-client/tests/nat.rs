@@ -259,3 +259,57 @@ fn a_direct_transfer_finishes_after_the_signal_server_stops() {
         blake3::hash(&std::fs::read(&file).unwrap())
     );
 }
+
+#[test]
+fn a_transfer_survives_its_link_dropping_for_a_few_seconds() {
+    let Some(lab) = lab_or_skip(Nat::Cone, Nat::Cone) else {
+        return;
+    };
+    let _server = start_server(&lab);
+    // A 100 Mbit/s home link, so the transfer lasts long enough to cut it.
+    lab.shape("a", "100mbit").unwrap();
+    let public = Peer::new();
+    let mut receiving = receiver(&lab, "pub", &public, Transports::Tcp);
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("payload.bin");
+    random_file(&file, 48 * 1024 * 1024, 5);
+    let sender = Peer::new();
+    let mut cmd = client(&lab, "a", &sender, Transports::Tcp);
+    cmd.arg("send").arg(&file).args(["--to", &peer_id(&public)]);
+    let sending = Running::spawn(cmd);
+    receiving.wait_for("a quarter of the bytes", |e| {
+        e["event"] == "progress" && e["done"].as_u64().unwrap_or(0) > 12 * 1024 * 1024
+    });
+    lab.link_down("a", 4).unwrap();
+    let (code, stderr, _) = sending.finish();
+    assert_eq!(
+        code,
+        Some(0),
+        "sender failed after the link came back: {stderr}"
+    );
+    receiving.wait_event("transfer_done");
+    assert_eq!(
+        blake3::hash(&std::fs::read(public.dl().join("payload.bin")).unwrap()),
+        blake3::hash(&std::fs::read(&file).unwrap())
+    );
+}
+
+#[test]
+fn a_peer_behind_nat_reaches_a_public_peer_directly_over_quic() {
+    let Some(lab) = lab_or_skip(Nat::Cone, Nat::Cone) else {
+        return;
+    };
+    let _server = start_server(&lab);
+    let public = Peer::new();
+    let mut receiving = receiver(&lab, "pub", &public, Transports::Quic);
+    let (started, done) = send(
+        &lab,
+        "a",
+        &public,
+        &mut receiving,
+        16 * 1024 * 1024,
+        Transports::Quic,
+    );
+    assert_eq!(started["path"]["relayed"], false, "{started}");
+    assert_eq!(done["summary"]["path"]["transport"], "quic", "{done}");
+}

@@ -230,6 +230,26 @@ impl Lab {
         cmd
     }
 
+    /// Limits the rate from a home router to its host (tbf), like a slow
+    /// home link; `rate` as `tc` reads it, e.g. `100mbit`.
+    pub fn shape(&self, host: &str, rate: &str) -> Result<(), String> {
+        let router = if host == "a" { "ra" } else { "rb" };
+        self.exec(
+            router,
+            &[
+                "tc", "qdisc", "add", "dev", "lan", "root", "tbf", "rate", rate, "burst", "64kb",
+                "latency", "100ms",
+            ],
+        )?;
+        self.exec(
+            router,
+            &[
+                "tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate", rate, "burst", "64kb",
+                "latency", "100ms",
+            ],
+        )
+    }
+
     /// Takes a host's link down for `secs` seconds, then up again.
     pub fn link_down(&self, host: &str, secs: u64) -> Result<(), String> {
         let router = if host == "a" { "ra" } else { "rb" };
