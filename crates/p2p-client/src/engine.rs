@@ -350,22 +350,15 @@ impl Engine {
         share::knock_ticket(self, ticket).await
     }
 
-    /// Waits until no peer is connected any more (the other side has what it
-    /// needs and hung up), for at most `limit`.
-    pub async fn wait_idle(&self, limit: Duration) {
-        let idle = async {
-            while !self
-                .inner
-                .net
-                .connected()
-                .await
-                .unwrap_or_default()
-                .is_empty()
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+    /// Waits until `peer` has hung up (it has what it needed), for at most
+    /// `limit`, so our last answer is not cut off by our own exit.
+    pub async fn wait_disconnected(&self, peer: PeerId, limit: Duration) {
+        let gone = async {
+            while self.inner.net.path(peer).await.ok().flatten().is_some() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
-        let _ = tokio::time::timeout(limit, idle).await;
+        let _ = tokio::time::timeout(limit, gone).await;
     }
 
     /// Cancels a transfer: declines it if it still waits for a decision here,

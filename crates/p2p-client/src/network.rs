@@ -175,9 +175,6 @@ pub(crate) enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Option<PathInfo>>,
     },
-    Connected {
-        reply: oneshot::Sender<Vec<PeerId>>,
-    },
     /// Answers `true` once a direct connection to `peer` exists (at once if
     /// one does); the caller bounds the wait.
     WaitDirect {
@@ -185,9 +182,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<bool>,
     },
     /// Closes relayed connections to `peer` (a direct one exists).
-    CloseRelayed {
-        peer: PeerId,
-    },
+    CloseRelayed { peer: PeerId },
 }
 
 /// A cloneable handle to the network task.
@@ -301,11 +296,6 @@ impl Network {
             }
         }
         self.path(peer).await
-    }
-
-    /// Peers connected now.
-    pub(crate) async fn connected(&self) -> Result<Vec<PeerId>, NetError> {
-        self.ask(|reply| Command::Connected { reply }).await
     }
 
     /// The best current path to `peer`, if connected.

@@ -43,13 +43,16 @@ pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<Exit
     let (engine, mut events) = setup.engine(args.dir.clone(), args.yes, inbound).await?;
     let mut renderer = Renderer::new(setup.json);
     let once = secret.is_some();
+    let mut sender = None;
     if let Some(secret) = secret {
         if Ticket::looks_like_ticket(&secret) {
             let ticket = Ticket::decode(&secret).context("cannot read the ticket")?;
-            engine
-                .fetch_ticket(&ticket)
-                .await
-                .context("cannot reach the sender")?;
+            sender = Some(
+                engine
+                    .fetch_ticket(&ticket)
+                    .await
+                    .context("cannot reach the sender")?,
+            );
         } else {
             let code = ShareCode::parse(&secret).context("cannot read the share code")?;
             if setup.server.is_none() {
@@ -57,9 +60,12 @@ pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<Exit
                     "share codes need a signal server: pass --server URL, or use the sender's ticket"
                 );
             }
-            if let Err(e) = engine.fetch_code(&code).await {
-                engine.shutdown().await;
-                return Err(anyhow::Error::from(e).context("cannot meet the sender"));
+            match engine.fetch_code(&code).await {
+                Ok(peer) => sender = Some(peer),
+                Err(e) => {
+                    engine.shutdown().await;
+                    return Err(anyhow::Error::from(e).context("cannot meet the sender"));
+                }
             }
         }
     } else {
@@ -74,7 +80,11 @@ pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<Exit
     }
     let code = serve(&engine, &mut events, &mut renderer, args.yes, once).await;
     // Let our last answer (result, decline) reach the sender before leaving.
-    engine.wait_idle(std::time::Duration::from_secs(3)).await;
+    if let Some(sender) = sender {
+        engine
+            .wait_disconnected(sender, std::time::Duration::from_secs(3))
+            .await;
+    }
     engine.shutdown().await;
     code
 }

@@ -154,9 +154,6 @@ impl EventLoop {
             Command::Path { peer, reply } => {
                 let _ = reply.send(self.best_path(&peer));
             }
-            Command::Connected { reply } => {
-                let _ = reply.send(self.connections.keys().copied().collect());
-            }
             Command::WaitDirect { peer, reply } => {
                 if self.best_path(&peer).is_some_and(|p| !p.relayed) {
                     let _ = reply.send(true);
