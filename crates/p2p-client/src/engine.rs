@@ -171,6 +171,23 @@ pub enum EngineError {
     Stopped,
 }
 
+impl EngineError {
+    /// The error for an answer that is not the one expected: the peer's
+    /// refusal, or a protocol error naming `what` was asked.
+    fn unexpected(peer: PeerId, answer: Response, what: &str) -> Self {
+        match answer {
+            Response::Refused { message, .. } => EngineError::Refused {
+                peer,
+                message: protocol::transfer::sanitize_reason(&message),
+            },
+            other => EngineError::Protocol {
+                peer,
+                reason: format!("unexpected answer to {what}: {other:?}"),
+            },
+        }
+    }
+}
+
 /// An offer waiting for a person's decision.
 struct PendingOffer {
     peer: PeerId,

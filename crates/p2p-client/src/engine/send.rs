@@ -151,18 +151,7 @@ async fn offer_then_stream(
         Response::Decision(Decision::Decline { reason }) => {
             return Err(EngineError::Declined(reason.describe().to_owned()));
         }
-        Response::Refused { message, .. } => {
-            return Err(EngineError::Refused {
-                peer,
-                message: sanitize_reason(&message),
-            });
-        }
-        other => {
-            return Err(EngineError::Protocol {
-                peer,
-                reason: format!("unexpected answer to an offer: {other:?}"),
-            });
-        }
+        other => return Err(EngineError::unexpected(peer, other, "an offer")),
     };
     let starts = agree_starts(&offer, &sources, &resume).await;
     stream_files(engine, peer, &offer, &sources, &starts).await

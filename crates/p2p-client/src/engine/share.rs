@@ -369,18 +369,7 @@ pub(super) async fn knock_code(
             pake: Some(theirs),
             mac: Some(mac),
         } => (theirs, mac),
-        Response::Refused { message, .. } => {
-            return Err(EngineError::Refused {
-                peer,
-                message: sanitize_reason(&message),
-            });
-        }
-        other => {
-            return Err(EngineError::Protocol {
-                peer,
-                reason: format!("unexpected answer to a code knock: {other:?}"),
-            });
-        }
+        other => return Err(EngineError::unexpected(peer, other, "a code knock")),
     };
     let key = pake.finish(&theirs).ok().as_deref().and_then(session_key);
     let matches = key.is_some_and(|k| constant_time_eq(&confirm_mac(&k, SENDER_LABEL), &their_mac));

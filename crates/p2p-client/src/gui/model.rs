@@ -308,17 +308,15 @@ impl Model {
                 path,
             } => {
                 self.take_offer(transfer_id);
-                if self.transfer(transfer_id).is_none() {
-                    self.push_row(TransferRow::new(
-                        transfer_id.clone(),
-                        peer.clone(),
-                        *direction,
-                        *files,
-                        *bytes,
-                        RowState::Running,
-                    ));
-                }
-                if let Some(row) = self.transfer_mut(transfer_id) {
+                let fresh = TransferRow::new(
+                    transfer_id.clone(),
+                    peer.clone(),
+                    *direction,
+                    *files,
+                    *bytes,
+                    RowState::Running,
+                );
+                if let Some(row) = self.row_or(fresh) {
                     row.state = RowState::Running;
                     row.path = Some(*path);
                     row.done = *resumed;
@@ -354,17 +352,15 @@ impl Model {
                 error,
             } => {
                 self.take_offer(transfer_id);
-                if self.transfer(transfer_id).is_none() {
-                    self.push_row(TransferRow::new(
-                        transfer_id.clone(),
-                        peer.clone(),
-                        Direction::Receive,
-                        0,
-                        0,
-                        RowState::Running,
-                    ));
-                }
-                let row = self.transfer_mut(transfer_id)?;
+                let fresh = TransferRow::new(
+                    transfer_id.clone(),
+                    peer.clone(),
+                    Direction::Receive,
+                    0,
+                    0,
+                    RowState::Running,
+                );
+                let row = self.row_or(fresh)?;
                 row.state = RowState::Failed(error.clone());
                 let finished = row.clone();
                 self.trim();
@@ -384,6 +380,17 @@ impl Model {
             _ => {}
         }
         None
+    }
+
+    /// The row of `fresh.id`, added as `fresh` if there is none yet.
+    fn row_or(&mut self, fresh: TransferRow) -> Option<&mut TransferRow> {
+        if self.transfer(&fresh.id).is_none() {
+            let id = fresh.id.clone();
+            self.push_row(fresh);
+            return self.transfer_mut(&id);
+        }
+        let id = fresh.id;
+        self.transfer_mut(&id)
     }
 
     fn push_row(&mut self, row: TransferRow) {
