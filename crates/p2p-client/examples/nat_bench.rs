@@ -3,7 +3,7 @@
 //! path, with 25 ms one-way delay and 100 Mbit/s on each home link.
 //!
 //! ```text
-//! cargo build --release -p p2p-client -p signal-server --examples
+//! cargo build --release -p p2p-client -p signal-server --bins --examples
 //! sudo target/release/examples/nat_bench [TRIES] [MIB]     # default 20 tries, 256 MiB
 //! ```
 //!
@@ -44,6 +44,7 @@ const STEP: Duration = Duration::from_secs(300);
 
 struct Proc {
     child: Child,
+    reader: Option<std::thread::JoinHandle<()>>,
     lines: mpsc::Receiver<String>,
     errors: std::sync::Arc<std::sync::Mutex<String>>,
 }
@@ -59,7 +60,7 @@ impl Proc {
         let mut stderr = child.stderr.take().context("no stderr")?;
         let errors = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = std::sync::Arc::clone(&errors);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut text = String::new();
             let _ = stderr.read_to_string(&mut text);
             if let Ok(mut e) = sink.lock() {
@@ -76,6 +77,7 @@ impl Proc {
         });
         Ok(Self {
             child,
+            reader: Some(reader),
             lines,
             errors,
         })
@@ -106,25 +108,32 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // With BENCH_LOG_DIR set, every process's log is kept there.
+        if let (Ok(dir), Some(reader)) = (std::env::var("BENCH_LOG_DIR"), self.reader.take()) {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let _ = reader.join();
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let text = self.errors.lock().map(|e| e.clone()).unwrap_or_default();
+            let _ = std::fs::write(Path::new(&dir).join(format!("proc{n:02}.log")), text);
+        }
     }
 }
 
-fn bins() -> anyhow::Result<(PathBuf, PathBuf, PathBuf, PathBuf)> {
+fn bins() -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
     let me = std::env::current_exe()?;
     let examples = me.parent().context("no parent")?.to_path_buf();
     let profile = examples.parent().context("no profile dir")?.to_path_buf();
     let client = profile.join("p2p-client");
     let server = profile.join("signal-server");
-    let delay = examples.join("nfq_delay");
-    for bin in [&client, &server, &delay] {
+    for bin in [&client, &server] {
         if !bin.exists() {
             bail!(
-                "{} is missing: cargo build --release -p p2p-client -p signal-server --examples",
+                "{} is missing: cargo build --release -p p2p-client -p signal-server --bins --examples",
                 bin.display()
             );
         }
     }
-    Ok((client, server, delay, me))
+    Ok((client, server, me))
 }
 
 fn client(lab: &Lab, bin: &Path, role: &str, config: &Path) -> Command {
@@ -137,7 +146,10 @@ fn client(lab: &Lab, bin: &Path, role: &str, config: &Path) -> Command {
         "--config-dir",
     ])
     .arg(config)
-    .env("RUST_LOG", "error");
+    .env(
+        "RUST_LOG",
+        std::env::var("BENCH_LOG").unwrap_or_else(|_| "error".to_owned()),
+    );
     cmd
 }
 
@@ -213,33 +225,14 @@ fn main() -> anyhow::Result<()> {
     }
     let tries: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20);
     let mib: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(256);
-    let (client_bin, server_bin, delay_bin, me) = bins()?;
+    let (client_bin, server_bin, me) = bins()?;
     let work = tempfile::tempdir()?;
     let lab = Lab::new(Nat::Cone, Nat::Cone).map_err(anyhow::Error::msg)?;
     for host in ["a", "b"] {
         lab.shape(host, "100mbit").map_err(anyhow::Error::msg)?;
     }
-    let mut helpers = Vec::new();
     for router in ["ra", "rb"] {
-        let status = lab
-            .command(router, "iptables")
-            .args([
-                "-t",
-                "mangle",
-                "-A",
-                "FORWARD",
-                "-j",
-                "NFQUEUE",
-                "--queue-num",
-                "0",
-            ])
-            .status()?;
-        if !status.success() {
-            bail!("cannot add the NFQUEUE rule in {router}");
-        }
-        let mut cmd = lab.command(router, delay_bin.to_str().unwrap_or_default());
-        cmd.args(["0", "25"]);
-        helpers.push(Proc::spawn(cmd)?);
+        lab.delay(router, 25).map_err(anyhow::Error::msg)?;
     }
     let relay = format!("/ip4/{SERVER_IP}/tcp/4001,/ip4/{SERVER_IP}/udp/4001/quic-v1");
     let mut cmd = lab.command("srv", server_bin.to_str().unwrap_or_default());
@@ -275,6 +268,12 @@ fn main() -> anyhow::Result<()> {
             match sending.wait("transfer_started", |e| e["event"] == "transfer_started") {
                 Ok(started) => started,
                 Err(e) => {
+                    if let Ok(dir) = std::env::var("BENCH_LOG_DIR") {
+                        let _ = std::fs::write(
+                            Path::new(&dir).join(format!("try{}.log", i + 1)),
+                            e.to_string(),
+                        );
+                    }
                     println!(
                         "try {:>2}: failed ({})",
                         i + 1,
@@ -373,7 +372,6 @@ fn main() -> anyhow::Result<()> {
     if !status.success() {
         bail!("the plain TCP copy failed");
     }
-    drop(helpers);
 
     println!();
     println!("| Measure | Result |");

@@ -6,7 +6,7 @@
 //! protocol has no request IDs, so the task runs one request at a time.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use data_encoding::BASE64;
@@ -18,7 +18,7 @@ use protocol::signal::{
     ClientMsg, ErrorCode, PROTOCOL_VERSION, PeerInfo, Register, RelayInfo, RoomRequest, ServerMsg,
     decode_server, encode_client, registration_payload,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -85,13 +85,28 @@ struct Pending {
     reply: oneshot::Sender<Result<Answer, SignalError>>,
 }
 
+/// What this client knows of the server's relay.
+#[derive(Clone, Debug, Default)]
+enum RelayLink {
+    /// No word from the server yet.
+    #[default]
+    Unknown,
+    /// Announced at these addresses (with its peer ID); being connected to.
+    Connecting(Vec<Multiaddr>),
+    /// Connected over these addresses.
+    Up(Vec<Multiaddr>),
+    /// The server has no relay, or it cannot be reached from here at these
+    /// addresses.
+    Unreachable(Vec<Multiaddr>),
+}
+
 /// A handle to the signal-server task.
 #[derive(Clone)]
 pub(crate) struct SignalHandle {
     asks: mpsc::Sender<Pending>,
     url: String,
-    /// The server's relay, once the server told us.
-    relay: Arc<Mutex<Option<RelayInfo>>>,
+    /// The server's relay and whether we are connected to it.
+    relay: watch::Receiver<RelayLink>,
 }
 
 impl SignalHandle {
@@ -129,23 +144,28 @@ impl SignalHandle {
     }
 
     /// Addresses that reach `peer` through the server's relay (it answers
-    /// there if it holds a reservation), whatever it announced.
-    pub(crate) fn circuit_addrs(&self, peer: PeerId) -> Vec<Multiaddr> {
-        let relay = self
-            .relay
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        relay
-            .map(|relay| {
-                relay
-                    .addrs
-                    .iter()
-                    .filter_map(|a| a.parse::<Multiaddr>().ok())
-                    .map(|a| a.with(Protocol::P2pCircuit).with(Protocol::P2p(peer)))
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// there if it holds a reservation).
+    ///
+    /// While our own connection to the relay is being set up this waits for
+    /// it, at most `wait`: a circuit dialled meanwhile would start a second
+    /// connection to the relay, which the swarm refuses while the first is
+    /// pending, and the circuit attempt fails. Once connected, only the
+    /// addresses of that connection are returned.
+    pub(crate) async fn circuit_addrs(&self, peer: PeerId, wait: Duration) -> Vec<Multiaddr> {
+        let mut link = self.relay.clone();
+        let settled = |l: &RelayLink| !matches!(l, RelayLink::Connecting(_));
+        if !settled(&link.borrow()) {
+            debug!("waiting for the connection to the relay before dialing through it");
+            let _ = tokio::time::timeout(wait, link.wait_for(settled)).await;
+        }
+        let addrs = match &*link.borrow() {
+            RelayLink::Unknown => Vec::new(),
+            RelayLink::Connecting(a) | RelayLink::Up(a) | RelayLink::Unreachable(a) => a.clone(),
+        };
+        addrs
+            .into_iter()
+            .map(|a| a.with(Protocol::P2pCircuit).with(Protocol::P2p(peer)))
+            .collect()
     }
 
     /// Finds a registered peer by ID, in any room.
@@ -171,11 +191,11 @@ pub(crate) fn spawn(
     tracker: &tokio_util::task::TaskTracker,
 ) -> SignalHandle {
     let (asks, ask_rx) = mpsc::channel(16);
-    let relay = Arc::new(Mutex::new(None));
+    let (relay, relay_rx) = watch::channel(RelayLink::Unknown);
     let handle = SignalHandle {
         asks,
         url: config.url.clone(),
-        relay: Arc::clone(&relay),
+        relay: relay_rx,
     };
     tracker.spawn(run(config, net, events, ask_rx, relay, shutdown));
     handle
@@ -186,15 +206,15 @@ async fn run(
     net: Network,
     events: mpsc::Sender<Event>,
     mut asks: mpsc::Receiver<Pending>,
-    known_relay: Arc<Mutex<Option<RelayInfo>>>,
+    relay: watch::Sender<RelayLink>,
     shutdown: CancellationToken,
 ) {
+    let relay = Arc::new(relay);
     let mut backoff = Duration::from_secs(1);
-    let mut relay_started = false;
     loop {
         let result = tokio::select! {
             () = shutdown.cancelled() => return,
-            result = session(&config, &net, &events, &mut asks, &mut relay_started, &known_relay, &shutdown) => result,
+            result = session(&config, &net, &events, &mut asks, &relay, &shutdown) => result,
         };
         match result {
             Ok(()) => return,
@@ -229,8 +249,7 @@ async fn session(
     net: &Network,
     events: &mpsc::Sender<Event>,
     asks: &mut mpsc::Receiver<Pending>,
-    relay_started: &mut bool,
-    known_relay: &Mutex<Option<RelayInfo>>,
+    relay_link: &Arc<watch::Sender<RelayLink>>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
     let (mut ws, _) = tokio::time::timeout(
@@ -291,14 +310,21 @@ async fn session(
         peer_found(events, &peer);
         room.insert(peer.peer_id.clone(), peer);
     }
-    if let Some(relay) = &relay {
-        *known_relay
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(relay.clone());
-    }
-    if let Some(relay) = relay.filter(|_| !*relay_started) {
-        *relay_started = true;
-        spawn_reservation(net.clone(), relay);
+    match relay {
+        // Not on a reconnect while we hold a reservation or are getting one;
+        // an unreachable relay is tried again.
+        Some(relay)
+            if matches!(
+                *relay_link.borrow(),
+                RelayLink::Unknown | RelayLink::Unreachable(_)
+            ) =>
+        {
+            spawn_reservation(net.clone(), relay, Arc::clone(relay_link));
+        }
+        Some(_) => {}
+        None => {
+            relay_link.send_replace(RelayLink::Unreachable(Vec::new()));
+        }
     }
 
     let mut current: Option<Pending> = None;
@@ -445,16 +471,19 @@ fn is_loopback(addr: &Multiaddr) -> bool {
 }
 
 /// Connects to the relay and listens on a circuit through it.
-fn spawn_reservation(net: Network, relay: RelayInfo) {
+fn spawn_reservation(net: Network, relay: RelayInfo, link: Arc<watch::Sender<RelayLink>>) {
+    let Ok(relay_peer) = relay.peer_id.parse::<PeerId>() else {
+        warn!("the server announced a relay with an invalid peer ID");
+        link.send_replace(RelayLink::Unreachable(Vec::new()));
+        return;
+    };
+    let addrs: Vec<Multiaddr> = relay.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+    link.send_replace(RelayLink::Connecting(addrs.clone()));
     tokio::spawn(async move {
-        let Ok(relay_peer) = relay.peer_id.parse::<PeerId>() else {
-            warn!("the server announced a relay with an invalid peer ID");
-            return;
-        };
-        let addrs: Vec<Multiaddr> = relay.addrs.iter().filter_map(|a| a.parse().ok()).collect();
         // One transport to the relay, the same for every peer (TCP when it
         // works): hole punching needs both sides to know their public
         // address on the same transport, and they learn it from the relay.
+        let tcp_and_other = addrs.clone();
         let (tcp, other): (Vec<Multiaddr>, Vec<Multiaddr>) = addrs.into_iter().partition(|a| {
             crate::network::PathInfo::of(a).transport == crate::network::Transport::Tcp
         });
@@ -473,8 +502,10 @@ fn spawn_reservation(net: Network, relay: RelayInfo) {
         }
         if chosen.is_empty() {
             warn!("cannot reach the relay; peers behind NATs may not reach us");
+            link.send_replace(RelayLink::Unreachable(tcp_and_other));
             return;
         }
+        link.send_replace(RelayLink::Up(chosen.clone()));
         for addr in chosen {
             let circuit = addr.with(Protocol::P2pCircuit);
             match net.listen(circuit.clone()).await {

@@ -185,6 +185,44 @@ fn cone_nats_punch_through_and_the_bytes_go_direct() {
     assert_eq!(theirs["path"]["relayed"], false, "receiver saw {theirs}");
 }
 
+/// A sender that has just started must not dial through the relay before
+/// its own connection to the relay is up: that circuit attempt is cancelled
+/// (the swarm refuses a second dial to the relay) and the punch is never
+/// tried. Here the relay's port is 300 ms away from A, the signal server 25, so the lookup always wins that race (before the fix,
+/// with an even 25 ms, it failed 18 times in 20).
+#[test]
+fn cone_nats_punch_through_when_the_relay_is_slow_to_reach() {
+    let Some(lab) = lab_or_skip(Nat::Cone, Nat::Cone) else {
+        return;
+    };
+    for router in ["ra", "rb"] {
+        lab.delay(router, 25).unwrap();
+    }
+    lab.delay_matching(
+        "ra",
+        300,
+        &[
+            &["-p", "tcp", "--dport", "4001"],
+            &["-p", "tcp", "--sport", "4001"],
+            &["-p", "udp", "--dport", "4001"],
+            &["-p", "udp", "--sport", "4001"],
+        ],
+    )
+    .unwrap();
+    let _server = start_server(&lab);
+    let bob = Peer::new();
+    let mut receiving = receiver(&lab, "b", &bob, Transports::Both);
+    let (started, _) = send(
+        &lab,
+        "a",
+        &bob,
+        &mut receiving,
+        1024 * 1024,
+        Transports::Both,
+    );
+    assert_eq!(started["path"]["relayed"], false, "{started}");
+}
+
 #[test]
 fn symmetric_nats_fall_back_to_the_relay() {
     let Some(lab) = lab_or_skip(Nat::Symmetric, Nat::Symmetric) else {

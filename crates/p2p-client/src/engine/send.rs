@@ -1,7 +1,7 @@
 //! The sender's side: scan, offer, then stream every file from disk.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use protocol::offer::Offer;
@@ -17,6 +17,10 @@ use super::{Engine, EngineError};
 use crate::event::{Direction, Event, Summary};
 use crate::transfer::scan::{self, Scanned};
 
+/// How long a send waits for our connection to the relay, when the relay
+/// may be the only way to the peer.
+const RELAY_WAIT: Duration = Duration::from_secs(5);
+
 /// Size of one read from disk and one write to the stream.
 const CHUNK: usize = 256 * 1024;
 
@@ -29,16 +33,19 @@ pub(super) async fn send(
 ) -> Result<Summary, EngineError> {
     let scanned = scan_files(engine, paths).await?;
     let mut addrs = addrs;
-    if addrs.is_empty()
-        && engine.inner.net.path(peer).await?.is_none()
-        && !engine.state().lan_peers.contains(&peer)
-        && engine.inner.signal.is_some()
-    {
+    let reachable =
+        engine.inner.net.path(peer).await?.is_some() || engine.state().lan_peers.contains(&peer);
+    if addrs.is_empty() && !reachable && engine.inner.signal.is_some() {
         addrs = engine.lookup(peer).await?;
     }
     // Through the server's relay as well: it reaches a peer behind any NAT.
     if let Some(signal) = &engine.inner.signal {
-        addrs.extend(signal.circuit_addrs(peer));
+        let wait = if reachable {
+            Duration::ZERO
+        } else {
+            RELAY_WAIT
+        };
+        addrs.extend(signal.circuit_addrs(peer, wait).await);
     }
     engine.inner.net.dial(peer, addrs).await?;
     offer_and_send(engine, peer, scanned).await

@@ -24,7 +24,11 @@
     clippy::panic
 )]
 
+use std::collections::VecDeque;
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// How a home router maps ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +41,8 @@ pub enum Nat {
 
 pub struct Lab {
     prefix: String,
+    /// Packet delays running on routers; stopped before the namespaces go.
+    delays: std::sync::Mutex<Vec<Delay>>,
     /// Labs are heavy: one at a time per test process.
     _turn: std::sync::MutexGuard<'static, ()>,
 }
@@ -75,6 +81,7 @@ impl Lab {
         let prefix = format!("p2plab{}-{n}", std::process::id() % 100_000);
         let lab = Lab {
             prefix,
+            delays: std::sync::Mutex::new(Vec::new()),
             _turn: turn,
         };
         lab.build(a, b)?;
@@ -250,6 +257,42 @@ impl Lab {
         )
     }
 
+    /// Delays every packet a home router forwards by `ms` milliseconds (both
+    /// directions), as a long link would. The kernel here has no `netem`, so
+    /// an NFQUEUE rule hands the packets to a thread of this process that
+    /// sits in the router's namespace and releases them when due, in order.
+    pub fn delay(&self, router: &str, ms: u64) -> Result<(), String> {
+        self.delay_matching(router, ms, &[&[]])
+    }
+
+    /// Like [`Lab::delay`], for the forwarded packets that match one of
+    /// `matches` (iptables match arguments, e.g. `["-p", "tcp", "--dport", "4001"]`).
+    /// A packet is held by one queue only, the one added last that matches
+    /// it: `ms` replaces an earlier delay, it does not add to it.
+    pub fn delay_matching(&self, router: &str, ms: u64, matches: &[&[&str]]) -> Result<(), String> {
+        let mut delays = self
+            .delays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let queue = u16::try_from(delays.len()).map_err(|_| "too many delays".to_owned())?;
+        delays.push(Delay::start(
+            &self.ns(router),
+            queue,
+            Duration::from_millis(ms),
+        )?);
+        drop(delays);
+        // The queue is bound: only now send packets to it (an unbound queue
+        // drops them).
+        let queue = queue.to_string();
+        for matching in matches {
+            let mut rule = vec!["iptables", "-t", "mangle", "-I", "FORWARD", "1"];
+            rule.extend_from_slice(matching);
+            rule.extend_from_slice(&["-j", "NFQUEUE", "--queue-num", &queue]);
+            self.exec(router, &rule)?;
+        }
+        Ok(())
+    }
+
     /// Takes a host's link down for `secs` seconds, then up again.
     pub fn link_down(&self, host: &str, secs: u64) -> Result<(), String> {
         let router = if host == "a" { "ra" } else { "rb" };
@@ -261,6 +304,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        self.delays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         // Kill anything still running inside, then delete the namespaces
         // (which deletes their veths and the bridge).
         for role in ["sw", "srv", "pub", "ra", "rb", "a", "b"] {
@@ -272,6 +319,91 @@ impl Drop for Lab {
             }
             let _ = Command::new("ip").args(["netns", "del", &ns]).status();
         }
+    }
+}
+
+/// A thread holding back the packets of one NFQUEUE of a namespace.
+struct Delay {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Delay {
+    fn start(ns: &str, queue_num: u16, delay: Duration) -> Result<Self, String> {
+        let path = format!("/run/netns/{ns}");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let queue = (|| -> Result<nfq::Queue, String> {
+                let file = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+                // Only this thread moves into the namespace.
+                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| format!("setns {path}: {e}"))?;
+                let mut queue = nfq::Queue::open().map_err(|e| format!("nfqueue: {e}"))?;
+                queue
+                    .bind(queue_num)
+                    .map_err(|e| format!("nfqueue bind: {e}"))?;
+                queue.set_nonblocking(true);
+                Ok(queue)
+            })();
+            match queue {
+                Ok(queue) => {
+                    let _ = ready.send(Ok(()));
+                    hold_back(queue, delay, &stopped);
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                }
+            }
+        });
+        match is_ready.recv() {
+            Ok(Ok(())) => Ok(Self {
+                stop,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("the delay thread died".into()),
+        }
+    }
+}
+
+impl Drop for Delay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Releases each queued packet `delay` after it came, in arrival order,
+/// until `stop`.
+fn hold_back(mut queue: nfq::Queue, delay: Duration, stop: &AtomicBool) {
+    let mut held: VecDeque<(Instant, nfq::Message)> = VecDeque::new();
+    while !stop.load(Ordering::Relaxed) {
+        loop {
+            match queue.recv() {
+                Ok(mut msg) => {
+                    msg.set_verdict(nfq::Verdict::Accept);
+                    held.push_back((Instant::now() + delay, msg));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return,
+            }
+        }
+        let now = Instant::now();
+        while held.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((_, msg)) = held.pop_front()
+                && queue.verdict(msg).is_err()
+            {
+                return;
+            }
+        }
+        let wait = held.front().map_or(Duration::from_micros(200), |(due, _)| {
+            due.saturating_duration_since(now)
+        });
+        std::thread::sleep(wait.min(Duration::from_micros(200)));
     }
 }
 
