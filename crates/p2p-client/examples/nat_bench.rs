@@ -10,20 +10,23 @@
 //! Needs root, iproute2, iptables and tc. It builds the namespaces of
 //! `tests/lab` (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 only), shapes the
 //! home links with tbf, delays every forwarded packet on each home router by
-//! 25 ms with `nfq_delay` (this kernel has no netem), and removes everything
-//! at the end. mDNS is off; no traffic leaves the lab.
+//! 25 ms (`Lab::delay`: an NFQUEUE served by a thread of this process, as this
+//! kernel has no netem), and removes everything at the end. mDNS is off; no
+//! traffic leaves the lab.
 //!
 //! Interrupted by a signal, it leaves its namespaces behind: remove them with
 //! `for ns in $(ip netns list | awk '/^p2plab/ {print $1}'); do ip netns del $ns; done`.
 //!
 //! A failed try (no transfer at all) is printed with its error and counted
-//! as not direct. First results (debug build, 2026-11-22): 2 of 20 tries
-//! punched through, about 1.5 s from `send` to a direct transfer; the others
-//! failed before any transfer because the sender's circuit dial through the
-//! relay was cancelled ("Response from behaviour was canceled") once the
-//! 25 ms delay was on. Without the delay the lab tests punch through every
-//! time. 256 MiB over the punched path: 10.5 MB/s against 11.1 MB/s for a
-//! plain TCP copy (95%).
+//! as not direct. `BENCH_LOG=<filter>` sets the peers' `RUST_LOG`, and
+//! `BENCH_LOG_DIR=<dir>` keeps every process's log there.
+//!
+//! Results (release build, 2026-11-22, 2 cores): 20 of 20 tries punched
+//! through, 1.53 s (median) from starting `send` to the first byte going
+//! direct; 256 MiB at 11.2 MB/s (engine) or 10.5 MB/s (wall, with startup and
+//! hashing) against 11.2 MB/s for a plain TCP copy over the same path. The
+//! first run had 2 of 20: a sender dialled through the relay before its own
+//! connection to the relay was up, and that circuit attempt was cancelled.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
