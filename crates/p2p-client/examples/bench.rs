@@ -24,10 +24,15 @@
 //!   hashing before the offer is included) to the receiver exiting 0 with the
 //!   verified file on disk. *Engine* is the receiver's own `summary.seconds`
 //!   (first byte to verification). The copy is checked by BLAKE3.
+//! - **tar stream over TCP**: the baseline for many small files:
+//!   `tar -c | loopback TCP | tar -x`, timed to the unpacking tar's exit.
 //! - **N × 4 KiB folder**: one folder tree of small files, sent as one folder.
 //! - **1-byte file**: setup cost: receiver start to receiver exit.
 //! - **Peak RSS**: `VmHWM` of each process, read from `/proc/PID/status` every
 //!   20 ms until it exits (a lower bound if it peaks in its last 20 ms).
+//!
+//! A last table holds the targets of issue #6 (ratios to the baselines of the
+//! same run) and whether they are met.
 //!
 //! Each step fails after 10 minutes; child processes are killed on any failure.
 //! Figures come from a single run: use an otherwise idle machine, and run it
@@ -123,7 +128,29 @@ fn main() -> anyhow::Result<()> {
         format!("| Raw TCP copy + fsync | {size} | {synced:.3} | {m2} | – | – | – | – |"),
     ];
 
+    println!("\n## tar stream over TCP, {count} × 4 KiB");
+    let tar_dst = work.path().join("untar");
+    let tar = tar_tcp(&tree, &tar_dst)?;
+    for rel in (0..count).map(tree_file) {
+        let name = tree.file_name().context("no name")?;
+        let (a, b) = (
+            read(&tree.join(&rel))?,
+            read(&tar_dst.join(name).join(&rel))?,
+        );
+        ensure!(a == b, "tar: {} differs", rel.display());
+    }
+    std::fs::remove_dir_all(&tar_dst).context("cannot remove the tar copy")?;
+    println!("{tar:.3} s to tar's exit");
     let files = format!("{count} × 4 KiB");
+    rows.push(format!(
+        "| tar stream over TCP (baseline) | {files} | {tar:.3} | {} | – | – | – | – |",
+        mb(count as u64 * 4096, tar)
+    ));
+    let mut measured = Measured {
+        raw_synced: synced,
+        tar,
+        ..Measured::default()
+    };
     let both: &[&str] = &[TCP, QUIC];
     let cases: [(&str, &str, &Path, &[&str]); 4] = [
         ("p2p-client over TCP", size, &big_file, &[TCP]),
@@ -178,6 +205,7 @@ fn main() -> anyhow::Result<()> {
             _ => format!("{name} ({got})"),
         };
         rows.push(format!("| {label} | {what} {row}"));
+        measured.note(i, wall, s.max(r));
     }
 
     println!("\n## Results ({cores} cores, {})\n", utc_now());
@@ -188,7 +216,108 @@ fn main() -> anyhow::Result<()> {
     for row in rows {
         println!("{row}");
     }
+    measured.print_targets();
     work.close().context("cannot remove the temporary folder")
+}
+
+/// The figures the targets of issue #6 are judged on.
+#[derive(Default)]
+struct Measured {
+    raw_synced: f64,
+    tar: f64,
+    tcp: f64,
+    quic: f64,
+    folder: f64,
+    one_byte: f64,
+    peak_mib: f64,
+}
+
+impl Measured {
+    /// Records case `i` of the run (in the order of `cases`).
+    fn note(&mut self, i: usize, wall: f64, peak_mib: f64) {
+        match i {
+            0 => self.tcp = wall,
+            1 => self.quic = wall,
+            2 => self.folder = wall,
+            _ => self.one_byte = wall,
+        }
+        self.peak_mib = self.peak_mib.max(peak_mib);
+    }
+
+    fn print_targets(&self) {
+        let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+        println!("\n## Targets (wall times, same run)\n");
+        println!("| Target | Measured | Verdict |");
+        println!("|---|--:|---|");
+        for (name, secs) in [("TCP", self.tcp), ("QUIC", self.quic)] {
+            let ratio = self.raw_synced / secs * 100.0;
+            println!(
+                "| big file over {name} ≥ 70% of the raw copy + fsync | {ratio:.0}% | {} |",
+                verdict(ratio >= 70.0)
+            );
+        }
+        let ratio = self.folder / self.tar;
+        println!(
+            "| small files ≤ 2× a tar stream over TCP | {ratio:.2}× | {} |",
+            verdict(ratio <= 2.0)
+        );
+        println!(
+            "| 1-byte file by ticket ≤ 0.3 s | {:.3} s | {} |",
+            self.one_byte,
+            verdict(self.one_byte <= 0.3)
+        );
+        println!(
+            "| peak RSS of either side ≤ 32 MiB | {:.1} MiB | {} |",
+            self.peak_mib,
+            verdict(self.peak_mib <= 32.0)
+        );
+    }
+}
+
+/// Sends the folder `tree` through `tar -c | TCP | tar -x` into `dst` on
+/// loopback; returns the seconds to the unpacking tar's exit (tar does not
+/// fsync).
+fn tar_tcp(tree: &Path, dst: &Path) -> anyhow::Result<f64> {
+    std::fs::create_dir_all(dst).context("cannot create the tar destination")?;
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot listen on 127.0.0.1")?;
+    let addr = listener.local_addr().context("no local address")?;
+    let parent = tree.parent().context("no parent")?.to_owned();
+    let name = tree.file_name().context("no name")?.to_owned();
+    let start = Instant::now();
+    let sender = thread::spawn(move || -> anyhow::Result<()> {
+        let mut tar = Command::new("tar")
+            .arg("-cf")
+            .arg("-")
+            .arg("-C")
+            .arg(&parent)
+            .arg(&name)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot run tar (is it installed?)")?;
+        let mut out = tar.stdout.take().context("no tar stdout")?;
+        let mut sock = TcpStream::connect(addr).context("cannot connect")?;
+        pump(&mut out, &mut sock).context("tar send failed")?;
+        ensure!(tar.wait()?.success(), "tar -c failed");
+        Ok(())
+    });
+    let (mut sock, _) = listener.accept().context("accept failed")?;
+    let mut tar = Command::new("tar")
+        .arg("-xf")
+        .arg("-")
+        .arg("-C")
+        .arg(dst)
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("cannot run tar (is it installed?)")?;
+    let mut input = tar.stdin.take().context("no tar stdin")?;
+    pump(&mut sock, &mut input).context("tar receive failed")?;
+    drop(input);
+    ensure!(tar.wait()?.success(), "tar -x failed");
+    let secs = start.elapsed().as_secs_f64();
+    sender
+        .join()
+        .map_err(|_| anyhow!("the tar sender panicked"))??;
+    Ok(secs)
 }
 
 /// Where the `i`th small file lives in the folder tree.

@@ -351,3 +351,28 @@ fn a_peer_behind_nat_reaches_a_public_peer_directly_over_quic() {
     assert_eq!(started["path"]["relayed"], false, "{started}");
     assert_eq!(done["summary"]["path"]["transport"], "quic", "{done}");
 }
+
+/// With both transports open, and TCP's round trip four times QUIC's, QUIC
+/// wins a plain race by far; bulk data must still go over TCP, whose
+/// congestion control keeps its rate under loss (see `PathInfo::rank`).
+#[test]
+fn bulk_data_prefers_tcp_when_both_transports_work() {
+    let Some(lab) = lab_or_skip(Nat::Cone, Nat::Cone) else {
+        return;
+    };
+    lab.delay("ra", 20).unwrap();
+    lab.delay_matching("ra", 80, &[&["-p", "tcp"]]).unwrap();
+    let _server = start_server(&lab);
+    let public = Peer::new();
+    let mut receiving = receiver(&lab, "pub", &public, Transports::Both);
+    let (started, done) = send(
+        &lab,
+        "a",
+        &public,
+        &mut receiving,
+        1024 * 1024,
+        Transports::Both,
+    );
+    assert_eq!(started["path"]["relayed"], false, "{started}");
+    assert_eq!(done["summary"]["path"]["transport"], "tcp", "{done}");
+}

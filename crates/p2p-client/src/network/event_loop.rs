@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
-use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT, is_dialable};
+use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT, Transport, is_dialable};
 
 type PendingReply = BoxFuture<'static, (ResponseChannel<Response>, Response)>;
 
@@ -31,7 +31,16 @@ pub(crate) struct EventLoop {
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
     listen_addrs: Vec<Multiaddr>,
     waiting_direct: HashMap<PeerId, Vec<oneshot::Sender<bool>>>,
+    /// QUIC addresses to dial once TCP had its head start.
+    late_dials: HashMap<PeerId, Vec<Multiaddr>>,
+    late_timers: FuturesUnordered<BoxFuture<'static, PeerId>>,
+    /// Dials we started and that have not ended yet.
+    our_dials: HashMap<ConnectionId, PeerId>,
+    waiting_best: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
 }
+
+/// How long TCP may try alone before QUIC is dialled too.
+const QUIC_HEAD_START: Duration = Duration::from_millis(250);
 
 impl EventLoop {
     pub(super) fn new(
@@ -49,6 +58,10 @@ impl EventLoop {
             connections: HashMap::new(),
             listen_addrs: Vec::new(),
             waiting_direct: HashMap::new(),
+            late_dials: HashMap::new(),
+            late_timers: FuturesUnordered::new(),
+            our_dials: HashMap::new(),
+            waiting_best: HashMap::new(),
         }
     }
 
@@ -62,6 +75,10 @@ impl EventLoop {
                     Some(command) => self.on_command(command),
                     None => break,
                 },
+                Some(peer) = self.late_timers.next(), if !self.late_timers.is_empty() => {
+                    self.dial_late(peer);
+                    self.check_waiting_best(&peer);
+                }
                 Some((channel, response)) = self.replies.next(), if !self.replies.is_empty() => {
                     if self.swarm.behaviour_mut().control.send_response(channel, response).is_err() {
                         debug!("peer went away before our answer");
@@ -88,15 +105,89 @@ impl EventLoop {
     }
 
     fn best_path(&self, peer: &PeerId) -> Option<PathInfo> {
-        let paths = self.connections.get(peer)?;
-        let mut best: Option<PathInfo> = None;
-        for (_, addr) in paths {
-            let path = PathInfo::of(addr);
-            if best.is_none_or(|b| b.relayed && !path.relayed) {
-                best = Some(path);
+        self.connections
+            .get(peer)?
+            .iter()
+            .map(|(_, addr)| PathInfo::of(addr))
+            .max_by_key(|path| path.rank())
+    }
+
+    /// Dials `peer`. With both direct TCP and direct QUIC addresses, QUIC
+    /// follows after [`QUIC_HEAD_START`] (or as soon as the rest fails), so
+    /// that TCP, the better path for bulk data, wins when it works (QUIC's
+    /// handshake is a round trip shorter). Relay circuits go at once.
+    fn dial(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), String> {
+        let (quic, others): (Vec<Multiaddr>, Vec<Multiaddr>) = addrs.into_iter().partition(|a| {
+            let path = PathInfo::of(a);
+            !path.relayed && path.transport == Transport::Quic
+        });
+        let direct_tcp = others.iter().any(|a| PathInfo::of(a).rank() == 2);
+        let (now, later) = if direct_tcp {
+            (others, quic)
+        } else {
+            (others.into_iter().chain(quic).collect(), Vec::new())
+        };
+        let opts = DialOpts::peer_id(peer)
+            .addresses(now)
+            .extend_addresses_through_behaviour()
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.our_dials.insert(id, peer);
+            }
+            // Already dialing: wait for that attempt.
+            Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        }
+        if !later.is_empty() {
+            self.late_dials.insert(peer, later);
+            self.late_timers.push(Box::pin(async move {
+                tokio::time::sleep(QUIC_HEAD_START).await;
+                peer
+            }));
+        }
+        Ok(())
+    }
+
+    /// Whether the best path to `peer` is the best there is, or no dial of
+    /// ours to it is under way.
+    fn nothing_better_coming(&self, peer: &PeerId) -> bool {
+        self.best_path(peer).is_some_and(|p| p.rank() == 2)
+            || (!self.our_dials.values().any(|p| p == peer) && !self.late_dials.contains_key(peer))
+    }
+
+    /// Answers the `WaitBest` waiters of `peer` if it is time.
+    fn check_waiting_best(&mut self, peer: &PeerId) {
+        if self.nothing_better_coming(peer)
+            && let Some(waiting) = self.waiting_best.remove(peer)
+        {
+            for reply in waiting {
+                let _ = reply.send(());
             }
         }
-        best
+    }
+
+    /// Starts the QUIC part of a dial to `peer`, unless connected by now.
+    fn dial_late(&mut self, peer: PeerId) -> bool {
+        let Some(addrs) = self.late_dials.remove(&peer) else {
+            return false;
+        };
+        // Connected through a relay only: a direct QUIC path is still better.
+        if self.best_path(&peer).is_some_and(|p| !p.relayed) {
+            return false;
+        }
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::Always)
+            .build();
+        let id = opts.connection_id();
+        let started = self.swarm.dial(opts).is_ok();
+        if started {
+            self.our_dials.insert(id, peer);
+        }
+        started
     }
 
     fn on_command(&mut self, command: Command) {
@@ -106,22 +197,10 @@ impl EventLoop {
                     let _ = reply.send(Ok(path));
                     return;
                 }
-                let opts = DialOpts::peer_id(peer)
-                    .addresses(addrs)
-                    .extend_addresses_through_behaviour()
-                    .condition(PeerCondition::DisconnectedAndNotDialing)
-                    .build();
-                match self.swarm.dial(opts) {
+                match self.dial(peer, addrs) {
                     Ok(()) => self.dials.entry(peer).or_default().push(reply),
-                    Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {
-                        // Already dialing: wait for that attempt.
-                        self.dials.entry(peer).or_default().push(reply);
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(NetError::Unreachable {
-                            peer,
-                            reason: e.to_string(),
-                        }));
+                    Err(reason) => {
+                        let _ = reply.send(Err(NetError::Unreachable { peer, reason }));
                     }
                 }
             }
@@ -161,17 +240,31 @@ impl EventLoop {
                     self.waiting_direct.entry(peer).or_default().push(reply);
                 }
             }
-            Command::CloseRelayed { peer } => {
-                let relayed: Vec<ConnectionId> = self
+            Command::WaitBest { peer, reply } => {
+                if self.nothing_better_coming(&peer) {
+                    let _ = reply.send(());
+                } else {
+                    self.waiting_best.entry(peer).or_default().push(reply);
+                }
+            }
+            Command::KeepBest { peer } => {
+                let Some(best) = self.connections.get(&peer).and_then(|list| {
+                    list.iter()
+                        .max_by_key(|(_, addr)| PathInfo::of(addr).rank())
+                        .map(|(id, _)| *id)
+                }) else {
+                    return;
+                };
+                let others: Vec<(ConnectionId, Multiaddr)> = self
                     .connections
                     .get(&peer)
                     .into_iter()
                     .flatten()
-                    .filter(|(_, addr)| PathInfo::of(addr).relayed)
-                    .map(|(id, _)| *id)
+                    .filter(|(id, _)| *id != best)
+                    .cloned()
                     .collect();
-                for id in relayed {
-                    debug!(%peer, "closing the relayed connection: a direct one exists");
+                for (id, addr) in others {
+                    debug!(%peer, %addr, "closing a connection: a better one exists");
                     self.swarm.close_connection(id);
                 }
             }
@@ -200,6 +293,10 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
+                self.our_dials.remove(&connection_id);
+                if !endpoint.is_relayed() {
+                    self.late_dials.remove(&peer_id);
+                }
                 let addr = endpoint.get_remote_address().clone();
                 debug!(peer = %peer_id, %addr, "connected");
                 if !PathInfo::of(&addr).relayed
@@ -220,6 +317,7 @@ impl EventLoop {
                         let _ = reply.send(Ok(path));
                     }
                 }
+                self.check_waiting_best(&peer_id);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -237,10 +335,21 @@ impl EventLoop {
             }
             SwarmEvent::OutgoingConnectionError {
                 peer_id: Some(peer),
+                connection_id,
                 error,
-                ..
             } => {
+                self.our_dials.remove(&connection_id);
+                // TCP failed before QUIC's turn: try QUIC now.
+                if self.dial_late(peer) {
+                    debug!(%peer, %error, "no connection this way; trying QUIC");
+                    return;
+                }
+                self.check_waiting_best(&peer);
                 if self.connections.contains_key(&peer) {
+                    return;
+                }
+                // Another of our attempts may still connect.
+                if self.our_dials.values().any(|p| *p == peer) {
                     return;
                 }
                 if let Some(waiting) = self.dials.remove(&peer) {
