@@ -36,8 +36,9 @@ const MAX_ACCEPTED: usize = 64;
 /// How long an accepted offer waits for its data stream.
 const ACCEPTED_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
-/// Chunks queued between the network and the disk writer.
-const WRITE_QUEUE: usize = 16;
+/// Chunks queued between the network and the disk writer. With the spare
+/// buffers this bounds a transfer's buffers to about 4 MiB.
+const WRITE_QUEUE: usize = 8;
 
 fn refuse(reply: oneshot::Sender<Response>, reason: Refusal, message: String) {
     let _ = reply.send(Response::Refused { reason, message });
@@ -417,7 +418,7 @@ async fn receive_files(
     let started = Instant::now();
     let mut done = resumed;
     let mut last_progress = Instant::now();
-    let mut buf = vec![0u8; CHUNK];
+    let mut buffers = Buffers::new();
     let mut saved = Vec::new();
     for (index, (entry, start)) in offer.files.iter().zip(&header.starts).enumerate() {
         let index32 = u32::try_from(index).unwrap_or(u32::MAX);
@@ -433,31 +434,43 @@ async fn receive_files(
             saved.push(done);
             continue;
         }
-        let writer = Writer::open(Arc::clone(&placement), index32, entry.clone(), *start)
-            .await
-            .map_err(|e| file_err(e.to_string()))?;
+        let writer = Writer::open(
+            Arc::clone(&placement),
+            index32,
+            entry.clone(),
+            *start,
+            buffers.spare_sender(),
+        )
+        .await
+        .map_err(|e| file_err(e.to_string()))?;
         let mut left = entry.size - start;
         while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = match wire::read_some(stream, &mut buf[..want]).await {
-                Ok(0) => {
-                    return Err(file_err(format!(
-                        "the connection closed in the middle of {}; run the transfer again to resume",
-                        display_escaped(&entry.path, 80)
-                    )));
-                }
-                Ok(n) => n,
-                Err(e) => {
-                    return Err(file_err(format!("{e}; run the transfer again to resume")));
-                }
-            };
-            if writer.write(buf[..n].to_vec()).await.is_err() {
+            let want = CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
+            let mut buf = buffers.take();
+            let read = wire::read_full(stream, &mut buf[..want]).await;
+            let n = *read.as_ref().unwrap_or(&0);
+            // What did arrive is kept (for a resume) even if the stream broke.
+            if n > 0 && writer.write(buf, n).await.is_err() {
                 let error = writer
                     .finish()
                     .await
                     .err()
                     .map_or_else(|| "disk writer stopped".into(), |e| e.to_string());
                 return Err(file_err(error));
+            }
+            match read {
+                Ok(n) if n == want => {}
+                Ok(_) => {
+                    drop(writer);
+                    return Err(file_err(format!(
+                        "the connection closed in the middle of {}; run the transfer again to resume",
+                        display_escaped(&entry.path, 80)
+                    )));
+                }
+                Err(e) => {
+                    drop(writer);
+                    return Err(file_err(format!("{e}; run the transfer again to resume")));
+                }
             }
             left -= n as u64;
             done += n as u64;
@@ -536,10 +549,33 @@ fn top_level_names(placement: &Placement, offer: &Offer) -> Vec<String> {
     names
 }
 
+/// Chunk buffers of one transfer, reused: the disk writer hands each one
+/// back once written, so a gigabyte costs no allocation per chunk.
+struct Buffers {
+    spare: mpsc::Receiver<Vec<u8>>,
+    give_back: mpsc::Sender<Vec<u8>>,
+}
+
+impl Buffers {
+    fn new() -> Self {
+        let (give_back, spare) = mpsc::channel(WRITE_QUEUE + 2);
+        Self { spare, give_back }
+    }
+
+    /// A buffer of [`CHUNK`] bytes.
+    fn take(&mut self) -> Vec<u8> {
+        self.spare.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK])
+    }
+
+    fn spare_sender(&self) -> mpsc::Sender<Vec<u8>> {
+        self.give_back.clone()
+    }
+}
+
 /// One file's disk writer on a blocking thread, fed through a bounded queue
 /// so memory stays constant whatever the file size.
 struct Writer {
-    chunks: mpsc::Sender<Vec<u8>>,
+    chunks: mpsc::Sender<(Vec<u8>, usize)>,
     done: tokio::task::JoinHandle<Result<PathBuf, StoreError>>,
 }
 
@@ -549,25 +585,28 @@ impl Writer {
         index: u32,
         entry: FileEntry,
         start: u64,
+        give_back: mpsc::Sender<Vec<u8>>,
     ) -> Result<Self, StoreError> {
         let opening = Arc::clone(&placement);
         let partial: PartialFile =
             tokio::task::spawn_blocking(move || opening.open(index, &entry, start))
                 .await
                 .map_err(|_| writer_stopped(&placement))??;
-        let (chunks, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+        let (chunks, mut rx) = mpsc::channel::<(Vec<u8>, usize)>(WRITE_QUEUE);
         let done = tokio::task::spawn_blocking(move || {
             let mut partial = partial;
-            while let Some(chunk) = rx.blocking_recv() {
-                partial.write(&chunk)?;
+            while let Some((chunk, len)) = rx.blocking_recv() {
+                partial.write(chunk.get(..len).unwrap_or(&chunk))?;
+                let _ = give_back.try_send(chunk);
             }
             partial.finish(&placement)
         });
         Ok(Self { chunks, done })
     }
 
-    async fn write(&self, chunk: Vec<u8>) -> Result<(), ()> {
-        self.chunks.send(chunk).await.map_err(|_| ())
+    /// Queues the first `len` bytes of `chunk` for the disk.
+    async fn write(&self, chunk: Vec<u8>, len: usize) -> Result<(), ()> {
+        self.chunks.send((chunk, len)).await.map_err(|_| ())
     }
 
     async fn finish(self) -> Result<PathBuf, StoreError> {

@@ -9,7 +9,7 @@ use protocol::transfer::{
     DATA_PROTOCOL, DataHeader, DataResult, Decision, Request, Response, ResumePoint,
     sanitize_reason,
 };
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
 use tracing::info;
 
 use super::wire::{self, WireError};
@@ -136,6 +136,79 @@ pub(super) async fn offer_and_send(
     result
 }
 
+/// Chunks read ahead of the network.
+const READ_AHEAD: usize = 4;
+
+/// A piece of file `file` (its index in the offer): the first `len` bytes of `buf`.
+struct Chunk {
+    file: usize,
+    buf: Vec<u8>,
+    len: usize,
+}
+
+/// Reads the files on a blocking thread, in order, from their start offsets,
+/// ahead of the network by at most [`READ_AHEAD`] chunks. Buffers sent back
+/// through the returned sender are reused. An error ends the stream of
+/// chunks with a message that names the file.
+fn read_ahead(
+    jobs: Vec<(PathBuf, u64, u64)>,
+) -> (
+    mpsc::Receiver<Result<Chunk, String>>,
+    std::sync::mpsc::SyncSender<Vec<u8>>,
+) {
+    let (tx, rx) = mpsc::channel(READ_AHEAD);
+    let (give_back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_AHEAD + 2);
+    tokio::task::spawn_blocking(move || {
+        for (file, (source, start, size)) in jobs.into_iter().enumerate() {
+            let shown = source.display().to_string();
+            let opened = std::fs::File::open(&source).and_then(|mut f| {
+                std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map(|_| f)
+            });
+            let mut reader = match opened {
+                Ok(reader) => reader,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(format!("cannot read {shown}: {e}")));
+                    return;
+                }
+            };
+            let mut left = size.saturating_sub(start);
+            while left > 0 {
+                let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+                let want = CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
+                let chunk = match read_full(&mut reader, &mut buf[..want]) {
+                    Ok(0) => Err(format!(
+                        "{shown} became shorter while sending; send it again when it no longer changes"
+                    )),
+                    Ok(len) => Ok(Chunk { file, buf, len }),
+                    Err(e) => Err(format!("cannot read {shown}: {e}")),
+                };
+                let failed = chunk.is_err();
+                if let Ok(chunk) = &chunk {
+                    left -= chunk.len as u64;
+                }
+                if tx.blocking_send(chunk).is_err() || failed {
+                    return;
+                }
+            }
+        }
+    });
+    (rx, give_back)
+}
+
+/// Reads until `buf` is full or the end of the file.
+fn read_full(reader: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match std::io::Read::read(reader, &mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 /// How long a sender waits for hole punching to turn a relayed connection
 /// into a direct one before it sends over the relay.
 const DIRECT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -235,32 +308,28 @@ async fn stream_files(
     let started = Instant::now();
     let mut done = resumed;
     let mut last_progress = Instant::now();
-    let mut buf = vec![0u8; CHUNK];
-    for ((entry, source), start) in offer.files.iter().zip(sources).zip(starts) {
-        let mut file = tokio::fs::File::open(source)
-            .await
-            .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
-        file.seek(std::io::SeekFrom::Start(*start))
-            .await
-            .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
-        let mut left = entry.size - start;
+    let jobs: Vec<(PathBuf, u64, u64)> = offer
+        .files
+        .iter()
+        .zip(sources)
+        .zip(starts)
+        .map(|((entry, source), start)| (source.clone(), *start, entry.size))
+        .collect();
+    let (mut chunks, give_back) = read_ahead(jobs);
+    for (index, entry) in offer.files.iter().enumerate() {
+        let mut left = entry.size - starts.get(index).copied().unwrap_or(0);
         while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = file
-                .read(&mut buf[..want])
-                .await
-                .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
-            if n == 0 {
-                return Err(fail(format!(
-                    "{} became shorter while sending; send it again when it no longer changes",
-                    source.display()
-                )));
-            }
-            wire::write_all(&mut stream, &buf[..n])
+            let chunk = match chunks.recv().await {
+                Some(Ok(chunk)) if chunk.file == index => chunk,
+                Some(Err(reason)) => return Err(fail(reason)),
+                _ => return Err(fail("the file reader stopped".into())),
+            };
+            wire::write_all(&mut stream, &chunk.buf[..chunk.len])
                 .await
                 .map_err(wire_err)?;
-            left -= n as u64;
-            done += n as u64;
+            left -= chunk.len as u64;
+            done += chunk.len as u64;
+            let _ = give_back.try_send(chunk.buf);
             if last_progress.elapsed().as_millis() >= 100 {
                 last_progress = Instant::now();
                 engine.emit_lossy(Event::Progress {

@@ -61,6 +61,24 @@ pub(super) async fn read_some<R: AsyncRead + Unpin>(
     timed(stream.read(buf)).await
 }
 
+/// Reads until `buf` is full or the peer closes its side; returns the bytes
+/// read (fewer than `buf.len()` only at the end of the stream). Each read
+/// may stall for [`STALL_TIMEOUT`].
+pub(super) async fn read_full<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    buf: &mut [u8],
+) -> Result<usize, WireError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = timed(stream.read(&mut buf[filled..])).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
 /// Writes all of `buf`.
 pub(super) async fn write_all<W: AsyncWrite + Unpin>(
     stream: &mut W,
