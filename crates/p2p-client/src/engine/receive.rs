@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use libp2p::{PeerId, StreamProtocol};
-use protocol::offer::{FileEntry, Offer};
+use protocol::offer::{FileEntry, Hash, Offer};
 use protocol::path::display_escaped;
 use protocol::transfer::{
     DATA_PROTOCOL, DataHeader, DataResult, Decision, DeclineReason, Refusal, Response,
@@ -19,7 +19,7 @@ use super::wire::{self, WireError};
 use super::{Accepted, Engine, Inbound, MAX_PENDING_OFFERS, PendingOffer};
 use crate::event::{Direction, Event, Summary};
 use crate::network::PathInfo;
-use crate::transfer::store::{PartialFile, Placement, Store, StoreError};
+use crate::transfer::store::{PartialFile, Placement, Store, StoreError, VerifiedFile};
 
 /// Names shown in an offer prompt.
 const SHOWN_NAMES: usize = 5;
@@ -419,6 +419,7 @@ async fn receive_files(
     let mut done = resumed;
     let mut last_progress = Instant::now();
     let mut buffers = Buffers::new();
+    let mut batch = Batch::new(Arc::clone(&placement));
     let mut saved = Vec::new();
     for (index, (entry, start)) in offer.files.iter().zip(&header.starts).enumerate() {
         let index32 = u32::try_from(index).unwrap_or(u32::MAX);
@@ -433,6 +434,12 @@ async fn receive_files(
             });
             saved.push(done);
             continue;
+        }
+        // Files of the same content share a partial file, which the batch
+        // still holds.
+        if batch.holds(entry) {
+            let placed = batch.flush().await.map_err(|e| Failure::new(None, e.to_string()))?;
+            files_done(engine, &offer.transfer_id, placed, &mut saved);
         }
         let writer = Writer::open(
             Arc::clone(&placement),
@@ -486,18 +493,15 @@ async fn receive_files(
                 });
             }
         }
-        let placed = writer.finish().await.map_err(|e| file_err(e.to_string()))?;
-        let shown = placed
-            .strip_prefix(&engine.inner.config.download_dir)
-            .unwrap_or(&placed)
-            .display()
-            .to_string();
-        engine.emit_lossy(Event::FileDone {
-            transfer_id: offer.transfer_id.clone(),
-            file: shown,
-        });
-        saved.push(placed);
+        let verified = writer.finish().await.map_err(|e| file_err(e.to_string()))?;
+        batch.push(verified, entry);
+        if entry.size >= SMALL_FILE || batch.is_full() {
+            let placed = batch.flush().await.map_err(|e| Failure::new(None, e.to_string()))?;
+            files_done(engine, &offer.transfer_id, placed, &mut saved);
+        }
     }
+    let placed = batch.flush().await.map_err(|e| Failure::new(None, e.to_string()))?;
+    files_done(engine, &offer.transfer_id, placed, &mut saved);
     // Anything after the announced bytes is a lie about sizes.
     let mut probe = [0u8; 1];
     match wire::read_some(stream, &mut probe).await {
@@ -549,6 +553,110 @@ fn top_level_names(placement: &Placement, offer: &Offer) -> Vec<String> {
     names
 }
 
+/// Files under this size are synced in batches (see [`Batch`]).
+const SMALL_FILE: u64 = 1024 * 1024;
+
+/// Most files in one batch.
+const BATCH_FILES: usize = 256;
+
+/// Most bytes in one batch.
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Reports placed files as done and adds them to `saved`.
+fn files_done(engine: &Engine, transfer_id: &str, placed: Vec<PathBuf>, saved: &mut Vec<PathBuf>) {
+    for path in placed {
+        let shown = path
+            .strip_prefix(&engine.inner.config.download_dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        engine.emit_lossy(Event::FileDone {
+            transfer_id: transfer_id.to_owned(),
+            file: shown,
+        });
+        saved.push(path);
+    }
+}
+
+/// Verified files waiting, under their partial names, for one flush of the
+/// filesystem before they get their final names: a thousand small files
+/// cost one sync instead of a thousand, and a final name still never shows
+/// data that is not on disk. Dropped with files in it (the transfer failed
+/// later), it places them in the background.
+struct Batch {
+    files: Vec<VerifiedFile>,
+    /// Content (hash and size) of each file, which names its partial file.
+    contents: std::collections::HashSet<(Hash, u64)>,
+    bytes: u64,
+    placement: Arc<Placement>,
+}
+
+impl Batch {
+    fn new(placement: Arc<Placement>) -> Self {
+        Self {
+            files: Vec::new(),
+            contents: std::collections::HashSet::new(),
+            bytes: 0,
+            placement,
+        }
+    }
+
+    fn push(&mut self, file: VerifiedFile, entry: &FileEntry) {
+        self.files.push(file);
+        self.contents.insert((entry.hash, entry.size));
+        self.bytes += entry.size;
+    }
+
+    /// Whether a file of the same content as `entry` waits in the batch.
+    fn holds(&self, entry: &FileEntry) -> bool {
+        self.contents.contains(&(entry.hash, entry.size))
+    }
+
+    fn is_full(&self) -> bool {
+        self.files.len() >= BATCH_FILES || self.bytes >= BATCH_BYTES
+    }
+
+    /// Syncs and places every file in the batch; returns where they are.
+    async fn flush(&mut self) -> Result<Vec<PathBuf>, StoreError> {
+        if self.files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let files = std::mem::take(&mut self.files);
+        self.contents.clear();
+        self.bytes = 0;
+        let placement = Arc::clone(&self.placement);
+        tokio::task::spawn_blocking(move || sync_and_place(files, &placement))
+            .await
+            .unwrap_or_else(|_| Err(writer_stopped(&self.placement)))
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if self.files.is_empty() {
+            return;
+        }
+        let files = std::mem::take(&mut self.files);
+        let placement = Arc::clone(&self.placement);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = sync_and_place(files, &placement) {
+                warn!(error = %e, "could not place verified files; they stay for a resume");
+            }
+        });
+    }
+}
+
+/// One file: its own fsync; more: one sync of the filesystem. Then the
+/// final names.
+fn sync_and_place(files: Vec<VerifiedFile>, placement: &Placement) -> Result<Vec<PathBuf>, StoreError> {
+    match files.as_slice() {
+        [one] => one.sync()?,
+        [first, ..] => first.sync_filesystem()?,
+        [] => {}
+    }
+    files.into_iter().map(|f| f.place(placement)).collect()
+}
+
 /// Chunk buffers of one transfer, reused: the disk writer hands each one
 /// back once written, so a gigabyte costs no allocation per chunk.
 struct Buffers {
@@ -576,7 +684,7 @@ impl Buffers {
 /// so memory stays constant whatever the file size.
 struct Writer {
     chunks: mpsc::Sender<(Vec<u8>, usize)>,
-    done: tokio::task::JoinHandle<Result<PathBuf, StoreError>>,
+    done: tokio::task::JoinHandle<Result<VerifiedFile, StoreError>>,
 }
 
 impl Writer {
@@ -599,7 +707,7 @@ impl Writer {
                 partial.write(chunk.get(..len).unwrap_or(&chunk))?;
                 let _ = give_back.try_send(chunk);
             }
-            partial.finish(&placement)
+            partial.verify()
         });
         Ok(Self { chunks, done })
     }
@@ -609,7 +717,9 @@ impl Writer {
         self.chunks.send((chunk, len)).await.map_err(|_| ())
     }
 
-    async fn finish(self) -> Result<PathBuf, StoreError> {
+    /// Waits for the last bytes to be written; the file is verified then,
+    /// not yet synced or placed.
+    async fn finish(self) -> Result<VerifiedFile, StoreError> {
         drop(self.chunks);
         self.done.await.unwrap_or_else(|_| {
             Err(StoreError::Io {

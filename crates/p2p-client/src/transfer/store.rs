@@ -34,7 +34,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
-pub use partial::PartialFile;
+pub use partial::{PartialFile, VerifiedFile};
 use partial::{Locked, open_locked};
 
 /// Folder inside the download folder for this app's own data.

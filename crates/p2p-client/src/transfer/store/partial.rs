@@ -96,6 +96,19 @@ impl PartialFile {
     /// deleted); [`StoreError::Unsafe`], [`StoreError::NoFreeName`],
     /// [`StoreError::Io`].
     pub fn finish(self, placement: &Placement) -> Result<PathBuf, StoreError> {
+        let verified = self.verify()?;
+        verified.sync()?;
+        verified.place(placement)
+    }
+
+    /// Checks that every byte arrived and that the content hashes as
+    /// announced. The result still has its partial name and may not be on
+    /// disk yet: [`VerifiedFile::sync`] (or a sync of the whole filesystem)
+    /// and then [`VerifiedFile::place`] finish it.
+    ///
+    /// # Errors
+    /// As [`PartialFile::finish`], without the placing ones.
+    pub fn verify(self) -> Result<VerifiedFile, StoreError> {
         self.check_not_failed()?;
         if self.written != self.size {
             return Err(StoreError::Incomplete {
@@ -111,24 +124,22 @@ impl PartialFile {
             hasher,
             ..
         } = self;
-        let io_err = |source| StoreError::Io {
+        let file = writer.into_inner().map_err(|e| StoreError::Io {
             path: part.clone(),
-            source,
-        };
-        let file = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
+            source: e.into_error(),
+        })?;
         if Hash(*hasher.finalize().as_bytes()) != expected {
             drop(file);
             remove_partial(&part);
             tracing::warn!(file = %name, "hash mismatch; partial data deleted");
             return Err(StoreError::HashMismatch { path: name });
         }
-        file.sync_all().map_err(io_err)?;
-        // The lock is held until the partial is linked and unlinked, so no
-        // other transfer can open and cut it meanwhile.
-        let target = place(&part, &rel, placement)?;
-        drop(file);
-        tracing::info!(file = %name, path = %target.display(), "file verified and saved");
-        Ok(target)
+        Ok(VerifiedFile {
+            file,
+            part,
+            rel,
+            name,
+        })
     }
 
     /// Deletes the partial data (the transfer is abandoned for good).
@@ -147,6 +158,63 @@ impl PartialFile {
             });
         }
         Ok(())
+    }
+}
+
+/// A received file whose content is verified, still under its partial
+/// name (and locked). Dropping it keeps the data for a later resume.
+#[derive(Debug)]
+pub struct VerifiedFile {
+    file: File,
+    part: PathBuf,
+    rel: SafePath,
+    name: String,
+}
+
+impl VerifiedFile {
+    /// Forces the file's data to disk.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.file.sync_all().map_err(|source| StoreError::Io {
+            path: self.part.clone(),
+            source,
+        })
+    }
+
+    /// Forces every file of the filesystem this file is on to disk: one
+    /// flush for a whole batch of small files instead of one each. Where
+    /// the system cannot (not Linux), this file alone.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    pub fn sync_filesystem(&self) -> Result<(), StoreError> {
+        #[cfg(target_os = "linux")]
+        {
+            rustix::fs::syncfs(&self.file).map_err(|e| StoreError::Io {
+                path: self.part.clone(),
+                source: e.into(),
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            self.sync()
+        }
+    }
+
+    /// Moves the file to its final name (see [`PartialFile::finish`]); call
+    /// it only once the data is on disk.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsafe`], [`StoreError::NoFreeName`], [`StoreError::Io`].
+    pub fn place(self, placement: &Placement) -> Result<PathBuf, StoreError> {
+        // The lock is held until the partial is linked and unlinked, so no
+        // other transfer can open and cut it meanwhile.
+        let target = place(&self.part, &self.rel, placement)?;
+        drop(self.file);
+        tracing::info!(file = %self.name, path = %target.display(), "file verified and saved");
+        Ok(target)
     }
 }
 
