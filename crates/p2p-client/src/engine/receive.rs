@@ -419,7 +419,7 @@ async fn receive_files(
     let mut done = resumed;
     let mut last_progress = Instant::now();
     let mut buffers = Buffers::new();
-    let mut batch = Batch::new(Arc::clone(&placement));
+    let mut disk = Disk::start(Arc::clone(&placement), buffers.spare_sender());
     let mut saved = Vec::new();
     for (index, (entry, start)) in offer.files.iter().zip(&header.starts).enumerate() {
         let index32 = u32::try_from(index).unwrap_or(u32::MAX);
@@ -435,21 +435,17 @@ async fn receive_files(
             saved.push(done);
             continue;
         }
-        // Files of the same content share a partial file, which the batch
-        // still holds.
-        if batch.holds(entry) {
-            let placed = batch.flush().await.map_err(|e| Failure::new(None, e.to_string()))?;
-            files_done(engine, &offer.transfer_id, placed, &mut saved);
+        if disk
+            .send(ToDisk::Open {
+                index: index32,
+                entry: entry.clone(),
+                start: *start,
+            })
+            .await
+            .is_err()
+        {
+            return Err(disk.failure().await);
         }
-        let writer = Writer::open(
-            Arc::clone(&placement),
-            index32,
-            entry.clone(),
-            *start,
-            buffers.spare_sender(),
-        )
-        .await
-        .map_err(|e| file_err(e.to_string()))?;
         let mut left = entry.size - start;
         while left > 0 {
             let want = CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -457,25 +453,20 @@ async fn receive_files(
             let read = wire::read_full(stream, &mut buf[..want]).await;
             let n = *read.as_ref().unwrap_or(&0);
             // What did arrive is kept (for a resume) even if the stream broke.
-            if n > 0 && writer.write(buf, n).await.is_err() {
-                let error = writer
-                    .finish()
-                    .await
-                    .err()
-                    .map_or_else(|| "disk writer stopped".into(), |e| e.to_string());
-                return Err(file_err(error));
+            if n > 0 && disk.send(ToDisk::Data(buf, n)).await.is_err() {
+                return Err(disk.failure().await);
             }
             match read {
                 Ok(n) if n == want => {}
                 Ok(_) => {
-                    drop(writer);
+                    disk.abandon().await;
                     return Err(file_err(format!(
                         "the connection closed in the middle of {}; run the transfer again to resume",
                         display_escaped(&entry.path, 80)
                     )));
                 }
                 Err(e) => {
-                    drop(writer);
+                    disk.abandon().await;
                     return Err(file_err(format!("{e}; run the transfer again to resume")));
                 }
             }
@@ -493,14 +484,12 @@ async fn receive_files(
                 });
             }
         }
-        let verified = writer.finish().await.map_err(|e| file_err(e.to_string()))?;
-        batch.push(verified, entry);
-        if entry.size >= SMALL_FILE || batch.is_full() {
-            let placed = batch.flush().await.map_err(|e| Failure::new(None, e.to_string()))?;
-            files_done(engine, &offer.transfer_id, placed, &mut saved);
+        if disk.send(ToDisk::Close).await.is_err() {
+            return Err(disk.failure().await);
         }
+        files_done(engine, &offer.transfer_id, disk.placed(), &mut saved);
     }
-    let placed = batch.flush().await.map_err(|e| Failure::new(None, e.to_string()))?;
+    let placed = disk.finish().await?;
     files_done(engine, &offer.transfer_id, placed, &mut saved);
     // Anything after the announced bytes is a lie about sizes.
     let mut probe = [0u8; 1];
@@ -578,85 +567,6 @@ fn files_done(engine: &Engine, transfer_id: &str, placed: Vec<PathBuf>, saved: &
     }
 }
 
-/// Verified files waiting, under their partial names, for one flush of the
-/// filesystem before they get their final names: a thousand small files
-/// cost one sync instead of a thousand, and a final name still never shows
-/// data that is not on disk. Dropped with files in it (the transfer failed
-/// later), it places them in the background.
-struct Batch {
-    files: Vec<VerifiedFile>,
-    /// Content (hash and size) of each file, which names its partial file.
-    contents: std::collections::HashSet<(Hash, u64)>,
-    bytes: u64,
-    placement: Arc<Placement>,
-}
-
-impl Batch {
-    fn new(placement: Arc<Placement>) -> Self {
-        Self {
-            files: Vec::new(),
-            contents: std::collections::HashSet::new(),
-            bytes: 0,
-            placement,
-        }
-    }
-
-    fn push(&mut self, file: VerifiedFile, entry: &FileEntry) {
-        self.files.push(file);
-        self.contents.insert((entry.hash, entry.size));
-        self.bytes += entry.size;
-    }
-
-    /// Whether a file of the same content as `entry` waits in the batch.
-    fn holds(&self, entry: &FileEntry) -> bool {
-        self.contents.contains(&(entry.hash, entry.size))
-    }
-
-    fn is_full(&self) -> bool {
-        self.files.len() >= BATCH_FILES || self.bytes >= BATCH_BYTES
-    }
-
-    /// Syncs and places every file in the batch; returns where they are.
-    async fn flush(&mut self) -> Result<Vec<PathBuf>, StoreError> {
-        if self.files.is_empty() {
-            return Ok(Vec::new());
-        }
-        let files = std::mem::take(&mut self.files);
-        self.contents.clear();
-        self.bytes = 0;
-        let placement = Arc::clone(&self.placement);
-        tokio::task::spawn_blocking(move || sync_and_place(files, &placement))
-            .await
-            .unwrap_or_else(|_| Err(writer_stopped(&self.placement)))
-    }
-}
-
-impl Drop for Batch {
-    fn drop(&mut self) {
-        if self.files.is_empty() {
-            return;
-        }
-        let files = std::mem::take(&mut self.files);
-        let placement = Arc::clone(&self.placement);
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = sync_and_place(files, &placement) {
-                warn!(error = %e, "could not place verified files; they stay for a resume");
-            }
-        });
-    }
-}
-
-/// One file: its own fsync; more: one sync of the filesystem. Then the
-/// final names.
-fn sync_and_place(files: Vec<VerifiedFile>, placement: &Placement) -> Result<Vec<PathBuf>, StoreError> {
-    match files.as_slice() {
-        [one] => one.sync()?,
-        [first, ..] => first.sync_filesystem()?,
-        [] => {}
-    }
-    files.into_iter().map(|f| f.place(placement)).collect()
-}
-
 /// Chunk buffers of one transfer, reused: the disk writer hands each one
 /// back once written, so a gigabyte costs no allocation per chunk.
 struct Buffers {
@@ -680,59 +590,188 @@ impl Buffers {
     }
 }
 
-/// One file's disk writer on a blocking thread, fed through a bounded queue
-/// so memory stays constant whatever the file size.
-struct Writer {
-    chunks: mpsc::Sender<(Vec<u8>, usize)>,
-    done: tokio::task::JoinHandle<Result<VerifiedFile, StoreError>>,
-}
-
-impl Writer {
-    async fn open(
-        placement: Arc<Placement>,
+/// What the receive loop tells the disk thread, in stream order.
+enum ToDisk {
+    /// The next file starts (at `start`, after a resumed prefix).
+    Open {
         index: u32,
         entry: FileEntry,
         start: u64,
-        give_back: mpsc::Sender<Vec<u8>>,
-    ) -> Result<Self, StoreError> {
-        let opening = Arc::clone(&placement);
-        let partial: PartialFile =
-            tokio::task::spawn_blocking(move || opening.open(index, &entry, start))
-                .await
-                .map_err(|_| writer_stopped(&placement))??;
-        let (chunks, mut rx) = mpsc::channel::<(Vec<u8>, usize)>(WRITE_QUEUE);
-        let done = tokio::task::spawn_blocking(move || {
-            let mut partial = partial;
-            while let Some((chunk, len)) = rx.blocking_recv() {
-                partial.write(chunk.get(..len).unwrap_or(&chunk))?;
-                let _ = give_back.try_send(chunk);
-            }
-            partial.verify()
+    },
+    /// The first `len` bytes of the buffer belong to the open file.
+    Data(Vec<u8>, usize),
+    /// Every byte of the open file arrived.
+    Close,
+}
+
+/// The disk side of one transfer: a single blocking thread opens, writes,
+/// hashes, verifies and places the files, in order, fed through a bounded
+/// queue so memory stays constant whatever the sizes. One thread for the
+/// whole transfer, not one per file: ten thousand small files cost no
+/// thread hand-offs each.
+///
+/// Small files are placed in batches: verified files wait under their
+/// partial names for one flush of the filesystem, then get their final
+/// names, so a final name never shows data that is not on disk yet, at one
+/// sync per batch instead of one per file.
+struct Disk {
+    to_disk: mpsc::Sender<ToDisk>,
+    placed: mpsc::UnboundedReceiver<PathBuf>,
+    thread: tokio::task::JoinHandle<Result<(), (Option<u32>, StoreError)>>,
+}
+
+impl Disk {
+    fn start(placement: Arc<Placement>, give_back: mpsc::Sender<Vec<u8>>) -> Self {
+        let (to_disk, rx) = mpsc::channel(WRITE_QUEUE);
+        let (placed_tx, placed) = mpsc::unbounded_channel();
+        let thread = tokio::task::spawn_blocking(move || {
+            disk_thread(rx, &placement, &give_back, &placed_tx)
         });
-        Ok(Self { chunks, done })
+        Self {
+            to_disk,
+            placed,
+            thread,
+        }
     }
 
-    /// Queues the first `len` bytes of `chunk` for the disk.
-    async fn write(&self, chunk: Vec<u8>, len: usize) -> Result<(), ()> {
-        self.chunks.send((chunk, len)).await.map_err(|_| ())
+    /// Queues a message; fails once the thread stopped (see [`Disk::failure`]).
+    async fn send(&self, message: ToDisk) -> Result<(), ()> {
+        self.to_disk.send(message).await.map_err(|_| ())
     }
 
-    /// Waits for the last bytes to be written; the file is verified then,
-    /// not yet synced or placed.
-    async fn finish(self) -> Result<VerifiedFile, StoreError> {
-        drop(self.chunks);
-        self.done.await.unwrap_or_else(|_| {
-            Err(StoreError::Io {
-                path: PathBuf::new(),
-                source: std::io::Error::other("the disk writer stopped"),
-            })
-        })
+    /// Files placed so far and not yet reported.
+    fn placed(&mut self) -> Vec<PathBuf> {
+        let mut placed = Vec::new();
+        while let Ok(path) = self.placed.try_recv() {
+            placed.push(path);
+        }
+        placed
+    }
+
+    /// Why the thread stopped early.
+    async fn failure(self) -> Failure {
+        drop(self.to_disk);
+        match self.thread.await {
+            Ok(Err((file, e))) => Failure::new(file, e.to_string()),
+            Ok(Ok(())) | Err(_) => Failure::new(None, "the disk writer stopped"),
+        }
+    }
+
+    /// Ends the transfer early: the open file keeps its partial data for a
+    /// resume, verified files are still placed.
+    async fn abandon(self) {
+        drop(self.to_disk);
+        let _ = self.thread.await;
+    }
+
+    /// Waits for the last file to be placed; returns the files placed since
+    /// the last [`Disk::placed`].
+    async fn finish(self) -> Result<Vec<PathBuf>, Failure> {
+        let Self {
+            to_disk,
+            mut placed,
+            thread,
+        } = self;
+        drop(to_disk);
+        let result = thread.await;
+        let mut paths = Vec::new();
+        while let Ok(path) = placed.try_recv() {
+            paths.push(path);
+        }
+        match result {
+            Ok(Ok(())) => Ok(paths),
+            Ok(Err((file, e))) => Err(Failure::new(file, e.to_string())),
+            Err(_) => Err(Failure::new(None, "the disk writer stopped")),
+        }
     }
 }
 
-fn writer_stopped(placement: &Placement) -> StoreError {
-    StoreError::Io {
-        path: placement.dir().to_path_buf(),
-        source: std::io::Error::other("the disk writer stopped"),
+/// One file: its own fsync; more: one sync of the filesystem. Then the
+/// final names.
+fn sync_and_place(
+    files: Vec<VerifiedFile>,
+    placement: &Placement,
+) -> Result<Vec<PathBuf>, StoreError> {
+    match files.as_slice() {
+        [one] => one.sync()?,
+        [first, ..] => first.sync_filesystem()?,
+        [] => {}
     }
+    files.into_iter().map(|f| f.place(placement)).collect()
+}
+
+/// The disk thread: see [`Disk`]. Returns the first error with the index
+/// of its file; the files verified before it are placed all the same.
+fn disk_thread(
+    mut rx: mpsc::Receiver<ToDisk>,
+    placement: &Placement,
+    give_back: &mpsc::Sender<Vec<u8>>,
+    placed: &mpsc::UnboundedSender<PathBuf>,
+) -> Result<(), (Option<u32>, StoreError)> {
+    let mut open: Option<(PartialFile, FileEntry)> = None;
+    let mut batch: Vec<VerifiedFile> = Vec::new();
+    let mut contents: std::collections::HashSet<(Hash, u64)> = std::collections::HashSet::new();
+    let mut bytes = 0u64;
+    let flush = |batch: &mut Vec<VerifiedFile>,
+                 contents: &mut std::collections::HashSet<(Hash, u64)>,
+                 bytes: &mut u64|
+     -> Result<(), (Option<u32>, StoreError)> {
+        contents.clear();
+        *bytes = 0;
+        for path in sync_and_place(std::mem::take(batch), placement).map_err(|e| (None, e))? {
+            let _ = placed.send(path);
+        }
+        Ok(())
+    };
+    let result = (|| {
+        while let Some(message) = rx.blocking_recv() {
+            match message {
+                ToDisk::Open {
+                    index,
+                    entry,
+                    start,
+                } => {
+                    // Files of the same content share a partial file, which
+                    // the batch may still hold.
+                    if contents.contains(&(entry.hash, entry.size)) {
+                        flush(&mut batch, &mut contents, &mut bytes)?;
+                    }
+                    let partial = placement
+                        .open(index, &entry, start)
+                        .map_err(|e| (Some(index), e))?;
+                    open = Some((partial, entry));
+                }
+                ToDisk::Data(chunk, len) => {
+                    if let Some((partial, _)) = open.as_mut() {
+                        let index = partial.index();
+                        partial
+                            .write(chunk.get(..len).unwrap_or(&chunk))
+                            .map_err(|e| (Some(index), e))?;
+                    }
+                    let _ = give_back.try_send(chunk);
+                }
+                ToDisk::Close => {
+                    let Some((partial, entry)) = open.take() else {
+                        continue;
+                    };
+                    let index = partial.index();
+                    batch.push(partial.verify().map_err(|e| (Some(index), e))?);
+                    contents.insert((entry.hash, entry.size));
+                    bytes += entry.size;
+                    if entry.size >= SMALL_FILE
+                        || batch.len() >= BATCH_FILES
+                        || bytes >= BATCH_BYTES
+                    {
+                        flush(&mut batch, &mut contents, &mut bytes)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    // An open file keeps its partial data; verified ones are placed, even
+    // after an error.
+    drop(open);
+    let flushed = flush(&mut batch, &mut contents, &mut bytes);
+    result.and(flushed)
 }

@@ -34,8 +34,8 @@ mod record;
 #[cfg(test)]
 mod tests;
 
-pub use partial::{PartialFile, VerifiedFile};
 use partial::{Locked, open_locked};
+pub use partial::{PartialFile, VerifiedFile};
 
 /// Folder inside the download folder for this app's own data.
 pub const STATE_DIR: &str = ".p2p-share";
@@ -515,7 +515,12 @@ impl Placement {
         file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
         tracing::debug!(index, file = %name, offset, "partial file open");
         Ok(PartialFile {
-            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            // Sized to the file: a small file need not cost a large buffer.
+            writer: BufWriter::with_capacity(
+                usize::try_from(entry.size - offset)
+                    .map_or(WRITE_BUFFER, |left| left.clamp(1, WRITE_BUFFER)),
+                file,
+            ),
             part,
             rel,
             name,
