@@ -271,10 +271,12 @@ async fn stream_files(
     let transfer_id = offer.transfer_id.clone();
     let fail = |reason: String| EngineError::Transfer { peer, reason };
     let mut control = engine.inner.net.control();
-    let mut stream = control
+    let stream = control
         .open_stream(peer, StreamProtocol::new(DATA_PROTOCOL))
         .await
         .map_err(|e| fail(format!("cannot open a data stream: {e}")))?;
+    // Small files share frames: one encrypted frame and one send carry many.
+    let mut stream = futures::io::BufWriter::with_capacity(CHUNK, stream);
     let path = engine
         .inner
         .net
