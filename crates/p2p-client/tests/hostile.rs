@@ -537,6 +537,47 @@ async fn a_wrong_hash_places_nothing_and_deletes_the_partial() {
     receiver.assert_alive_and_stop();
 }
 
+/// Small files wait in a batch for one sync before their final names; a
+/// later file failing must not lose the good ones verified before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_verified_before_a_bad_one_are_still_placed() {
+    let mut receiver = block_in_place(Receiver::start);
+    let hostile = Hostile::connect(receiver.peer_id, receiver.addr.clone()).await;
+
+    let (good, bad) = (bytes(4096, 7), bytes(4096, 8));
+    let offer = Offer {
+        transfer_id: new_id(),
+        files: vec![
+            FileEntry {
+                path: "good.bin".into(),
+                size: 4096,
+                hash: hash_of(&good),
+            },
+            FileEntry {
+                path: "bad.bin".into(),
+                size: 4096,
+                hash: hash_of(&bytes(4096, 9)),
+            },
+        ],
+        dirs: Vec::new(),
+        total_bytes: 8192,
+    };
+    assert_eq!(hostile.offer_accepted(&offer).await, Vec::new());
+    let body = [good.as_slice(), bad.as_slice()].concat();
+    let reason = hostile
+        .send_data_failed(&header(&offer, vec![0, 0]), &body)
+        .await;
+    assert!(reason.contains("hash"), "{reason}");
+    let dir = receiver.dir.clone();
+    eventually("good.bin placed", || {
+        std::fs::read(dir.join("good.bin")).is_ok_and(|b| b == good)
+    });
+    assert!(!dir.join("bad.bin").exists(), "a file with the wrong hash was placed");
+    assert_eq!(receiver.partials(), Vec::new(), "partial data left behind");
+    drop(hostile);
+    receiver.assert_alive_and_stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_for_a_transfer_never_accepted_is_refused() {
     let mut receiver = block_in_place(Receiver::start);
