@@ -541,7 +541,7 @@ async fn a_wrong_hash_places_nothing_and_deletes_the_partial() {
 /// later file failing must not lose the good ones verified before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_verified_before_a_bad_one_are_still_placed() {
-    let mut receiver = block_in_place(Receiver::start);
+    let receiver = block_in_place(Receiver::start);
     let hostile = Hostile::connect(receiver.peer_id, receiver.addr.clone()).await;
 
     let (good, bad) = (bytes(4096, 7), bytes(4096, 8));
@@ -572,7 +572,10 @@ async fn files_verified_before_a_bad_one_are_still_placed() {
     eventually("good.bin placed", || {
         std::fs::read(dir.join("good.bin")).is_ok_and(|b| b == good)
     });
-    assert!(!dir.join("bad.bin").exists(), "a file with the wrong hash was placed");
+    assert!(
+        !dir.join("bad.bin").exists(),
+        "a file with the wrong hash was placed"
+    );
     assert_eq!(receiver.partials(), Vec::new(), "partial data left behind");
     drop(hostile);
     receiver.assert_alive_and_stop();
