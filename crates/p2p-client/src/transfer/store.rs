@@ -498,7 +498,9 @@ impl Placement {
                 offset,
             });
         }
-        file.set_len(offset).map_err(io_err)?;
+        if have != offset {
+            file.set_len(offset).map_err(io_err)?;
+        }
         let mut hasher = blake3::Hasher::new();
         if offset > 0 {
             file.seek(SeekFrom::Start(0)).map_err(io_err)?;
@@ -512,7 +514,10 @@ impl Placement {
                 });
             }
         }
-        file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+        // Just opened, a file is at 0; after hashing a prefix, at `offset`.
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+        }
         tracing::debug!(index, file = %name, offset, "partial file open");
         Ok(PartialFile {
             // Sized to the file: a small file need not cost a large buffer.
