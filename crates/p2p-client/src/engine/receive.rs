@@ -7,19 +7,23 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use libp2p::{PeerId, StreamProtocol};
-use protocol::offer::{FileEntry, Hash, Offer};
+use protocol::offer::{FileEntry, Offer};
 use protocol::path::display_escaped;
 use protocol::transfer::{
     DATA_PROTOCOL, DataHeader, DataResult, Decision, DeclineReason, Refusal, Response,
 };
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 use tracing::{info, warn};
+
+mod disk;
+
+use disk::{Buffers, Disk, ToDisk};
 
 use super::wire::{self, WireError};
 use super::{Accepted, Engine, Inbound, MAX_PENDING_OFFERS, PendingOffer};
 use crate::event::{Direction, Event, Summary};
 use crate::network::PathInfo;
-use crate::transfer::store::{PartialFile, Placement, Store, StoreError, VerifiedFile};
+use crate::transfer::store::{Placement, Store};
 
 /// Names shown in an offer prompt.
 const SHOWN_NAMES: usize = 5;
@@ -35,10 +39,6 @@ const MAX_ACCEPTED: usize = 64;
 
 /// How long an accepted offer waits for its data stream.
 const ACCEPTED_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
-
-/// Chunks queued between the network and the disk writer. With the spare
-/// buffers this bounds a transfer's buffers to about 4 MiB.
-const WRITE_QUEUE: usize = 8;
 
 fn refuse(reply: oneshot::Sender<Response>, reason: Refusal, message: String) {
     let _ = reply.send(Response::Refused { reason, message });
@@ -542,15 +542,6 @@ fn top_level_names(placement: &Placement, offer: &Offer) -> Vec<String> {
     names
 }
 
-/// Files under this size are synced in batches (see [`Batch`]).
-const SMALL_FILE: u64 = 1024 * 1024;
-
-/// Most files in one batch.
-const BATCH_FILES: usize = 256;
-
-/// Most bytes in one batch.
-const BATCH_BYTES: u64 = 32 * 1024 * 1024;
-
 /// Reports placed files as done and adds them to `saved`.
 fn files_done(engine: &Engine, transfer_id: &str, placed: Vec<PathBuf>, saved: &mut Vec<PathBuf>) {
     for path in placed {
@@ -565,213 +556,4 @@ fn files_done(engine: &Engine, transfer_id: &str, placed: Vec<PathBuf>, saved: &
         });
         saved.push(path);
     }
-}
-
-/// Chunk buffers of one transfer, reused: the disk writer hands each one
-/// back once written, so a gigabyte costs no allocation per chunk.
-struct Buffers {
-    spare: mpsc::Receiver<Vec<u8>>,
-    give_back: mpsc::Sender<Vec<u8>>,
-}
-
-impl Buffers {
-    fn new() -> Self {
-        let (give_back, spare) = mpsc::channel(WRITE_QUEUE + 2);
-        Self { spare, give_back }
-    }
-
-    /// A buffer of [`CHUNK`] bytes.
-    fn take(&mut self) -> Vec<u8> {
-        self.spare.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK])
-    }
-
-    fn spare_sender(&self) -> mpsc::Sender<Vec<u8>> {
-        self.give_back.clone()
-    }
-}
-
-/// What the receive loop tells the disk thread, in stream order.
-enum ToDisk {
-    /// The next file starts (at `start`, after a resumed prefix).
-    Open {
-        index: u32,
-        entry: FileEntry,
-        start: u64,
-    },
-    /// The first `len` bytes of the buffer belong to the open file.
-    Data(Vec<u8>, usize),
-    /// Every byte of the open file arrived.
-    Close,
-}
-
-/// The disk side of one transfer: a single blocking thread opens, writes,
-/// hashes, verifies and places the files, in order, fed through a bounded
-/// queue so memory stays constant whatever the sizes. One thread for the
-/// whole transfer, not one per file: ten thousand small files cost no
-/// thread hand-offs each.
-///
-/// Small files are placed in batches: verified files wait under their
-/// partial names for one flush of the filesystem, then get their final
-/// names, so a final name never shows data that is not on disk yet, at one
-/// sync per batch instead of one per file.
-struct Disk {
-    to_disk: mpsc::Sender<ToDisk>,
-    placed: mpsc::UnboundedReceiver<PathBuf>,
-    thread: tokio::task::JoinHandle<Result<(), (Option<u32>, StoreError)>>,
-}
-
-impl Disk {
-    fn start(placement: Arc<Placement>, give_back: mpsc::Sender<Vec<u8>>) -> Self {
-        let (to_disk, rx) = mpsc::channel(WRITE_QUEUE);
-        let (placed_tx, placed) = mpsc::unbounded_channel();
-        let thread = tokio::task::spawn_blocking(move || {
-            disk_thread(rx, &placement, &give_back, &placed_tx)
-        });
-        Self {
-            to_disk,
-            placed,
-            thread,
-        }
-    }
-
-    /// Queues a message; fails once the thread stopped (see [`Disk::failure`]).
-    async fn send(&self, message: ToDisk) -> Result<(), ()> {
-        self.to_disk.send(message).await.map_err(|_| ())
-    }
-
-    /// Files placed so far and not yet reported.
-    fn placed(&mut self) -> Vec<PathBuf> {
-        let mut placed = Vec::new();
-        while let Ok(path) = self.placed.try_recv() {
-            placed.push(path);
-        }
-        placed
-    }
-
-    /// Why the thread stopped early.
-    async fn failure(self) -> Failure {
-        drop(self.to_disk);
-        match self.thread.await {
-            Ok(Err((file, e))) => Failure::new(file, e.to_string()),
-            Ok(Ok(())) | Err(_) => Failure::new(None, "the disk writer stopped"),
-        }
-    }
-
-    /// Ends the transfer early: the open file keeps its partial data for a
-    /// resume, verified files are still placed.
-    async fn abandon(self) {
-        drop(self.to_disk);
-        let _ = self.thread.await;
-    }
-
-    /// Waits for the last file to be placed; returns the files placed since
-    /// the last [`Disk::placed`].
-    async fn finish(self) -> Result<Vec<PathBuf>, Failure> {
-        let Self {
-            to_disk,
-            mut placed,
-            thread,
-        } = self;
-        drop(to_disk);
-        let result = thread.await;
-        let mut paths = Vec::new();
-        while let Ok(path) = placed.try_recv() {
-            paths.push(path);
-        }
-        match result {
-            Ok(Ok(())) => Ok(paths),
-            Ok(Err((file, e))) => Err(Failure::new(file, e.to_string())),
-            Err(_) => Err(Failure::new(None, "the disk writer stopped")),
-        }
-    }
-}
-
-/// One file: its own fsync; more: one sync of the filesystem. Then the
-/// final names.
-fn sync_and_place(
-    files: Vec<VerifiedFile>,
-    placement: &Placement,
-) -> Result<Vec<PathBuf>, StoreError> {
-    match files.as_slice() {
-        [one] => one.sync()?,
-        [first, ..] => first.sync_filesystem()?,
-        [] => {}
-    }
-    files.into_iter().map(|f| f.place(placement)).collect()
-}
-
-/// The disk thread: see [`Disk`]. Returns the first error with the index
-/// of its file; the files verified before it are placed all the same.
-fn disk_thread(
-    mut rx: mpsc::Receiver<ToDisk>,
-    placement: &Placement,
-    give_back: &mpsc::Sender<Vec<u8>>,
-    placed: &mpsc::UnboundedSender<PathBuf>,
-) -> Result<(), (Option<u32>, StoreError)> {
-    let mut open: Option<(PartialFile, FileEntry)> = None;
-    let mut batch: Vec<VerifiedFile> = Vec::new();
-    let mut contents: std::collections::HashSet<(Hash, u64)> = std::collections::HashSet::new();
-    let mut bytes = 0u64;
-    let flush = |batch: &mut Vec<VerifiedFile>,
-                 contents: &mut std::collections::HashSet<(Hash, u64)>,
-                 bytes: &mut u64|
-     -> Result<(), (Option<u32>, StoreError)> {
-        contents.clear();
-        *bytes = 0;
-        for path in sync_and_place(std::mem::take(batch), placement).map_err(|e| (None, e))? {
-            let _ = placed.send(path);
-        }
-        Ok(())
-    };
-    let result = (|| {
-        while let Some(message) = rx.blocking_recv() {
-            match message {
-                ToDisk::Open {
-                    index,
-                    entry,
-                    start,
-                } => {
-                    // Files of the same content share a partial file, which
-                    // the batch may still hold.
-                    if contents.contains(&(entry.hash, entry.size)) {
-                        flush(&mut batch, &mut contents, &mut bytes)?;
-                    }
-                    let partial = placement
-                        .open(index, &entry, start)
-                        .map_err(|e| (Some(index), e))?;
-                    open = Some((partial, entry));
-                }
-                ToDisk::Data(chunk, len) => {
-                    if let Some((partial, _)) = open.as_mut() {
-                        let index = partial.index();
-                        partial
-                            .write(chunk.get(..len).unwrap_or(&chunk))
-                            .map_err(|e| (Some(index), e))?;
-                    }
-                    let _ = give_back.try_send(chunk);
-                }
-                ToDisk::Close => {
-                    let Some((partial, entry)) = open.take() else {
-                        continue;
-                    };
-                    let index = partial.index();
-                    batch.push(partial.verify().map_err(|e| (Some(index), e))?);
-                    contents.insert((entry.hash, entry.size));
-                    bytes += entry.size;
-                    if entry.size >= SMALL_FILE
-                        || batch.len() >= BATCH_FILES
-                        || bytes >= BATCH_BYTES
-                    {
-                        flush(&mut batch, &mut contents, &mut bytes)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    })();
-    // An open file keeps its partial data; verified ones are placed, even
-    // after an error.
-    drop(open);
-    let flushed = flush(&mut batch, &mut contents, &mut bytes);
-    result.and(flushed)
 }

@@ -1,0 +1,250 @@
+//! The disk side of a receive: one blocking thread per transfer that opens,
+//! writes, hashes, verifies and places the files, in stream order.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use protocol::offer::{FileEntry, Hash};
+use tokio::sync::mpsc;
+
+use super::{CHUNK, Failure};
+use crate::transfer::store::{PartialFile, Placement, StoreError, VerifiedFile};
+
+/// Chunks queued between the network and the disk thread. With the spare
+/// buffers this bounds a transfer's buffers to about 4 MiB.
+const WRITE_QUEUE: usize = 8;
+
+/// Files under this size are synced in batches (see [`Batch`]).
+const SMALL_FILE: u64 = 1024 * 1024;
+
+/// Most files in one batch.
+const BATCH_FILES: usize = 256;
+
+/// Most bytes in one batch.
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Chunk buffers of one transfer, reused: the disk thread hands each one
+/// back once written, so a gigabyte costs no allocation per chunk.
+pub(super) struct Buffers {
+    spare: mpsc::Receiver<Vec<u8>>,
+    give_back: mpsc::Sender<Vec<u8>>,
+}
+
+impl Buffers {
+    pub(super) fn new() -> Self {
+        let (give_back, spare) = mpsc::channel(WRITE_QUEUE + 2);
+        Self { spare, give_back }
+    }
+
+    /// A buffer of [`CHUNK`] bytes.
+    pub(super) fn take(&mut self) -> Vec<u8> {
+        self.spare.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK])
+    }
+
+    pub(super) fn spare_sender(&self) -> mpsc::Sender<Vec<u8>> {
+        self.give_back.clone()
+    }
+}
+
+/// What the receive loop tells the disk thread, in stream order.
+pub(super) enum ToDisk {
+    /// The next file starts (at `start`, after a resumed prefix).
+    Open {
+        index: u32,
+        entry: FileEntry,
+        start: u64,
+    },
+    /// The first `len` bytes of the buffer belong to the open file.
+    Data(Vec<u8>, usize),
+    /// Every byte of the open file arrived.
+    Close,
+}
+
+/// Why the disk thread stopped: the index of the file, if one, and the error.
+type DiskError = (Option<u32>, StoreError);
+
+/// The disk side of one transfer: a single blocking thread opens, writes,
+/// hashes, verifies and places the files, in order, fed through a bounded
+/// queue so memory stays constant whatever the sizes. One thread for the
+/// whole transfer, not one per file: ten thousand small files cost no
+/// thread hand-offs each.
+pub(super) struct Disk {
+    to_disk: mpsc::Sender<ToDisk>,
+    placed: mpsc::UnboundedReceiver<PathBuf>,
+    thread: tokio::task::JoinHandle<Result<(), DiskError>>,
+}
+
+impl Disk {
+    pub(super) fn start(placement: Arc<Placement>, give_back: mpsc::Sender<Vec<u8>>) -> Self {
+        let (to_disk, rx) = mpsc::channel(WRITE_QUEUE);
+        let (placed_tx, placed) = mpsc::unbounded_channel();
+        let thread = tokio::task::spawn_blocking(move || {
+            disk_thread(rx, &placement, &give_back, &placed_tx)
+        });
+        Self {
+            to_disk,
+            placed,
+            thread,
+        }
+    }
+
+    /// Queues a message; fails once the thread stopped (see [`Disk::failure`]).
+    pub(super) async fn send(&self, message: ToDisk) -> Result<(), ()> {
+        self.to_disk.send(message).await.map_err(|_| ())
+    }
+
+    /// Files placed so far and not yet reported.
+    pub(super) fn placed(&mut self) -> Vec<PathBuf> {
+        drain(&mut self.placed)
+    }
+
+    /// Why the thread stopped early.
+    pub(super) async fn failure(self) -> Failure {
+        match self.end().await {
+            Err(failure) => failure,
+            Ok(_) => Failure::new(None, "the disk writer stopped"),
+        }
+    }
+
+    /// Ends the transfer early: the open file keeps its partial data for a
+    /// resume, verified files are still placed.
+    pub(super) async fn abandon(self) {
+        let _ = self.end().await;
+    }
+
+    /// Waits for the last file to be placed; returns the files placed since
+    /// the last [`Disk::placed`].
+    pub(super) async fn finish(self) -> Result<Vec<PathBuf>, Failure> {
+        self.end().await
+    }
+
+    /// Closes the queue and waits for the thread.
+    async fn end(mut self) -> Result<Vec<PathBuf>, Failure> {
+        drop(self.to_disk);
+        let result = self.thread.await;
+        let placed = drain(&mut self.placed);
+        match result {
+            Ok(Ok(())) => Ok(placed),
+            Ok(Err((file, e))) => Err(Failure::new(file, e.to_string())),
+            Err(_) => Err(Failure::new(None, "the disk writer stopped")),
+        }
+    }
+}
+
+/// Everything `rx` holds now.
+fn drain(rx: &mut mpsc::UnboundedReceiver<PathBuf>) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    while let Ok(path) = rx.try_recv() {
+        all.push(path);
+    }
+    all
+}
+
+/// Verified files waiting under their partial names for one flush of the
+/// filesystem before they get their final names: a final name never shows
+/// data that is not on disk yet, at one sync per batch instead of one per
+/// file.
+#[derive(Default)]
+struct Batch {
+    files: Vec<VerifiedFile>,
+    /// Content (hash and size) of each file, which names its partial file.
+    contents: HashSet<(Hash, u64)>,
+    bytes: u64,
+}
+
+impl Batch {
+    fn push(&mut self, file: VerifiedFile, entry: &FileEntry) {
+        self.files.push(file);
+        self.contents.insert((entry.hash, entry.size));
+        self.bytes += entry.size;
+    }
+
+    /// Whether a file of the same content as `entry` waits here: files of
+    /// the same content share a partial file, which the batch holds.
+    fn holds(&self, entry: &FileEntry) -> bool {
+        self.contents.contains(&(entry.hash, entry.size))
+    }
+
+    fn is_full(&self) -> bool {
+        self.files.len() >= BATCH_FILES || self.bytes >= BATCH_BYTES
+    }
+
+    /// Syncs and places every file (one alone: its own fsync; more: one
+    /// sync of the filesystem), reporting each through `placed`.
+    fn flush(
+        &mut self,
+        placement: &Placement,
+        placed: &mpsc::UnboundedSender<PathBuf>,
+    ) -> Result<(), StoreError> {
+        let files = std::mem::take(&mut self.files);
+        self.contents.clear();
+        self.bytes = 0;
+        match files.as_slice() {
+            [one] => one.sync()?,
+            [first, ..] => first.sync_filesystem()?,
+            [] => {}
+        }
+        for file in files {
+            let _ = placed.send(file.place(placement)?);
+        }
+        Ok(())
+    }
+}
+
+/// The disk thread: see [`Disk`]. Returns the first error with the index
+/// of its file; the files verified before it are placed all the same.
+fn disk_thread(
+    mut rx: mpsc::Receiver<ToDisk>,
+    placement: &Placement,
+    give_back: &mpsc::Sender<Vec<u8>>,
+    placed: &mpsc::UnboundedSender<PathBuf>,
+) -> Result<(), DiskError> {
+    let mut open: Option<(PartialFile, FileEntry)> = None;
+    let mut batch = Batch::default();
+    let mut run = || -> Result<(), DiskError> {
+        while let Some(message) = rx.blocking_recv() {
+            match message {
+                ToDisk::Open {
+                    index,
+                    entry,
+                    start,
+                } => {
+                    if batch.holds(&entry) {
+                        batch.flush(placement, placed).map_err(|e| (None, e))?;
+                    }
+                    let partial = placement
+                        .open(index, &entry, start)
+                        .map_err(|e| (Some(index), e))?;
+                    open = Some((partial, entry));
+                }
+                ToDisk::Data(chunk, len) => {
+                    if let Some((partial, _)) = open.as_mut() {
+                        let index = partial.index();
+                        partial
+                            .write(chunk.get(..len).unwrap_or(&chunk))
+                            .map_err(|e| (Some(index), e))?;
+                    }
+                    let _ = give_back.try_send(chunk);
+                }
+                ToDisk::Close => {
+                    let Some((partial, entry)) = open.take() else {
+                        continue;
+                    };
+                    let index = partial.index();
+                    batch.push(partial.verify().map_err(|e| (Some(index), e))?, &entry);
+                    if entry.size >= SMALL_FILE || batch.is_full() {
+                        batch.flush(placement, placed).map_err(|e| (None, e))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    let result = run();
+    // An open file keeps its partial data; verified ones are placed, even
+    // after an error.
+    drop(open);
+    let flushed = batch.flush(placement, placed).map_err(|e| (None, e));
+    result.and(flushed)
+}
