@@ -96,17 +96,7 @@ fn main() -> anyhow::Result<()> {
     for router in ["ra", "rb"] {
         lab.delay(router, 25).map_err(anyhow::Error::msg)?;
     }
-    let relay = format!("/ip4/{SERVER_IP}/tcp/4001,/ip4/{SERVER_IP}/udp/4001/quic-v1");
-    let mut cmd = lab.command("srv", server_bin.to_str().unwrap_or_default());
-    cmd.args([
-        "--listen",
-        &format!("{SERVER_IP}:8080"),
-        "--relay-listen",
-        &relay,
-        "--external-addr",
-        &relay,
-    ]);
-    let _server = Proc::spawn(cmd)?;
+    let _server = Proc::spawn(lab.signal_server(&server_bin))?;
     std::thread::sleep(Duration::from_secs(1));
 
     println!("# NAT lab: cone <-> cone, 100 Mbit/s and 25 ms one-way on each home link");

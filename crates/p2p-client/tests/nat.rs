@@ -33,17 +33,8 @@ fn url() -> String {
 
 /// Starts the signal server and relay on the public segment.
 fn start_server(lab: &Lab) -> Running {
-    let relay = format!("/ip4/{SERVER_IP}/tcp/4001,/ip4/{SERVER_IP}/udp/4001/quic-v1");
-    let mut cmd = lab.command("srv", server_bin().to_str().unwrap());
-    cmd.args([
-        "--listen",
-        &format!("{SERVER_IP}:8080"),
-        "--relay-listen",
-        &relay,
-        "--external-addr",
-        &relay,
-    ])
-    .env("RUST_LOG", "warn");
+    let mut cmd = lab.signal_server(&server_bin());
+    cmd.env("RUST_LOG", "warn");
     let server = Running::spawn(cmd);
     // Wait until it answers its health check inside its namespace.
     for _ in 0..100 {

@@ -154,41 +154,39 @@ pub fn random_file(path: &Path, size: u64) -> anyhow::Result<()> {
 /// The writing end fsyncs, as `p2p-client` does. Returns whether `args` was
 /// one of these.
 pub fn tcp_mode(args: &[String]) -> anyhow::Result<bool> {
-    match args.first().map(String::as_str) {
-        Some("--sink") => {
-            let listener = std::net::TcpListener::bind(("0.0.0.0", args[1].parse::<u16>()?))?;
-            let (mut stream, _) = listener.accept()?;
-            let mut out = std::fs::File::create(&args[2])?;
-            std::io::copy(&mut stream, &mut out)?;
-            out.sync_all()?;
-            Ok(true)
+    let [mode, target, path] = args else {
+        return Ok(false);
+    };
+    let stream = match mode.as_str() {
+        "--sink" | "--serve" => {
+            let listener = std::net::TcpListener::bind(("0.0.0.0", target.parse::<u16>()?))?;
+            listener.accept()?.0
         }
-        Some("--source") => {
-            let mut stream = std::net::TcpStream::connect(&args[1])?;
-            let mut file = std::fs::File::open(&args[2])?;
-            std::io::copy(&mut file, &mut stream)?;
-            stream.shutdown(std::net::Shutdown::Write)?;
-            let mut rest = Vec::new();
-            let _ = stream.read_to_end(&mut rest);
-            Ok(true)
-        }
-        Some("--serve") => {
-            let listener = std::net::TcpListener::bind(("0.0.0.0", args[1].parse::<u16>()?))?;
-            let (mut stream, _) = listener.accept()?;
-            let mut file = std::fs::File::open(&args[2])?;
-            std::io::copy(&mut file, &mut stream)?;
-            stream.shutdown(std::net::Shutdown::Write)?;
-            let mut rest = Vec::new();
-            let _ = stream.read_to_end(&mut rest);
-            Ok(true)
-        }
-        Some("--fetch") => {
-            let mut stream = std::net::TcpStream::connect(&args[1])?;
-            let mut out = std::fs::File::create(&args[2])?;
-            std::io::copy(&mut stream, &mut out)?;
-            out.sync_all()?;
-            Ok(true)
-        }
-        _ => Ok(false),
+        "--source" | "--fetch" => std::net::TcpStream::connect(target)?,
+        _ => return Ok(false),
+    };
+    if matches!(mode.as_str(), "--sink" | "--fetch") {
+        receive_file(stream, Path::new(path))?;
+    } else {
+        send_file(stream, Path::new(path))?;
     }
+    Ok(true)
+}
+
+/// Writes everything `stream` carries to `path`, then fsyncs it.
+fn receive_file(mut stream: std::net::TcpStream, path: &Path) -> anyhow::Result<()> {
+    let mut out = std::fs::File::create(path)?;
+    std::io::copy(&mut stream, &mut out)?;
+    out.sync_all()?;
+    Ok(())
+}
+
+/// Sends `path` and waits for the other end to close.
+fn send_file(mut stream: std::net::TcpStream, path: &Path) -> anyhow::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    std::io::copy(&mut file, &mut stream)?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    Ok(())
 }

@@ -257,6 +257,22 @@ impl Lab {
         )
     }
 
+    /// The signal server with its relay on TCP and QUIC, on the public
+    /// segment at [`SERVER_IP`] (WebSocket on port 8080, relay on 4001).
+    pub fn signal_server(&self, bin: &std::path::Path) -> Command {
+        let relay = format!("/ip4/{SERVER_IP}/tcp/4001,/ip4/{SERVER_IP}/udp/4001/quic-v1");
+        let mut cmd = self.command("srv", bin.to_str().unwrap_or_default());
+        cmd.args([
+            "--listen",
+            &format!("{SERVER_IP}:8080"),
+            "--relay-listen",
+            &relay,
+            "--external-addr",
+            &relay,
+        ]);
+        cmd
+    }
+
     /// Delays every packet a home router forwards by `ms` milliseconds (both
     /// directions), as a long link would. The kernel here has no `netem`, so
     /// an NFQUEUE rule hands the packets to a thread of this process that
