@@ -7,6 +7,7 @@
 
 mod behaviour;
 mod event_loop;
+mod muxer;
 
 use std::time::Duration;
 
