@@ -34,7 +34,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
-use partial::{Locked, open_locked};
+use partial::{Locked, create_locked, open_locked};
 pub use partial::{PartialFile, VerifiedFile};
 
 /// Folder inside the download folder for this app's own data.
@@ -473,34 +473,23 @@ impl Placement {
             path: part.clone(),
             source,
         };
-        match fs::symlink_metadata(&part) {
-            Ok(meta) if !meta.is_file() => {
-                return Err(StoreError::Unsafe {
-                    path: part,
-                    reason: "something other than a file is where partial data belongs; \
-                             remove it and try again"
-                        .into(),
+        let mut file = match create_locked(&part) {
+            // A new, empty file: nothing to check, cut or read back.
+            Ok(Some(_)) if offset > 0 => {
+                return Err(StoreError::PartialTooShort {
+                    path: name,
+                    have: 0,
+                    offset,
                 });
             }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(io_err(source)),
-        }
-        let mut file = open_locked(&part).map_err(|e| match e {
-            Locked::Busy => StoreError::InUse { path: name.clone() },
-            Locked::Io(source) => io_err(source),
-        })?;
-        let have = file.metadata().map_err(io_err)?.len();
-        if have < offset {
-            return Err(StoreError::PartialTooShort {
-                path: name,
-                have,
-                offset,
-            });
-        }
-        if have != offset {
-            file.set_len(offset).map_err(io_err)?;
-        }
+            Ok(Some(file)) => file,
+            Ok(None) => {
+                let file = open_existing(&part, &name)?;
+                check_length(file, &part, name.clone(), offset)?
+            }
+            Err(Locked::Busy) => return Err(StoreError::InUse { path: name }),
+            Err(Locked::Io(source)) => return Err(io_err(source)),
+        };
         let mut hasher = blake3::Hasher::new();
         if offset > 0 {
             file.seek(SeekFrom::Start(0)).map_err(io_err)?;
@@ -539,6 +528,52 @@ impl Placement {
     }
 }
 
+/// Opens the existing partial file `part` (locked), refusing anything that
+/// is not a regular file.
+fn open_existing(part: &Path, name: &str) -> Result<File, StoreError> {
+    let io_err = |source| StoreError::Io {
+        path: part.to_path_buf(),
+        source,
+    };
+    match fs::symlink_metadata(part) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(StoreError::Unsafe {
+                path: part.to_path_buf(),
+                reason: "something other than a file is where partial data belongs; \
+                         remove it and try again"
+                    .into(),
+            });
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => return Err(io_err(source)),
+    }
+    open_locked(part).map_err(|e| match e {
+        Locked::Busy => StoreError::InUse { path: name.into() },
+        Locked::Io(source) => io_err(source),
+    })
+}
+
+/// Cuts the open partial `file` to `offset` bytes; fails if it is shorter.
+fn check_length(file: File, part: &Path, name: String, offset: u64) -> Result<File, StoreError> {
+    let io_err = |source| StoreError::Io {
+        path: part.to_path_buf(),
+        source,
+    };
+    let have = file.metadata().map_err(io_err)?.len();
+    if have < offset {
+        return Err(StoreError::PartialTooShort {
+            path: name,
+            have,
+            offset,
+        });
+    }
+    if have != offset {
+        file.set_len(offset).map_err(io_err)?;
+    }
+    Ok(file)
+}
+
 /// A file that an earlier attempt of the same offer already placed (at
 /// `earlier`), complete and intact: it needs no byte.
 fn completed(earlier: &Placement, file: u32, entry: &FileEntry) -> Option<ResumePoint> {
@@ -558,9 +593,9 @@ fn completed(earlier: &Placement, file: u32, entry: &FileEntry) -> Option<Resume
 }
 
 /// Moves the verified partial `part` to the final place of `rel`, trying
-/// numbered names while the name is taken. A hard link fails rather than
-/// replace an existing file; where hard links are not supported, `rename`
-/// after checking that the name is free.
+/// numbered names while the name is taken. A rename that refuses to replace
+/// (Linux), else a hard link, fails rather than replace an existing file;
+/// where neither is supported, `rename` after checking that the name is free.
 fn place(part: &Path, rel: &SafePath, placement: &Placement) -> Result<PathBuf, StoreError> {
     let mut folders: Vec<&str> = placement.mapped_components(rel).collect();
     let mapped_name = folders.pop().unwrap_or(rel.file_name()).to_owned();
@@ -568,6 +603,7 @@ fn place(part: &Path, rel: &SafePath, placement: &Placement) -> Result<PathBuf, 
     // replaced by a symlink (and make any that were removed).
     let parent = ensure_dirs(&placement.dir, folders)?;
     let original = rel.file_name();
+    let mut no_replace = cfg!(target_os = "linux");
     let mut hard_links = true;
     for n in 0..=MAX_NUMBER {
         let name = if n == 0 {
@@ -579,6 +615,16 @@ fn place(part: &Path, rel: &SafePath, placement: &Placement) -> Result<PathBuf, 
             continue;
         }
         let target = parent.join(&name);
+        if no_replace {
+            match rename_no_replace(part, &target) {
+                Ok(()) => return Ok(target),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(error) => {
+                    tracing::debug!(%error, "rename without replacing failed; using hard links");
+                    no_replace = false;
+                }
+            }
+        }
         if hard_links {
             match fs::hard_link(part, &target) {
                 Ok(()) => {
@@ -612,6 +658,20 @@ fn place(part: &Path, rel: &SafePath, placement: &Placement) -> Result<PathBuf, 
     Err(StoreError::NoFreeName {
         name: display_escaped(rel.as_str(), SHOWN_CHARS),
     })
+}
+
+/// Renames `from` to `to` unless `to` exists (`AlreadyExists` then), in one
+/// atomic step.
+#[cfg(target_os = "linux")]
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
+}
+
+/// Not available here: [`place`] uses hard links.
+#[cfg(not(target_os = "linux"))]
+fn rename_no_replace(_from: &Path, _to: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 /// Walks `components` down from `base`, creating missing folders and

@@ -18,8 +18,10 @@ const WRITE_QUEUE: usize = 8;
 /// Files under this size are synced in batches (see [`Batch`]).
 const SMALL_FILE: u64 = 1024 * 1024;
 
-/// Most files in one batch.
-const BATCH_FILES: usize = 256;
+/// Most files in one batch. Each holds an open file until it is placed, and
+/// two batches may be open at once (one filling, one being flushed): 256
+/// descriptors per transfer at most.
+const BATCH_FILES: usize = 128;
 
 /// Most bytes in one batch.
 const BATCH_BYTES: u64 = 32 * 1024 * 1024;
@@ -79,9 +81,8 @@ impl Disk {
     pub(super) fn start(placement: Arc<Placement>, give_back: mpsc::Sender<Vec<u8>>) -> Self {
         let (to_disk, rx) = mpsc::channel(WRITE_QUEUE);
         let (placed_tx, placed) = mpsc::unbounded_channel();
-        let thread = tokio::task::spawn_blocking(move || {
-            disk_thread(rx, &placement, &give_back, &placed_tx)
-        });
+        let thread =
+            tokio::task::spawn_blocking(move || disk_thread(rx, placement, &give_back, placed_tx));
         Self {
             to_disk,
             placed,
@@ -169,26 +170,114 @@ impl Batch {
     fn is_full(&self) -> bool {
         self.files.len() >= BATCH_FILES || self.bytes >= BATCH_BYTES
     }
+}
 
-    /// Syncs and places every file (one alone: its own fsync; more: one
-    /// sync of the filesystem), reporting each through `placed`.
-    fn flush(
-        &mut self,
-        placement: &Placement,
-        placed: &mpsc::UnboundedSender<PathBuf>,
-    ) -> Result<(), StoreError> {
-        let files = std::mem::take(&mut self.files);
-        self.contents.clear();
-        self.bytes = 0;
-        match files.as_slice() {
-            [one] => one.sync()?,
-            [first, ..] => first.sync_filesystem()?,
-            [] => {}
+/// Syncs and places the files of a batch (one alone: its own fsync; more:
+/// one sync of the filesystem), reporting each through `placed`.
+fn sync_and_place(
+    files: Vec<VerifiedFile>,
+    placement: &Placement,
+    placed: &mpsc::UnboundedSender<PathBuf>,
+) -> Result<(), StoreError> {
+    match files.as_slice() {
+        [one] => one.sync()?,
+        [first, ..] => first.sync_filesystem()?,
+        [] => {}
+    }
+    for file in files {
+        let _ = placed.send(file.place(placement)?);
+    }
+    Ok(())
+}
+
+/// Flushes batches on a thread of its own, one at a time and in order,
+/// while the disk thread goes on writing the next: the sync waits for the
+/// disk, and writing need not wait with it. Without a thread (none could
+/// be started), flushes in place.
+struct Flusher {
+    placement: Arc<Placement>,
+    placed: mpsc::UnboundedSender<PathBuf>,
+    thread: Option<FlushThread>,
+    /// Contents of the batch in flight, if one is.
+    in_flight: Option<HashSet<(Hash, u64)>>,
+}
+
+struct FlushThread {
+    batches: std::sync::mpsc::SyncSender<Vec<VerifiedFile>>,
+    results: std::sync::mpsc::Receiver<Result<(), StoreError>>,
+}
+
+impl Flusher {
+    fn start(placement: Arc<Placement>, placed: mpsc::UnboundedSender<PathBuf>) -> Self {
+        let (batches, batch_rx) = std::sync::mpsc::sync_channel::<Vec<VerifiedFile>>(1);
+        let (result_tx, results) = std::sync::mpsc::sync_channel(1);
+        let (thread_placement, thread_placed) = (Arc::clone(&placement), placed.clone());
+        let thread = std::thread::Builder::new()
+            .name("p2p-flush".into())
+            .spawn(move || {
+                for files in batch_rx {
+                    let result = sync_and_place(files, &thread_placement, &thread_placed);
+                    if result_tx.send(result).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|error| tracing::warn!(%error, "no thread for syncing; syncing in line"))
+            .ok()
+            .map(|_| FlushThread { batches, results });
+        Self {
+            placement,
+            placed,
+            thread,
+            in_flight: None,
         }
-        for file in files {
-            let _ = placed.send(file.place(placement)?);
+    }
+
+    /// Starts flushing `batch` once the one before it is done.
+    fn flush(&mut self, batch: &mut Batch) -> Result<(), StoreError> {
+        self.wait()?;
+        let files = std::mem::take(&mut batch.files);
+        let contents = std::mem::take(&mut batch.contents);
+        batch.bytes = 0;
+        if files.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let Some(thread) = &self.thread else {
+            return sync_and_place(files, &self.placement, &self.placed);
+        };
+        match thread.batches.send(files) {
+            Ok(()) => {
+                self.in_flight = Some(contents);
+                Ok(())
+            }
+            // The thread is gone: flush here.
+            Err(std::sync::mpsc::SendError(files)) => {
+                self.thread = None;
+                sync_and_place(files, &self.placement, &self.placed)
+            }
+        }
+    }
+
+    /// Whether a file of the same content as `entry` is being flushed.
+    fn holds(&self, entry: &FileEntry) -> bool {
+        self.in_flight
+            .as_ref()
+            .is_some_and(|contents| contents.contains(&(entry.hash, entry.size)))
+    }
+
+    /// Waits for the batch in flight, if any, and returns how it went.
+    fn wait(&mut self) -> Result<(), StoreError> {
+        if self.in_flight.take().is_none() {
+            return Ok(());
+        }
+        let result = self.thread.as_ref().map(|t| t.results.recv());
+        match result {
+            Some(Ok(result)) => result,
+            Some(Err(_)) | None => Err(StoreError::Io {
+                path: self.placement.dir().to_path_buf(),
+                source: std::io::Error::other("the thread syncing files stopped"),
+            }),
+        }
     }
 }
 
@@ -196,12 +285,13 @@ impl Batch {
 /// of its file; the files verified before it are placed all the same.
 fn disk_thread(
     mut rx: mpsc::Receiver<ToDisk>,
-    placement: &Placement,
+    placement: Arc<Placement>,
     give_back: &mpsc::Sender<Vec<u8>>,
-    placed: &mpsc::UnboundedSender<PathBuf>,
+    placed: mpsc::UnboundedSender<PathBuf>,
 ) -> Result<(), DiskError> {
     let mut open: Option<(PartialFile, FileEntry)> = None;
     let mut batch = Batch::default();
+    let mut flusher = Flusher::start(Arc::clone(&placement), placed);
     let mut run = || -> Result<(), DiskError> {
         while let Some(message) = rx.blocking_recv() {
             match message {
@@ -210,8 +300,13 @@ fn disk_thread(
                     entry,
                     start,
                 } => {
+                    // Files of the same content share a partial file: the
+                    // one waiting to be placed must be placed first.
                     if batch.holds(&entry) {
-                        batch.flush(placement, placed).map_err(|e| (None, e))?;
+                        flusher.flush(&mut batch).map_err(|e| (None, e))?;
+                    }
+                    if flusher.holds(&entry) {
+                        flusher.wait().map_err(|e| (None, e))?;
                     }
                     let partial = placement
                         .open(index, &entry, start)
@@ -234,7 +329,7 @@ fn disk_thread(
                     let index = partial.index();
                     batch.push(partial.verify().map_err(|e| (Some(index), e))?, &entry);
                     if entry.size >= SMALL_FILE || batch.is_full() {
-                        batch.flush(placement, placed).map_err(|e| (None, e))?;
+                        flusher.flush(&mut batch).map_err(|e| (None, e))?;
                     }
                 }
             }
@@ -245,6 +340,9 @@ fn disk_thread(
     // An open file keeps its partial data; verified ones are placed, even
     // after an error.
     drop(open);
-    let flushed = batch.flush(placement, placed).map_err(|e| (None, e));
+    let flushed = flusher
+        .flush(&mut batch)
+        .and_then(|()| flusher.wait())
+        .map_err(|e| (None, e));
     result.and(flushed)
 }

@@ -209,8 +209,9 @@ impl VerifiedFile {
     /// # Errors
     /// [`StoreError::Unsafe`], [`StoreError::NoFreeName`], [`StoreError::Io`].
     pub fn place(self, placement: &Placement) -> Result<PathBuf, StoreError> {
-        // The lock is held until the partial is linked and unlinked, so no
-        // other transfer can open and cut it meanwhile.
+        // The lock is held until the partial has left its name (renamed, or
+        // linked and unlinked), so no other transfer can open and cut it
+        // meanwhile.
         let target = place(&self.part, &self.rel, placement)?;
         drop(self.file);
         tracing::info!(file = %self.name, path = %target.display(), "file verified and saved");
@@ -224,6 +225,31 @@ pub(super) enum Locked {
     Busy,
     /// The file could not be opened.
     Io(io::Error),
+}
+
+/// Creates the partial file `part`, which must not exist yet, and locks
+/// it: `None` if it exists (then [`open_locked`] it). `O_EXCL` never follows
+/// a symlink, and a new file needs none of the checks an existing one does.
+pub(super) fn create_locked(part: &Path) -> Result<Option<File>, Locked> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(part)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
+        Err(e) => return Err(Locked::Io(e)),
+    };
+    match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
+        Ok(true) => Ok(Some(file)),
+        // Another transfer opened it in the moment since.
+        Ok(false) => Err(Locked::Busy),
+        Err(error) => {
+            tracing::debug!(path = %part.display(), %error, "cannot lock partial file; going on");
+            Ok(Some(file))
+        }
+    }
 }
 
 /// Opens (creating) the partial file `part` for reading and writing and
