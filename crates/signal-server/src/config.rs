@@ -174,6 +174,16 @@ pub struct RelayLimits {
     )]
     pub circuits_per_ip_per_min: u32,
 
+    /// Most connections to the relay from one IP address, handshakes
+    /// included; 0 means no limit. Peer IDs are free, so this is what
+    /// bounds the reservations one host can hold.
+    #[arg(
+        long = "relay-connections-per-ip",
+        env = "SIGNAL_RELAY_CONNECTIONS_PER_IP",
+        default_value_t = 32
+    )]
+    pub connections_per_ip: usize,
+
     /// Seconds one circuit may last.
     #[arg(long = "relay-circuit-secs", env = "SIGNAL_RELAY_CIRCUIT_SECS", default_value_t = 4 * 3600)]
     pub circuit_secs: u64,

@@ -25,6 +25,7 @@
 mod client_ip;
 pub mod config;
 mod hub;
+mod ip_limit;
 mod limit;
 mod metrics;
 mod presence;

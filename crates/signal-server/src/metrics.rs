@@ -18,6 +18,7 @@ pub(crate) struct Metrics {
     pub(crate) relay_circuits_accepted: AtomicU64,
     pub(crate) relay_circuits_denied: AtomicU64,
     pub(crate) relay_circuits_open: AtomicU64,
+    pub(crate) relay_connections_denied: AtomicU64,
 }
 
 /// Gauges read from the presence state at scrape time.
@@ -134,6 +135,12 @@ impl Metrics {
             "gauge",
             "Relay circuits open.",
             load(&self.relay_circuits_open),
+        );
+        metric(
+            "relay_connections_denied_total",
+            "counter",
+            "Relay connections refused: too many from one IP address.",
+            load(&self.relay_connections_denied),
         );
         let _ = writeln!(
             out,

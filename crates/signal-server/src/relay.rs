@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::identity::Keypair;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, noise, ping, relay, tcp, yamux};
 use protocol::signal::RelayInfo;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::ServerError;
 use crate::config::{Config, RelayLimits};
+use crate::ip_limit::{IpLimit, TooManyFromIp};
 use crate::metrics::Metrics;
 
 /// Protocol string announced by identify.
@@ -26,6 +27,7 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    ip_limit: IpLimit,
     relay: relay::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -55,6 +57,7 @@ impl Relay {
             .map_err(|e| ServerError::Relay(format!("TCP transport: {e}")))?
             .with_quic()
             .with_behaviour(|key| Behaviour {
+                ip_limit: IpLimit::new(config.relay.connections_per_ip),
                 relay: relay::Behaviour::new(key.public().to_peer_id(), limits),
                 identify: identify::Behaviour::new(identify::Config::new(
                     IDENTIFY_PROTOCOL.into(),
@@ -167,6 +170,14 @@ fn on_event(event: SwarmEvent<BehaviourEvent>, metrics: &Metrics) {
             peer_id, endpoint, ..
         } => {
             debug!(%peer_id, addr = %endpoint.get_remote_address(), "relay connection");
+        }
+        SwarmEvent::IncomingConnectionError {
+            error: ListenError::Denied { cause },
+            send_back_addr,
+            ..
+        } if cause.downcast_ref::<TooManyFromIp>().is_some() => {
+            Metrics::inc(&metrics.relay_connections_denied);
+            info!(%send_back_addr, %cause, "relay connection refused");
         }
         SwarmEvent::IncomingConnectionError {
             error,

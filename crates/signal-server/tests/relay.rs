@@ -264,3 +264,78 @@ async fn a_peer_that_never_reserved_cannot_be_reached_through_the_relay() {
     let text = metrics(&server).await;
     assert!(text.contains("relay_circuits_denied_total 1"), "{text}");
 }
+
+/// Peer IDs are free: one address may hold only so many connections to the
+/// relay (and so reservations), and the next is refused before its
+/// handshake and counted.
+#[tokio::test]
+async fn one_address_gets_only_so_many_relay_connections() {
+    let mut config = Config::localhost();
+    config.relay.connections_per_ip = 2;
+    let server = TestServer::start(config).await.unwrap();
+    let relay_addr: Multiaddr = relay_addr(&server, "/tcp/").parse().unwrap();
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let mut peer = new_swarm();
+        peer.dial(relay_addr.clone()).unwrap();
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match peer.select_next_some().await {
+                    SwarmEvent::ConnectionEstablished { .. } => return,
+                    SwarmEvent::OutgoingConnectionError { error, .. } => panic!("{error}"),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .unwrap();
+        // Kept connected in the background; aborting the task drops it.
+        kept.push(tokio::spawn(async move {
+            loop {
+                peer.select_next_some().await;
+            }
+        }));
+    }
+    // A third identity from the same address.
+    let mut third = new_swarm();
+    third.dial(relay_addr.clone()).unwrap();
+    let connected = tokio::time::timeout(WAIT, async {
+        loop {
+            match third.select_next_some().await {
+                SwarmEvent::OutgoingConnectionError { .. } => return false,
+                SwarmEvent::ConnectionEstablished { .. } => return true,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        !connected,
+        "a third connection from one address got through"
+    );
+    let text = metrics(&server).await;
+    assert!(text.contains("relay_connections_denied_total 1"), "{text}");
+
+    // Once one of the two leaves, the address has room again.
+    if let Some(task) = kept.pop() {
+        task.abort();
+    }
+    let mut fourth = new_swarm();
+    let reconnected = tokio::time::timeout(WAIT, async {
+        loop {
+            // The relay notices the closed connection a moment later.
+            fourth.dial(relay_addr.clone()).unwrap();
+            loop {
+                match fourth.select_next_some().await {
+                    SwarmEvent::OutgoingConnectionError { .. } => break,
+                    SwarmEvent::ConnectionEstablished { .. } => return,
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(reconnected.is_ok(), "the address never got room again");
+}
