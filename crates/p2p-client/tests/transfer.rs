@@ -133,6 +133,31 @@ fn a_declined_offer_tells_the_sender_and_writes_nothing() {
 }
 
 #[test]
+fn a_file_changed_after_the_offer_is_reported_and_not_delivered() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("report.txt");
+    std::fs::write(&file, b"first draft").unwrap();
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let (sending, ticket) = share(&sender, &[&file]);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, false));
+    receiving.wait_event("offer_received");
+    // Same size, other bytes: only the modification time tells.
+    std::fs::write(&file, b"final draft").unwrap();
+    receiving.answer("y");
+    let (code, stderr, _) = sending.finish();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("changed since it was offered"), "{stderr}");
+    assert!(stderr.contains("report.txt"), "{stderr}");
+    let (code, _, _) = receiving.finish();
+    assert_eq!(code, Some(1));
+    assert!(
+        !receiver.dl().join("report.txt").exists(),
+        "a changed file was delivered"
+    );
+}
+
+#[test]
 fn an_unanswered_offer_expires_for_both_sides() {
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("a.txt");

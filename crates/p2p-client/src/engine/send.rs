@@ -1,7 +1,7 @@
 //! The sender's side: scan, offer, then stream every file from disk.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use protocol::offer::Offer;
@@ -146,12 +146,43 @@ struct Chunk {
     len: usize,
 }
 
+/// One file for [`read_ahead`]: its bytes from `start` to `size`, and when
+/// it was last changed as it was offered.
+struct ReadJob {
+    source: PathBuf,
+    start: u64,
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+impl ReadJob {
+    /// Fails if the open file is no longer the one offered: another size or
+    /// a newer modification time. `when` says in what the change was caught.
+    fn check_unchanged(&self, file: &std::fs::File, when: &str) -> Result<(), String> {
+        let shown = self.source.display();
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let changed = meta.len() != self.size
+            || (self.modified.is_some() && meta.modified().ok() != self.modified);
+        if changed {
+            return Err(format!(
+                "{shown} changed {when}; nothing of it was delivered as good. \
+                 Send it again once it no longer changes"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Reads the files on a blocking thread, in order, from their start offsets,
 /// ahead of the network by at most [`READ_AHEAD`] chunks. Buffers sent back
 /// through the returned sender are reused. An error ends the stream of
-/// chunks with a message that names the file.
+/// chunks with a message that names the file; so does a file that changed
+/// since it was offered, checked when it is opened and again once it was
+/// read (the receiver would refuse its hash anyway, this says why).
 fn read_ahead(
-    jobs: Vec<(PathBuf, u64, u64)>,
+    jobs: Vec<ReadJob>,
 ) -> (
     mpsc::Receiver<Result<Chunk, String>>,
     std::sync::mpsc::SyncSender<Vec<u8>>,
@@ -159,19 +190,27 @@ fn read_ahead(
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     let (give_back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_AHEAD + 2);
     tokio::task::spawn_blocking(move || {
-        for (file, (source, start, size)) in jobs.into_iter().enumerate() {
-            let shown = source.display().to_string();
-            let opened = std::fs::File::open(&source).and_then(|mut f| {
-                std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map(|_| f)
-            });
+        for (file, job) in jobs.into_iter().enumerate() {
+            let shown = job.source.display().to_string();
+            let opened = std::fs::File::open(&job.source)
+                .map_err(|e| format!("cannot read {shown}: {e}"))
+                .and_then(|f| {
+                    job.check_unchanged(&f, "since it was offered")?;
+                    Ok(f)
+                })
+                .and_then(|mut f| {
+                    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(job.start))
+                        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+                    Ok(f)
+                });
             let mut reader = match opened {
                 Ok(reader) => reader,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(format!("cannot read {shown}: {e}")));
+                Err(reason) => {
+                    let _ = tx.blocking_send(Err(reason));
                     return;
                 }
             };
-            let mut left = size.saturating_sub(start);
+            let mut left = job.size.saturating_sub(job.start);
             while left > 0 {
                 let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
                 let want = CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -179,6 +218,9 @@ fn read_ahead(
                     Ok(0) => Err(format!(
                         "{shown} became shorter while sending; send it again when it no longer changes"
                     )),
+                    Ok(len) if u64::try_from(len).unwrap_or(u64::MAX) >= left => job
+                        .check_unchanged(&reader, "while it was being sent")
+                        .map(|()| Chunk { file, buf, len }),
                     Ok(len) => Ok(Chunk { file, buf, len }),
                     Err(e) => Err(format!("cannot read {shown}: {e}")),
                 };
@@ -218,7 +260,12 @@ async fn offer_then_stream(
     peer: PeerId,
     scanned: Scanned,
 ) -> Result<Summary, EngineError> {
-    let Scanned { offer, sources, .. } = scanned;
+    let Scanned {
+        offer,
+        sources,
+        modified,
+        ..
+    } = scanned;
     engine.inner.net.prefer_direct(peer, DIRECT_WAIT).await?;
     info!(%peer, transfer = %offer.transfer_id, files = offer.files.len(), bytes = offer.total_bytes, "offering");
     let response = engine
@@ -234,7 +281,7 @@ async fn offer_then_stream(
         other => return Err(EngineError::unexpected(peer, other, "an offer")),
     };
     let starts = agree_starts(&offer, &sources, &resume).await;
-    stream_files(engine, peer, &offer, &sources, &starts).await
+    stream_files(engine, peer, &offer, (&sources, &modified), &starts).await
 }
 
 /// For each file, where to start: the receiver's offset if our own prefix
@@ -265,7 +312,7 @@ async fn stream_files(
     engine: &Engine,
     peer: PeerId,
     offer: &Offer,
-    sources: &[PathBuf],
+    (sources, modified): (&[PathBuf], &[Option<SystemTime>]),
     starts: &[u64],
 ) -> Result<Summary, EngineError> {
     let transfer_id = offer.transfer_id.clone();
@@ -310,12 +357,18 @@ async fn stream_files(
     let started = Instant::now();
     let mut done = resumed;
     let mut last_progress = Instant::now();
-    let jobs: Vec<(PathBuf, u64, u64)> = offer
+    let jobs: Vec<ReadJob> = offer
         .files
         .iter()
         .zip(sources)
         .zip(starts)
-        .map(|((entry, source), start)| (source.clone(), *start, entry.size))
+        .enumerate()
+        .map(|(index, ((entry, source), start))| ReadJob {
+            source: source.clone(),
+            start: *start,
+            size: entry.size,
+            modified: modified.get(index).copied().flatten(),
+        })
         .collect();
     let (mut chunks, give_back) = read_ahead(jobs);
     for (index, entry) in offer.files.iter().enumerate() {

@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use protocol::offer::{FileEntry, Hash, Offer, OfferError};
 use protocol::path::{SafePath, display_escaped};
@@ -35,6 +36,10 @@ pub struct Scanned {
     pub offer: Offer,
     /// `sources[i]` is the local file whose bytes are `offer.files[i]`.
     pub sources: Vec<PathBuf>,
+    /// `modified[i]`: when `sources[i]` was last changed as it was hashed
+    /// (`None` where the system does not say). The sender checks it again
+    /// while sending, so a file changed since it was offered is caught.
+    pub modified: Vec<Option<SystemTime>>,
     /// Symlinks and special files (sockets, fifos, devices) that were found
     /// and are not sent, in the order they were found.
     pub skipped: Vec<PathBuf>,
@@ -213,9 +218,11 @@ impl Found {
         self.dirs.sort();
         let mut entries = Vec::with_capacity(self.files.len());
         let mut sources = Vec::with_capacity(self.files.len());
+        let mut modified = Vec::with_capacity(self.files.len());
         let mut total_bytes = 0u64;
         for (rel, local) in self.files {
-            let (hash, size) = hash_file(&local, on_hashed)?;
+            let (hash, size, changed) = hash_file(&local, on_hashed)?;
+            modified.push(changed);
             total_bytes = total_bytes.saturating_add(size);
             entries.push(FileEntry {
                 path: rel,
@@ -238,6 +245,7 @@ impl Found {
         Ok(Scanned {
             offer,
             sources,
+            modified,
             skipped: self.skipped,
         })
     }
@@ -292,13 +300,18 @@ fn check_portable(path: &Path, rel: &str) -> Result<(), ScanError> {
         })
 }
 
-/// Hashes one file from disk; returns its hash and the bytes actually read.
-fn hash_file(path: &Path, on_hashed: &mut dyn FnMut(u64)) -> Result<(Hash, u64), ScanError> {
+/// Hashes one file from disk; returns its hash, the bytes actually read and
+/// its modification time before reading.
+fn hash_file(
+    path: &Path,
+    on_hashed: &mut dyn FnMut(u64),
+) -> Result<(Hash, u64, Option<SystemTime>), ScanError> {
     let io_err = |source| ScanError::Io {
         path: path.to_path_buf(),
         source,
     };
     let file = File::open(path).map_err(io_err)?;
+    let modified = file.metadata().and_then(|m| m.modified()).ok();
     let mut hasher = blake3::Hasher::new();
     let size = super::hash_stream(file, &mut hasher, on_hashed).map_err(io_err)?;
     let now = fs::metadata(path).map_or(size, |meta| meta.len());
@@ -306,7 +319,7 @@ fn hash_file(path: &Path, on_hashed: &mut dyn FnMut(u64)) -> Result<(Hash, u64),
         tracing::warn!(path = %path.display(), read = size, now,
             "file changed size while it was hashed; offering the bytes read");
     }
-    Ok((Hash(*hasher.finalize().as_bytes()), size))
+    Ok((Hash(*hasher.finalize().as_bytes()), size, modified))
 }
 
 /// 16 random bytes from the operating system as 32 lowercase hex digits.
