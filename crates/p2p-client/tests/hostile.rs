@@ -2,7 +2,8 @@
 //! anyone): the test speaks the peer-to-peer protocol itself, with its own
 //! libp2p swarm, and lies in every way the protocol allows: unsafe paths,
 //! more or fewer bytes than announced, wrong hashes, unknown transfers and
-//! resume offsets that were never offered. The receiver must refuse, write
+//! resume offsets that were never offered; and a disk that fills up during
+//! a receive (a tmpfs, when run as root). The receiver must refuse, write
 //! nothing outside its folder, place no unverified file, and stay online.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -733,6 +734,83 @@ async fn resume_offsets_that_were_never_offered_are_refused() {
     receiver.failed(&offer.transfer_id);
     receiver.assert_untouched();
 
+    drop(hostile);
+    receiver.assert_alive_and_stop();
+}
+
+/// A tmpfs mounted over a folder for one test (root only), unmounted when
+/// dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .ok()?;
+        status.success().then(|| Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_fills_up_keeps_what_arrived_and_resumes() {
+    let mut receiver = block_in_place(Receiver::start);
+    // The download folder becomes a 24 MiB disk.
+    let Some(_disk) = Tmpfs::mount(&receiver.dir, "24m") else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let hostile = Hostile::connect(receiver.peer_id, receiver.addr.clone()).await;
+
+    // 6 MiB fits (with the 16 MiB margin the receiver keeps)...
+    let content = bytes(6 * MIB, 21);
+    let offer = one_file("a.bin", content.len(), hash_of(&content));
+    assert_eq!(hostile.offer_accepted(&offer).await, Vec::new());
+    // ...until something else takes the space once it was accepted.
+    let filler = receiver.dir.join("filler");
+    std::fs::write(&filler, vec![1u8; 20 * MIB]).unwrap();
+    let reason = hostile
+        .send_data_failed(&header(&offer, vec![0]), &content)
+        .await;
+    assert!(reason.contains("disk is full"), "{reason}");
+    let error = receiver.failed(&offer.transfer_id);
+    assert!(error.contains("disk is full"), "{error}");
+    assert!(error.contains("free some space"), "{error}");
+
+    // Nothing under a final name; the partial holds a true prefix.
+    assert_eq!(file_names(&receiver.dir), ["filler"]);
+    let partials = receiver.partials();
+    assert_eq!(partials.len(), 1, "{partials:?}");
+    let kept = partials[0].1;
+    assert!(kept > 0 && kept < content.len() as u64, "{partials:?}");
+
+    // Space freed, the same content offered again resumes and completes.
+    std::fs::remove_file(&filler).unwrap();
+    let again = one_file("a.bin", content.len(), hash_of(&content));
+    let resume = hostile.offer_accepted(&again).await;
+    assert_eq!(resume.len(), 1, "{resume:?}");
+    let from = resume[0].offset;
+    assert!(from > 0, "{resume:?}");
+    assert_eq!(resume[0].prefix_hash, hash_of(&content[..from as usize]));
+    assert_eq!(
+        hostile
+            .send_data(&header(&again, vec![from]), &content[from as usize..])
+            .await,
+        Ok(DataResult::Complete)
+    );
+    receiver.done(&again.transfer_id);
+    assert_eq!(file_names(&receiver.dir), ["a.bin"]);
+    assert_eq!(std::fs::read(receiver.dir.join("a.bin")).unwrap(), content);
     drop(hostile);
     receiver.assert_alive_and_stop();
 }

@@ -61,10 +61,7 @@ const SHOWN_CHARS: usize = 200;
 #[non_exhaustive]
 pub enum StoreError {
     /// Reading or writing a file or folder failed.
-    #[error(
-        "could not read or write {}: {source}; check the download folder's permissions and free space",
-        shown(.path)
-    )]
+    #[error("{}", io_message(.path, .source))]
     Io {
         /// The local file or folder.
         path: PathBuf,
@@ -161,9 +158,7 @@ impl StoreError {
     /// `ENOSPC`), or [`StoreError::NoSpace`] from [`Store::check_space`].
     pub fn is_disk_full(&self) -> bool {
         match self {
-            StoreError::Io { source, .. } => {
-                source.kind() == io::ErrorKind::StorageFull || source.raw_os_error() == Some(28)
-            }
+            StoreError::Io { source, .. } => is_full(source),
             StoreError::NoSpace { .. } => true,
             _ => false,
         }
@@ -805,6 +800,29 @@ fn nearest_existing(dir: &Path) -> PathBuf {
             Some(parent) => current = parent,
             None => return current.to_path_buf(),
         }
+    }
+}
+
+/// Whether an I/O error says the disk is full (`ENOSPC` is 28 on Linux,
+/// the BSDs and macOS).
+fn is_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+}
+
+/// The message of [`StoreError::Io`]: a full disk gets its own, as the
+/// remedy differs.
+fn io_message(path: &Path, source: &io::Error) -> String {
+    if is_full(source) {
+        format!(
+            "the disk is full (writing {}); free some space and have the files sent again: \
+             what arrived is kept and the transfer resumes from there",
+            shown(path)
+        )
+    } else {
+        format!(
+            "could not read or write {}: {source}; check the download folder's permissions and free space",
+            shown(path)
+        )
     }
 }
 
