@@ -31,9 +31,10 @@ pub(crate) struct EventLoop {
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
     listen_addrs: Vec<Multiaddr>,
     waiting_direct: HashMap<PeerId, Vec<oneshot::Sender<bool>>>,
-    /// QUIC addresses to dial once TCP had its head start.
-    late_dials: HashMap<PeerId, Vec<Multiaddr>>,
-    late_timers: FuturesUnordered<BoxFuture<'static, PeerId>>,
+    /// Addresses to dial once the better kinds had their head start, in
+    /// order (see [`EventLoop::dial`]).
+    late_dials: HashMap<PeerId, Vec<(Stage, Vec<Multiaddr>)>>,
+    late_timers: FuturesUnordered<BoxFuture<'static, (PeerId, Stage)>>,
     /// Dials we started and that have not ended yet.
     our_dials: HashMap<ConnectionId, PeerId>,
     waiting_best: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
@@ -41,6 +42,19 @@ pub(crate) struct EventLoop {
 
 /// How long TCP may try alone before QUIC is dialled too.
 const QUIC_HEAD_START: Duration = Duration::from_millis(250);
+
+/// How long direct addresses may try alone before relay circuits are
+/// dialled too.
+const CIRCUIT_HEAD_START: Duration = Duration::from_millis(500);
+
+/// The later parts of a dial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Direct QUIC, after TCP.
+    Quic,
+    /// Relay circuits, after the direct addresses.
+    Circuits,
+}
 
 impl EventLoop {
     pub(super) fn new(
@@ -75,8 +89,8 @@ impl EventLoop {
                     Some(command) => self.on_command(command),
                     None => break,
                 },
-                Some(peer) = self.late_timers.next(), if !self.late_timers.is_empty() => {
-                    self.dial_late(peer);
+                Some((peer, stage)) = self.late_timers.next(), if !self.late_timers.is_empty() => {
+                    self.dial_late(peer, Some(stage));
                     self.check_waiting_best(&peer);
                 }
                 Some((channel, response)) = self.replies.next(), if !self.replies.is_empty() => {
@@ -112,21 +126,41 @@ impl EventLoop {
             .max_by_key(|path| path.rank())
     }
 
-    /// Dials `peer`. With both direct TCP and direct QUIC addresses, QUIC
-    /// follows after [`QUIC_HEAD_START`] (or as soon as the rest fails), so
-    /// that TCP, the better path for bulk data, wins when it works (QUIC's
-    /// handshake is a round trip shorter). Relay circuits go at once.
+    /// Dials `peer`, best kind of address first, each kind as its own dial
+    /// (within one libp2p dial the first connection cancels the others):
+    /// direct TCP at once; direct QUIC after [`QUIC_HEAD_START`], so that
+    /// TCP, the better path for bulk data, wins when it works (QUIC's
+    /// handshake is a round trip shorter); relay circuits after
+    /// [`CIRCUIT_HEAD_START`], so that a circuit, quick over a relay we are
+    /// connected to, does not win against a direct path still connecting.
+    /// A later kind goes at once when everything before it failed.
     fn dial(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), String> {
-        let (quic, others): (Vec<Multiaddr>, Vec<Multiaddr>) = addrs.into_iter().partition(|a| {
-            let path = PathInfo::of(a);
-            !path.relayed && path.transport == Transport::Quic
-        });
-        let direct_tcp = others.iter().any(|a| PathInfo::of(a).rank() == 2);
-        let (now, later) = if direct_tcp {
-            (others, quic)
-        } else {
-            (others.into_iter().chain(quic).collect(), Vec::new())
-        };
+        let (mut tcp, mut quic, mut circuits) = (Vec::new(), Vec::new(), Vec::new());
+        for addr in addrs {
+            let path = PathInfo::of(&addr);
+            match (path.relayed, path.transport) {
+                (true, _) => circuits.push(addr),
+                (false, Transport::Quic) => quic.push(addr),
+                (false, Transport::Tcp) => tcp.push(addr),
+            }
+        }
+        let stages = [
+            (Stage::Quic, QUIC_HEAD_START, quic),
+            (Stage::Circuits, CIRCUIT_HEAD_START, circuits),
+        ];
+        // The first kind there is goes now; the ones after it wait.
+        let mut now = tcp;
+        let mut later = Vec::new();
+        for (stage, delay, addrs) in stages {
+            if addrs.is_empty() {
+                continue;
+            }
+            if now.is_empty() {
+                now = addrs;
+            } else {
+                later.push((stage, delay, addrs));
+            }
+        }
         let opts = DialOpts::peer_id(peer)
             .addresses(now)
             .extend_addresses_through_behaviour()
@@ -142,11 +176,15 @@ impl EventLoop {
             Err(e) => return Err(e.to_string()),
         }
         if !later.is_empty() {
-            self.late_dials.insert(peer, later);
-            self.late_timers.push(Box::pin(async move {
-                tokio::time::sleep(QUIC_HEAD_START).await;
-                peer
-            }));
+            let mut pending = Vec::new();
+            for (stage, delay, addrs) in later {
+                pending.push((stage, addrs));
+                self.late_timers.push(Box::pin(async move {
+                    tokio::time::sleep(delay).await;
+                    (peer, stage)
+                }));
+            }
+            self.late_dials.insert(peer, pending);
         }
         Ok(())
     }
@@ -169,13 +207,30 @@ impl EventLoop {
         }
     }
 
-    /// Starts the QUIC part of a dial to `peer`, unless connected by now.
-    fn dial_late(&mut self, peer: PeerId) -> bool {
-        let Some(addrs) = self.late_dials.remove(&peer) else {
+    /// Starts a later part of a dial to `peer`: `stage` when its head start
+    /// is over, or (`None`) the next one because the dials before it failed.
+    /// Nothing is dialled once `peer` is connected directly, and no circuit
+    /// once it is connected at all.
+    fn dial_late(&mut self, peer: PeerId, stage: Option<Stage>) -> bool {
+        let Some(pending) = self.late_dials.get_mut(&peer) else {
             return false;
         };
-        // Connected through a relay only: a direct QUIC path is still better.
-        if self.best_path(&peer).is_some_and(|p| !p.relayed) {
+        let Some(index) = pending
+            .iter()
+            .position(|(s, _)| stage.is_none_or(|wanted| *s == wanted))
+        else {
+            return false;
+        };
+        let (stage, addrs) = pending.remove(index);
+        if pending.is_empty() {
+            self.late_dials.remove(&peer);
+        }
+        let best = self.best_path(&peer);
+        if best.is_some_and(|p| !p.relayed) {
+            self.late_dials.remove(&peer);
+            return false;
+        }
+        if stage == Stage::Circuits && best.is_some() {
             return false;
         }
         let opts = DialOpts::peer_id(peer)
@@ -339,9 +394,10 @@ impl EventLoop {
                 error,
             } => {
                 self.our_dials.remove(&connection_id);
-                // TCP failed before QUIC's turn: try QUIC now.
-                if self.dial_late(peer) {
-                    debug!(%peer, %error, "no connection this way; trying QUIC");
+                // Every dial under way failed before the next kind's turn:
+                // try that now.
+                if !self.our_dials.values().any(|p| *p == peer) && self.dial_late(peer, None) {
+                    debug!(%peer, %error, "no connection this way; trying the next kind");
                     return;
                 }
                 self.check_waiting_best(&peer);
