@@ -51,6 +51,11 @@ struct Receiver {
 impl Receiver {
     /// Blocking: call inside `block_in_place`.
     fn start() -> Self {
+        Self::start_with(true)
+    }
+
+    /// `yes`: accept every offer; else ask on stdin, as a person would.
+    fn start_with(yes: bool) -> Self {
         let peer = Peer::new();
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("downloads");
@@ -68,7 +73,10 @@ impl Receiver {
         let peer_id: PeerId = id["peer_id"].as_str().unwrap().parse().unwrap();
 
         let mut cmd = peer.command();
-        cmd.arg("receive").arg("--yes").arg("--dir").arg(&dir);
+        cmd.arg("receive").arg("--dir").arg(&dir);
+        if yes {
+            cmd.arg("--yes");
+        }
         let mut running = Running::spawn(cmd);
         let listening = running.wait_for("TCP listening", |v| {
             v["event"] == "listening" && v["addr"].as_str().is_some_and(|a| a.contains("/tcp/"))
@@ -812,5 +820,58 @@ async fn a_disk_that_fills_up_keeps_what_arrived_and_resumes() {
     assert_eq!(file_names(&receiver.dir), ["a.bin"]);
     assert_eq!(std::fs::read(receiver.dir.join("a.bin")).unwrap(), content);
     drop(hostile);
+    receiver.assert_alive_and_stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_cannot_flood_the_prompt_with_offers() {
+    let mut receiver = block_in_place(|| Receiver::start_with(false));
+    let hostile = Hostile::connect(receiver.peer_id, receiver.addr.clone()).await;
+    let offers: Vec<Offer> = (0..3)
+        .map(|i| {
+            let content = bytes(1000, 40 + i);
+            one_file(&format!("offer-{i}.bin"), content.len(), hash_of(&content))
+        })
+        .collect();
+    // All three at once: two may wait for the person, the third is refused
+    // while they wait. The person then declines the two.
+    let running = &mut receiver.running;
+    let person = async move {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        block_in_place(|| {
+            for _ in 0..2 {
+                running.wait_event("offer_received");
+                running.answer("n");
+            }
+        });
+    };
+    let (first, second, third, ()) = tokio::join!(
+        hostile.offer(&offers[0]),
+        hostile.offer(&offers[1]),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            hostile.offer(&offers[2]).await
+        },
+        person,
+    );
+    match &third {
+        Response::Refused { reason, .. } => assert_eq!(*reason, Refusal::Busy, "{third:?}"),
+        other => panic!("a third waiting offer from one peer was not refused: {other:?}"),
+    }
+    for answer in [&first, &second] {
+        assert!(
+            matches!(answer, Response::Decision(Decision::Decline { .. })),
+            "{answer:?}"
+        );
+    }
+    drop(hostile);
+    let shown = receiver
+        .running
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "offer_received")
+        .count();
+    assert!(shown <= 2, "{shown} offers reached the prompt");
+    assert_eq!(file_names(&receiver.dir), Vec::<String>::new());
     receiver.assert_alive_and_stop();
 }
