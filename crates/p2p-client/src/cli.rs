@@ -100,6 +100,13 @@ impl Setup {
         {
             config.decision_timeout = Duration::from_secs(secs);
         }
+        if let Some(secs) = std::env::var("P2P_STALL_TIMEOUT_SECS")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|secs| *secs > 0)
+        {
+            config.stall_timeout = Duration::from_secs(secs);
+        }
         Engine::start(config)
             .await
             .context("cannot start the network")

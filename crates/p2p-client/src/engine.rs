@@ -63,6 +63,9 @@ pub struct EngineConfig {
     pub inbound: Inbound,
     /// How long an offer waits for a decision.
     pub decision_timeout: Duration,
+    /// How long a transfer's data stream may make no progress before the
+    /// transfer fails (what arrived is kept for a resume).
+    pub stall_timeout: Duration,
     /// Signal server URL; none means LAN and tickets only.
     pub server: Option<String>,
     /// Display name shown to peers in the server's room.
@@ -83,6 +86,7 @@ impl EngineConfig {
             auto_accept: false,
             inbound: Inbound::Expected,
             decision_timeout: Duration::from_secs(5 * 60),
+            stall_timeout: wire::STALL_TIMEOUT,
             server: None,
             name: default_name(),
             room: protocol::signal::RoomRequest::Auto,

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Peer, Running, tree};
+use common::{Peer, Running, Tmpfs, tree};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
@@ -51,11 +51,12 @@ struct Receiver {
 impl Receiver {
     /// Blocking: call inside `block_in_place`.
     fn start() -> Self {
-        Self::start_with(true)
+        Self::start_with(true, &[])
     }
 
     /// `yes`: accept every offer; else ask on stdin, as a person would.
-    fn start_with(yes: bool) -> Self {
+    /// `env`: more environment for the process.
+    fn start_with(yes: bool, env: &[(&str, &str)]) -> Self {
         let peer = Peer::new();
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("downloads");
@@ -74,6 +75,7 @@ impl Receiver {
 
         let mut cmd = peer.command();
         cmd.arg("receive").arg("--dir").arg(&dir);
+        cmd.envs(env.iter().copied());
         if yes {
             cmd.arg("--yes");
         }
@@ -286,21 +288,32 @@ impl Hostile {
                 .write_all(&encode_frame(header))
                 .await
                 .map_err(|e| format!("cannot write the header: {e}"))?;
-            // A receiver that gave up early may stop reading: not our problem.
-            let _ = stream.write_all(body).await;
-            let _ = stream.close().await;
-            let mut prefix = [0u8; 4];
-            stream
-                .read_exact(&mut prefix)
-                .await
-                .map_err(|e| format!("no result frame: {e}"))?;
-            let len = frame_len(prefix).map_err(|e| e.to_string())?;
-            let mut frame = vec![0u8; len];
-            stream
-                .read_exact(&mut frame)
-                .await
-                .map_err(|e| format!("truncated result frame: {e}"))?;
-            decode_frame_body(&frame).map_err(|e| e.to_string())
+            // The receiver answers when it has everything or as soon as it
+            // gives up, and may stop reading then: read while writing.
+            let (mut reader, mut writer) = stream.split();
+            let writing = async move {
+                let _ = writer.write_all(body).await;
+                let _ = writer.close().await;
+            };
+            let reading = async move {
+                let mut prefix = [0u8; 4];
+                reader
+                    .read_exact(&mut prefix)
+                    .await
+                    .map_err(|e| format!("no result frame: {e}"))?;
+                let len = frame_len(prefix).map_err(|e| e.to_string())?;
+                let mut frame = vec![0u8; len];
+                reader
+                    .read_exact(&mut frame)
+                    .await
+                    .map_err(|e| format!("truncated result frame: {e}"))?;
+                decode_frame_body(&frame).map_err(|e| e.to_string())
+            };
+            tokio::pin!(reading);
+            tokio::select! {
+                result = &mut reading => result,
+                () = writing => reading.await,
+            }
         })
         .await
         .map_err(|_| "no data result in time".to_owned())?
@@ -746,30 +759,6 @@ async fn resume_offsets_that_were_never_offered_are_refused() {
     receiver.assert_alive_and_stop();
 }
 
-/// A tmpfs mounted over a folder for one test (root only), unmounted when
-/// dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Self> {
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .ok()?;
-        status.success().then(|| Self(dir.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_that_fills_up_keeps_what_arrived_and_resumes() {
     let mut receiver = block_in_place(Receiver::start);
@@ -825,7 +814,7 @@ async fn a_disk_that_fills_up_keeps_what_arrived_and_resumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_peer_cannot_flood_the_prompt_with_offers() {
-    let mut receiver = block_in_place(|| Receiver::start_with(false));
+    let mut receiver = block_in_place(|| Receiver::start_with(false, &[]));
     let hostile = Hostile::connect(receiver.peer_id, receiver.addr.clone()).await;
     let offers: Vec<Offer> = (0..3)
         .map(|i| {
@@ -873,5 +862,62 @@ async fn one_peer_cannot_flood_the_prompt_with_offers() {
         .count();
     assert!(shown <= 2, "{shown} offers reached the prompt");
     assert_eq!(file_names(&receiver.dir), Vec::<String>::new());
+    receiver.assert_alive_and_stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stream_times_out_while_another_transfer_goes_on() {
+    let mut receiver =
+        block_in_place(|| Receiver::start_with(true, &[("P2P_STALL_TIMEOUT_SECS", "2")]));
+    let hostile = Hostile::connect(receiver.peer_id, receiver.addr.clone()).await;
+
+    let stalled = bytes(MIB, 50);
+    let stalled_offer = one_file("stalled.bin", stalled.len(), hash_of(&stalled));
+    assert_eq!(hostile.offer_accepted(&stalled_offer).await, Vec::new());
+    let mut control = hostile.streams.clone();
+    let mut stream = control
+        .open_stream(receiver.peer_id, StreamProtocol::new(DATA_PROTOCOL))
+        .await
+        .unwrap();
+    stream
+        .write_all(&encode_frame(&header(&stalled_offer, vec![0])))
+        .await
+        .unwrap();
+    stream.write_all(&stalled[..200_000]).await.unwrap();
+    stream.flush().await.unwrap();
+    // ...and then nothing, with the stream left open.
+
+    // Meanwhile another transfer from the same peer completes.
+    let other = bytes(300_000, 51);
+    let other_offer = one_file("other.bin", other.len(), hash_of(&other));
+    assert_eq!(hostile.offer_accepted(&other_offer).await, Vec::new());
+    assert_eq!(
+        hostile
+            .send_data(&header(&other_offer, vec![0]), &other)
+            .await,
+        Ok(DataResult::Complete)
+    );
+    receiver.done(&other_offer.transfer_id);
+
+    let started = Instant::now();
+    let error = receiver.failed(&stalled_offer.transfer_id);
+    assert!(error.contains("stalled for 2 seconds"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(stream);
+    assert_eq!(file_names(&receiver.dir), ["other.bin"]);
+    assert_eq!(
+        std::fs::read(receiver.dir.join("other.bin")).unwrap(),
+        other
+    );
+    // What arrived of the stalled file is kept for a resume.
+    let part = format!("{}-{}.part", hash_of(&stalled), stalled.len());
+    block_in_place(|| {
+        eventually(
+            "the stalled file's partial should hold what arrived",
+            || receiver.partials() == [(part.clone(), 200_000)],
+        );
+    });
+    receiver.assert_nothing_outside();
+    drop(hostile);
     receiver.assert_alive_and_stop();
 }

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Peer, Running, random_file, receive_cmd, share, tree};
+use common::{Peer, Running, Tmpfs, random_file, receive_cmd, share, tree};
 
 /// Sends `paths` by ticket and checks the receiver got them byte for byte.
 fn send_by_ticket(paths: &[&Path]) -> (Peer, serde_json::Value) {
@@ -344,4 +344,37 @@ fn twenty_random_kills_never_leave_a_wrong_file_and_the_last_run_completes() {
         );
     }
     assert_eq!(tree(receiver.dl()), tree(src.path()));
+}
+
+/// The receiver's disk fills up while bytes flow: the receiver stops and
+/// says why, and the sender, still sending, stops at once with that reason
+/// (not after waiting for the stream to stall).
+#[test]
+fn a_full_disk_at_the_receiver_stops_the_sender_with_the_reason() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("backup.img");
+    random_file(&file, 64 * 1024 * 1024, 77);
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let Some(_disk) = Tmpfs::mount(receiver.dl(), "96m") else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let (sending, ticket) = share(&sender, &[&file]);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
+    receiving.wait_event("transfer_started");
+    // 64 MiB plus the 16 MiB margin fitted in 96; now 40 are taken.
+    std::fs::write(receiver.dl().join("filler"), vec![0u8; 40 * 1024 * 1024]).unwrap();
+    let started = std::time::Instant::now();
+    let (code, stderr, _) = sending.finish();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("disk is full"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the sender took {:?} to stop",
+        started.elapsed()
+    );
+    let (code, _, _) = receiving.finish();
+    assert_eq!(code, Some(1));
+    assert!(!receiver.dl().join("backup.img").exists());
 }

@@ -279,7 +279,8 @@ pub(super) async fn accept_streams(engine: Engine) {
 }
 
 async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Stream) {
-    let header: DataHeader = match wire::read_frame(&mut stream).await {
+    let stall = engine.inner.config.stall_timeout;
+    let header: DataHeader = match wire::read_frame(stall, &mut stream).await {
         Ok(header) => header,
         Err(e) => {
             warn!(%peer, error = %e, "bad data stream header");
@@ -290,6 +291,7 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
     let Some(accepted) = accepted.filter(|a| a.peer == peer) else {
         warn!(%peer, "data for a transfer that was not accepted: refused");
         let _ = wire::write_frame(
+            stall,
             &mut stream,
             &DataResult::Failed {
                 file: None,
@@ -335,8 +337,8 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
             )
         }
     };
-    let _ = wire::write_frame(&mut stream, &answer).await;
-    let _ = wire::close(&mut stream).await;
+    let _ = wire::write_frame(stall, &mut stream, &answer).await;
+    let _ = wire::close(stall, &mut stream).await;
     engine.emit(event).await;
 }
 
@@ -362,6 +364,7 @@ async fn receive_files(
     header: &DataHeader,
     stream: &mut libp2p::Stream,
 ) -> Result<Summary, Failure> {
+    let stall = engine.inner.config.stall_timeout;
     let offer = &accepted.offer;
     if header.starts.len() != offer.files.len() {
         return Err(Failure::new(
@@ -450,15 +453,14 @@ async fn receive_files(
         while left > 0 {
             let want = CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
             let mut buf = buffers.take();
-            let read = wire::read_full(stream, &mut buf[..want]).await;
-            let n = *read.as_ref().unwrap_or(&0);
+            let (n, read) = wire::read_full(stall, stream, &mut buf[..want]).await;
             // What did arrive is kept (for a resume) even if the stream broke.
             if n > 0 && disk.send(ToDisk::Data(buf, n)).await.is_err() {
                 return Err(disk.failure().await);
             }
             match read {
-                Ok(n) if n == want => {}
-                Ok(_) => {
+                Ok(()) if n == want => {}
+                Ok(()) => {
                     disk.abandon().await;
                     return Err(file_err(format!(
                         "the connection closed in the middle of {}; run the transfer again to resume",
@@ -493,7 +495,7 @@ async fn receive_files(
     files_done(engine, &offer.transfer_id, placed, &mut saved);
     // Anything after the announced bytes is a lie about sizes.
     let mut probe = [0u8; 1];
-    match wire::read_some(stream, &mut probe).await {
+    match wire::read_some(stall, stream, &mut probe).await {
         Ok(0) => {}
         Ok(_) => {
             return Err(Failure::new(

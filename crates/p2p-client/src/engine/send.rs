@@ -316,14 +316,17 @@ async fn stream_files(
     starts: &[u64],
 ) -> Result<Summary, EngineError> {
     let transfer_id = offer.transfer_id.clone();
+    let stall = engine.inner.config.stall_timeout;
     let fail = |reason: String| EngineError::Transfer { peer, reason };
     let mut control = engine.inner.net.control();
     let stream = control
         .open_stream(peer, StreamProtocol::new(DATA_PROTOCOL))
         .await
         .map_err(|e| fail(format!("cannot open a data stream: {e}")))?;
+    // The receiver's answer is read while we send (see below).
+    let (mut answers, writer) = futures::AsyncReadExt::split(stream);
     // Small files share frames: one encrypted frame and one send carry many.
-    let mut stream = futures::io::BufWriter::with_capacity(CHUNK, stream);
+    let mut stream = futures::io::BufWriter::with_capacity(CHUNK, writer);
     let path = engine
         .inner
         .net
@@ -350,7 +353,7 @@ async fn stream_files(
         starts: starts.to_vec(),
     };
     let wire_err = |e: WireError| fail(e.to_string());
-    wire::write_frame(&mut stream, &header)
+    wire::write_frame(stall, &mut stream, &header)
         .await
         .map_err(wire_err)?;
 
@@ -371,39 +374,61 @@ async fn stream_files(
         })
         .collect();
     let (mut chunks, give_back) = read_ahead(jobs);
-    for (index, entry) in offer.files.iter().enumerate() {
-        let mut left = entry.size - starts.get(index).copied().unwrap_or(0);
-        while left > 0 {
-            let chunk = match chunks.recv().await {
-                Some(Ok(chunk)) if chunk.file == index => chunk,
-                Some(Err(reason)) => return Err(fail(reason)),
-                _ => return Err(fail("the file reader stopped".into())),
-            };
-            wire::write_all(&mut stream, &chunk.buf[..chunk.len])
-                .await
-                .map_err(wire_err)?;
-            left -= chunk.len as u64;
-            done += chunk.len as u64;
-            let _ = give_back.try_send(chunk.buf);
-            if last_progress.elapsed().as_millis() >= 100 {
-                last_progress = Instant::now();
-                engine.emit_lossy(Event::Progress {
-                    transfer_id: transfer_id.clone(),
-                    done,
-                    total: offer.total_bytes,
-                    file: entry.path.clone(),
-                    file_done: entry.size - left,
-                    file_size: entry.size,
-                });
+    let sending = async {
+        for (index, entry) in offer.files.iter().enumerate() {
+            let mut left = entry.size - starts.get(index).copied().unwrap_or(0);
+            while left > 0 {
+                let chunk = match chunks.recv().await {
+                    Some(Ok(chunk)) if chunk.file == index => chunk,
+                    Some(Err(reason)) => return Err(fail(reason)),
+                    _ => return Err(fail("the file reader stopped".into())),
+                };
+                wire::write_all(stall, &mut stream, &chunk.buf[..chunk.len])
+                    .await
+                    .map_err(wire_err)?;
+                left -= chunk.len as u64;
+                done += chunk.len as u64;
+                let _ = give_back.try_send(chunk.buf);
+                if last_progress.elapsed().as_millis() >= 100 {
+                    last_progress = Instant::now();
+                    engine.emit_lossy(Event::Progress {
+                        transfer_id: transfer_id.clone(),
+                        done,
+                        total: offer.total_bytes,
+                        file: entry.path.clone(),
+                        file_done: entry.size - left,
+                        file_size: entry.size,
+                    });
+                }
             }
+            engine.emit_lossy(Event::FileDone {
+                transfer_id: transfer_id.clone(),
+                file: entry.path.clone(),
+            });
         }
-        engine.emit_lossy(Event::FileDone {
-            transfer_id: transfer_id.clone(),
-            file: entry.path.clone(),
-        });
-    }
-    wire::close(&mut stream).await.map_err(wire_err)?;
-    let result: DataResult = wire::read_frame(&mut stream).await.map_err(wire_err)?;
+        wire::close(stall, &mut stream).await.map_err(wire_err)
+    };
+    // The receiver answers once every byte arrived, or as soon as it fails
+    // (a full disk, a bad hash): then it stops reading, and we stop sending
+    // and report its reason instead of waiting to stall.
+    let answer = wire::read_frame_untimed::<_, DataResult>(&mut answers);
+    tokio::pin!(answer);
+    let result = tokio::select! {
+        biased;
+        sent = sending => {
+            sent?;
+            tokio::time::timeout(stall, &mut answer)
+                .await
+                .unwrap_or(Err(WireError::Stalled(stall)))
+                .map_err(wire_err)?
+        }
+        early = &mut answer => match early.map_err(wire_err)? {
+            DataResult::Complete => {
+                return Err(fail("the receiver reported success before every byte was sent".into()));
+            }
+            failed => failed,
+        },
+    };
     match result {
         DataResult::Complete => {
             let summary = Summary {

@@ -7,8 +7,9 @@ use protocol::transfer::{decode_frame_body, encode_frame, frame_len};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// How long one read or write on a data stream may stall.
-pub(super) const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one read or write on a data stream may stall, unless
+/// configured (`EngineConfig::stall_timeout`).
+pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a stream operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -17,77 +18,105 @@ pub(super) enum WireError {
     Io(#[from] std::io::Error),
     #[error("the peer sent a bad frame: {0}")]
     Frame(#[from] protocol::transfer::FrameError),
-    #[error("the connection stalled for {} seconds", STALL_TIMEOUT.as_secs())]
-    Stalled,
+    #[error("the connection stalled for {} seconds", .0.as_secs())]
+    Stalled(Duration),
 }
 
-async fn timed<T>(fut: impl Future<Output = std::io::Result<T>>) -> Result<T, WireError> {
-    match tokio::time::timeout(STALL_TIMEOUT, fut).await {
+/// `fut`, failing if it takes longer than `stall`.
+async fn timed<T>(
+    stall: Duration,
+    fut: impl Future<Output = std::io::Result<T>>,
+) -> Result<T, WireError> {
+    match tokio::time::timeout(stall, fut).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(WireError::Stalled),
+        Err(_) => Err(WireError::Stalled(stall)),
     }
 }
 
 /// Writes one length-prefixed JSON frame.
-pub(super) async fn write_frame<W, T>(stream: &mut W, value: &T) -> Result<(), WireError>
+pub(super) async fn write_frame<W, T>(
+    stall: Duration,
+    stream: &mut W,
+    value: &T,
+) -> Result<(), WireError>
 where
     W: AsyncWrite + Unpin,
     T: Serialize,
 {
     let bytes = encode_frame(value);
-    timed(stream.write_all(&bytes)).await?;
-    timed(stream.flush()).await
+    timed(stall, stream.write_all(&bytes)).await?;
+    timed(stall, stream.flush()).await
 }
 
-/// Reads one length-prefixed JSON frame (bounded by `protocol::transfer::MAX_FRAME`).
-pub(super) async fn read_frame<R, T>(stream: &mut R) -> Result<T, WireError>
+/// Reads one length-prefixed JSON frame (bounded by
+/// `protocol::transfer::MAX_FRAME`), failing if it takes longer than `stall`.
+pub(super) async fn read_frame<R, T>(stall: Duration, stream: &mut R) -> Result<T, WireError>
+where
+    R: AsyncRead + Unpin,
+    T: DeserializeOwned,
+{
+    tokio::time::timeout(stall, read_frame_untimed(stream))
+        .await
+        .unwrap_or(Err(WireError::Stalled(stall)))
+}
+
+/// [`read_frame`] without a deadline: for an answer that may come at any
+/// time while the caller does something else.
+pub(super) async fn read_frame_untimed<R, T>(stream: &mut R) -> Result<T, WireError>
 where
     R: AsyncRead + Unpin,
     T: DeserializeOwned,
 {
     let mut prefix = [0u8; 4];
-    timed(stream.read_exact(&mut prefix)).await?;
+    stream.read_exact(&mut prefix).await?;
     let len = frame_len(prefix)?;
     let mut body = vec![0u8; len];
-    timed(stream.read_exact(&mut body)).await?;
+    stream.read_exact(&mut body).await?;
     Ok(decode_frame_body(&body)?)
 }
 
 /// Reads up to `buf.len()` bytes; 0 means the peer closed its side.
 pub(super) async fn read_some<R: AsyncRead + Unpin>(
+    stall: Duration,
     stream: &mut R,
     buf: &mut [u8],
 ) -> Result<usize, WireError> {
-    timed(stream.read(buf)).await
+    timed(stall, stream.read(buf)).await
 }
 
-/// Reads until `buf` is full or the peer closes its side; returns the bytes
-/// read (fewer than `buf.len()` only at the end of the stream). Each read
-/// may stall for [`STALL_TIMEOUT`].
+/// Reads until `buf` is full or the peer closes its side. Returns the bytes
+/// read (fewer than `buf.len()` at the end of the stream or on an error)
+/// and the error that ended the reading early, if one did: what arrived
+/// before it is in `buf` all the same. Each read may stall for `stall`.
 pub(super) async fn read_full<R: AsyncRead + Unpin>(
+    stall: Duration,
     stream: &mut R,
     buf: &mut [u8],
-) -> Result<usize, WireError> {
+) -> (usize, Result<(), WireError>) {
     let mut filled = 0;
     while filled < buf.len() {
-        let n = timed(stream.read(&mut buf[filled..])).await?;
-        if n == 0 {
-            break;
+        match timed(stall, stream.read(&mut buf[filled..])).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => return (filled, Err(e)),
         }
-        filled += n;
     }
-    Ok(filled)
+    (filled, Ok(()))
 }
 
 /// Writes all of `buf`.
 pub(super) async fn write_all<W: AsyncWrite + Unpin>(
+    stall: Duration,
     stream: &mut W,
     buf: &[u8],
 ) -> Result<(), WireError> {
-    timed(stream.write_all(buf)).await
+    timed(stall, stream.write_all(buf)).await
 }
 
 /// Closes our writing half (the peer sees end of stream; we can still read).
-pub(super) async fn close<W: AsyncWrite + Unpin>(stream: &mut W) -> Result<(), WireError> {
-    timed(stream.close()).await
+pub(super) async fn close<W: AsyncWrite + Unpin>(
+    stall: Duration,
+    stream: &mut W,
+) -> Result<(), WireError> {
+    timed(stall, stream.close()).await
 }
