@@ -147,6 +147,13 @@ async fn wrong_version_and_late_registration_are_refused() {
 
     let mut c = TestClient::connect(&s.ws_url()).await.unwrap();
     expect_closed_with(&mut c, ErrorCode::Timeout, 1008).await;
+    let metrics = http_get(s.addr, "/metrics").await;
+    for reason in ["unsupported_version", "timeout"] {
+        assert!(
+            metrics.contains(&format!("signal_rejections_total{{reason=\"{reason}\"}} 1")),
+            "{metrics}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -609,4 +616,52 @@ async fn graceful_shutdown_closes_clients_with_a_close_frame() {
         tokio::net::TcpStream::connect(s.addr).await.is_err(),
         "still listening"
     );
+}
+
+/// Guessing a room's secret or hunting for open share codes: each guess is
+/// refused, the guesses of one address share a small budget, once it is
+/// spent even the right answer is refused (or it would tell the guesser),
+/// and every refusal is counted in `/metrics`.
+#[tokio::test]
+async fn guessing_secrets_and_codes_is_limited_per_address_and_counted() {
+    let mut c = config();
+    c.failed_attempts_per_min = 3;
+    let s = server(c).await;
+    let (_alice, _) = TestClient::join(&s.ws_url(), "alice", named("family", "right"))
+        .await
+        .unwrap();
+    let mut mallory = TestClient::connect(&s.ws_url()).await.unwrap();
+    for guess in ["wrong-1", "wrong-2", "wrong-3"] {
+        let reg = mallory.register_msg("mallory", named("family", guess));
+        mallory.send(&ClientMsg::Register(reg)).await.unwrap();
+        expect_error(&mut mallory, ErrorCode::WrongSecret).await;
+    }
+    let reg = mallory.register_msg("mallory", named("family", "right"));
+    mallory.send(&ClientMsg::Register(reg)).await.unwrap();
+    expect_error(&mut mallory, ErrorCode::TooManyAttempts).await;
+
+    // The budget is per address, not per connection: a new connection from
+    // the same address, registered in a room of its own, cannot claim codes.
+    let (mut hunter, _) = TestClient::join(&s.ws_url(), "hunter", RoomRequest::Auto)
+        .await
+        .unwrap();
+    hunter
+        .send(&ClientMsg::CodeClaim { nameplate: 4242 })
+        .await
+        .unwrap();
+    expect_error(&mut hunter, ErrorCode::TooManyAttempts).await;
+
+    let metrics = http_get(s.addr, "/metrics").await;
+    assert!(
+        metrics.contains("signal_rejections_total{reason=\"wrong_secret\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("signal_rejections_total{reason=\"too_many_attempts\"} 2"),
+        "{metrics}"
+    );
+    // The server is still there for everyone else.
+    TestClient::join(&s.ws_url(), "bob", RoomRequest::Auto)
+        .await
+        .unwrap();
 }
