@@ -378,3 +378,42 @@ fn a_full_disk_at_the_receiver_stops_the_sender_with_the_reason() {
     assert_eq!(code, Some(1));
     assert!(!receiver.dl().join("backup.img").exists());
 }
+
+/// The sender's file is rewritten while it is being sent: the sender
+/// notices once it has read it, says so, and nothing is delivered as good.
+#[test]
+fn a_file_changed_while_it_is_sent_is_reported_and_not_delivered() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("growing.log");
+    let size = 96 * 1024 * 1024;
+    random_file(&file, size, 13);
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let (sending, ticket) = share(&sender, &[&file]);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
+    receiving.wait_for("the first progress", |e| e["event"] == "progress");
+    // Rewrite the start in place: same size, new bytes, new modification time.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        f.write_all(&[0xee; 4096]).unwrap();
+        f.sync_all().unwrap();
+    }
+    let (code, stderr, events) = receiving.finish();
+    let (sent, sender_err, _) = sending.finish();
+    if code == Some(0) {
+        // It all went before the change landed: then what arrived is the
+        // file as it was offered, which the hash proved.
+        eprintln!("the transfer finished before the change; nothing to check");
+        return;
+    }
+    assert_eq!(sent, Some(1), "{sender_err}");
+    assert!(
+        sender_err.contains("changed while it was being sent"),
+        "{sender_err}"
+    );
+    assert!(
+        !receiver.dl().join("growing.log").exists(),
+        "{stderr} {events:?}"
+    );
+}
