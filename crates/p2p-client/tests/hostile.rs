@@ -163,6 +163,18 @@ impl Receiver {
             "the receiver exited ({status:?}) after hostile input; saw {:?}",
             self.running.seen
         );
+        // Its memory stayed bounded whatever it was sent (Linux: peak RSS).
+        if let Ok(text) =
+            std::fs::read_to_string(format!("/proc/{}/status", self.running.child.id()))
+        {
+            let peak_kib: u64 = text
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            assert!(peak_kib < 48 * 1024, "receiver peak RSS {peak_kib} KiB");
+        }
         self.running.kill();
     }
 }
