@@ -14,7 +14,8 @@
 //!   connection's bounded outbox; slow clients are kicked, never waited for.
 //! - `presence`: pure state: rooms, peers, share codes, guess limits. Each
 //!   operation returns the messages to send.
-//! - `relay`: the libp2p relay v2 node, listening on TCP and QUIC.
+//! - `relay`: the libp2p relay v2 node, listening on TCP and QUIC, with
+//!   `ip_limit` capping its connections per IP address.
 //! - `metrics`: counters rendered as Prometheus text.
 //! - `client_ip`: the client address (trusted `X-Forwarded-For`) and its
 //!   automatic room.
