@@ -45,8 +45,11 @@ cleanup() {
     if [ -n "$started_dockerd" ]; then
         kill "$started_dockerd" 2>/dev/null || true
         wait "$started_dockerd" 2>/dev/null || true
+        # dockerd leaves its network namespace mounted under its exec root.
+        awk -v dir="$work" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r |
+            while read -r mount; do umount -l "$mount" 2>/dev/null || true; done || true
     fi
-    rm -rf "$work"
+    rm -rf "$work" 2>/dev/null || true
 }
 trap cleanup EXIT
 
