@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 mod disk;
 
-use disk::{Buffers, Disk, ToDisk};
+use disk::{Buffers, Disk, Planned, ToDisk};
 
 use super::wire::{self, WireError};
 use super::{Accepted, Engine, Inbound, MAX_PENDING_OFFERS, PendingOffer};
@@ -421,13 +421,11 @@ async fn receive_files(
     let started = Instant::now();
     let mut done = resumed;
     let mut last_progress = Instant::now();
-    let mut buffers = Buffers::new();
-    let mut disk = Disk::start(Arc::clone(&placement), buffers.spare_sender());
     let mut saved = Vec::new();
+    // The files the stream carries, in its order. Those an earlier attempt
+    // of the same offer placed complete need nothing.
+    let mut plan = Vec::with_capacity(offer.files.len());
     for (index, (entry, start)) in offer.files.iter().zip(&header.starts).enumerate() {
-        let index32 = u32::try_from(index).unwrap_or(u32::MAX);
-        let file_err = |message: String| Failure::new(Some(index32), message);
-        // Placed complete by an earlier attempt of the same offer: nothing to do.
         if *start == entry.size
             && let Some(done) = already_placed(&placement, entry)
         {
@@ -438,56 +436,59 @@ async fn receive_files(
             saved.push(done);
             continue;
         }
-        if disk
-            .send(ToDisk::Open {
-                index: index32,
-                entry: entry.clone(),
-                start: *start,
-            })
-            .await
-            .is_err()
+        plan.push(Planned {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            entry: entry.clone(),
+            start: *start,
+        });
+    }
+    let mut at = Position::new(&plan);
+    let mut buffers = Buffers::new();
+    let mut disk = Disk::start(Arc::clone(&placement), plan.clone(), buffers.spare_sender());
+    // The bytes of every file, back to back: read in chunks that may span
+    // many small files; the disk thread splits them.
+    let mut left: u64 = plan.iter().map(Planned::len).sum();
+    while left > 0 {
+        let want = CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
+        let mut buf = buffers.take();
+        let (n, read) = wire::read_full(stall, stream, &mut buf[..want]).await;
+        // What did arrive is kept (for a resume) even if the stream broke.
+        if n > 0 && disk.send(ToDisk(buf, n)).await.is_err() {
+            return Err(disk.failure().await);
+        }
+        at.advance(n as u64);
+        let broken = match read {
+            Ok(()) if n == want => None,
+            Ok(()) => Some("the connection closed in the middle of".to_owned()),
+            Err(e) => Some(format!("{e}, in")),
+        };
+        if let Some(what) = broken {
+            disk.abandon().await;
+            let (index, entry) = at
+                .current()
+                .map_or((None, ""), |(p, _)| (Some(p.index), p.entry.path.as_str()));
+            return Err(Failure::new(
+                index,
+                format!(
+                    "{what} {}; run the transfer again to resume",
+                    display_escaped(entry, 80)
+                ),
+            ));
+        }
+        left -= n as u64;
+        done += n as u64;
+        if last_progress.elapsed().as_millis() >= 100
+            && let Some((file, file_done)) = at.current()
         {
-            return Err(disk.failure().await);
-        }
-        let mut left = entry.size - start;
-        while left > 0 {
-            let want = CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
-            let mut buf = buffers.take();
-            let (n, read) = wire::read_full(stall, stream, &mut buf[..want]).await;
-            // What did arrive is kept (for a resume) even if the stream broke.
-            if n > 0 && disk.send(ToDisk::Data(buf, n)).await.is_err() {
-                return Err(disk.failure().await);
-            }
-            match read {
-                Ok(()) if n == want => {}
-                Ok(()) => {
-                    disk.abandon().await;
-                    return Err(file_err(format!(
-                        "the connection closed in the middle of {}; run the transfer again to resume",
-                        display_escaped(&entry.path, 80)
-                    )));
-                }
-                Err(e) => {
-                    disk.abandon().await;
-                    return Err(file_err(format!("{e}; run the transfer again to resume")));
-                }
-            }
-            left -= n as u64;
-            done += n as u64;
-            if last_progress.elapsed().as_millis() >= 100 {
-                last_progress = Instant::now();
-                engine.emit_lossy(Event::Progress {
-                    transfer_id: offer.transfer_id.clone(),
-                    done,
-                    total: offer.total_bytes,
-                    file: entry.path.clone(),
-                    file_done: entry.size - left,
-                    file_size: entry.size,
-                });
-            }
-        }
-        if disk.send(ToDisk::Close).await.is_err() {
-            return Err(disk.failure().await);
+            last_progress = Instant::now();
+            engine.emit_lossy(Event::Progress {
+                transfer_id: offer.transfer_id.clone(),
+                done,
+                total: offer.total_bytes,
+                file: file.entry.path.clone(),
+                file_done,
+                file_size: file.entry.size,
+            });
         }
         files_done(engine, &offer.transfer_id, disk.placed(), &mut saved);
     }
@@ -524,6 +525,50 @@ async fn receive_files(
     })
 }
 
+/// Where the stream is in the plan: the file its next byte belongs to.
+struct Position<'a> {
+    plan: &'a [Planned],
+    /// Index in `plan` of the current file.
+    file: usize,
+    /// Bytes of the current file the stream carried so far.
+    into: u64,
+}
+
+impl<'a> Position<'a> {
+    fn new(plan: &'a [Planned]) -> Self {
+        let mut at = Self {
+            plan,
+            file: 0,
+            into: 0,
+        };
+        at.advance(0);
+        at
+    }
+
+    /// Moves `n` bytes on, past files that are complete.
+    fn advance(&mut self, mut n: u64) {
+        while let Some(file) = self.plan.get(self.file) {
+            let left = file.len() - self.into;
+            if n < left {
+                self.into += n;
+                return;
+            }
+            n -= left;
+            self.file += 1;
+            self.into = 0;
+        }
+    }
+
+    /// The file the next byte belongs to (the last one at the end), and how
+    /// much of it arrived, counting a resumed prefix.
+    fn current(&self) -> Option<(&'a Planned, u64)> {
+        match self.plan.get(self.file) {
+            Some(file) => Some((file, file.start + self.into)),
+            None => self.plan.last().map(|file| (file, file.entry.size)),
+        }
+    }
+}
+
 /// The final path of `entry` if a complete file of its size is already there.
 fn already_placed(placement: &Placement, entry: &FileEntry) -> Option<PathBuf> {
     let rel = protocol::path::SafePath::parse(&entry.path).ok()?;
@@ -557,5 +602,66 @@ fn files_done(engine: &Engine, transfer_id: &str, placed: Vec<PathBuf>, saved: &
             file: shown,
         });
         saved.push(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::offer::Hash;
+
+    use super::*;
+
+    fn planned(index: u32, size: u64, start: u64) -> Planned {
+        Planned {
+            index,
+            entry: FileEntry {
+                path: format!("f{index}"),
+                size,
+                hash: Hash([0; 32]),
+            },
+            start,
+        }
+    }
+
+    /// Index of the current file and its bytes so far.
+    fn at(position: &Position<'_>) -> Option<(u32, u64)> {
+        position.current().map(|(file, done)| (file.index, done))
+    }
+
+    #[test]
+    fn a_position_walks_across_files_skipping_those_without_bytes() {
+        // An empty file, a resumed one, one already complete, a small one.
+        let plan = [
+            planned(0, 0, 0),
+            planned(1, 10, 4),
+            planned(2, 5, 5),
+            planned(3, 3, 0),
+        ];
+        let mut position = Position::new(&plan);
+        assert_eq!(
+            at(&position),
+            Some((1, 4)),
+            "the empty file is passed at once"
+        );
+        position.advance(5);
+        assert_eq!(at(&position), Some((1, 9)));
+        // The last byte of file 1 also passes the complete file 2.
+        position.advance(2);
+        assert_eq!(at(&position), Some((3, 1)));
+        position.advance(2);
+        assert_eq!(
+            at(&position),
+            Some((3, 3)),
+            "at the end: the last file, complete"
+        );
+        position.advance(7);
+        assert_eq!(at(&position), Some((3, 3)));
+    }
+
+    #[test]
+    fn an_empty_plan_has_no_position() {
+        let mut position = Position::new(&[]);
+        position.advance(1);
+        assert_eq!(at(&position), None);
     }
 }

@@ -139,11 +139,17 @@ pub(super) async fn offer_and_send(
 /// Chunks read ahead of the network.
 const READ_AHEAD: usize = 4;
 
-/// A piece of file `file` (its index in the offer): the first `len` bytes of `buf`.
+/// The next `len` bytes of the stream, in `buf`: the files' bytes back to
+/// back, so one chunk may hold many small files.
 struct Chunk {
-    file: usize,
     buf: Vec<u8>,
     len: usize,
+    /// Files (indexes in the offer) whose last byte is in this chunk, or
+    /// that have no byte to send and come before its end.
+    finished: std::ops::Range<usize>,
+    /// The file the chunk ends in, and how much of it was read by then.
+    file: usize,
+    file_done: u64,
 }
 
 /// One file for [`read_ahead`]: its bytes from `start` to `size`, and when
@@ -176,11 +182,12 @@ impl ReadJob {
 }
 
 /// Reads the files on a blocking thread, in order, from their start offsets,
-/// ahead of the network by at most [`READ_AHEAD`] chunks. Buffers sent back
-/// through the returned sender are reused. An error ends the stream of
-/// chunks with a message that names the file; so does a file that changed
-/// since it was offered, checked when it is opened and again once it was
-/// read (the receiver would refuse its hash anyway, this says why).
+/// into chunks of [`CHUNK`] bytes that run across file boundaries, ahead of
+/// the network by at most [`READ_AHEAD`] chunks. Buffers sent back through
+/// the returned sender are reused. An error ends the stream of chunks with
+/// a message that names the file; so does a file that changed since it was
+/// offered, checked when it is opened and again once it was read (the
+/// receiver would refuse its hash anyway, this says why).
 fn read_ahead(
     jobs: Vec<ReadJob>,
 ) -> (
@@ -190,51 +197,79 @@ fn read_ahead(
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     let (give_back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_AHEAD + 2);
     tokio::task::spawn_blocking(move || {
-        for (file, job) in jobs.into_iter().enumerate() {
-            let shown = job.source.display().to_string();
-            let opened = std::fs::File::open(&job.source)
-                .map_err(|e| format!("cannot read {shown}: {e}"))
-                .and_then(|f| {
-                    job.check_unchanged(&f, "since it was offered")?;
-                    Ok(f)
-                })
-                .and_then(|mut f| {
-                    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(job.start))
-                        .map_err(|e| format!("cannot read {shown}: {e}"))?;
-                    Ok(f)
-                });
-            let mut reader = match opened {
-                Ok(reader) => reader,
-                Err(reason) => {
+        let new_chunk = |from: usize| Chunk {
+            buf: spare.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]),
+            len: 0,
+            finished: from..from,
+            file: from,
+            file_done: 0,
+        };
+        let mut chunk = new_chunk(0);
+        for (file, job) in jobs.iter().enumerate() {
+            if let Err(reason) = read_file(job, file, &mut chunk, &mut |full: &mut Chunk| {
+                let next = new_chunk(full.finished.end);
+                let full = std::mem::replace(full, next);
+                tx.blocking_send(Ok(full)).map_err(|_| None)
+            }) {
+                if let Some(reason) = reason {
                     let _ = tx.blocking_send(Err(reason));
-                    return;
                 }
-            };
-            let mut left = job.size.saturating_sub(job.start);
-            while left > 0 {
-                let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
-                let want = CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
-                let chunk = match read_full(&mut reader, &mut buf[..want]) {
-                    Ok(0) => Err(format!(
-                        "{shown} became shorter while sending; send it again when it no longer changes"
-                    )),
-                    Ok(len) if u64::try_from(len).unwrap_or(u64::MAX) >= left => job
-                        .check_unchanged(&reader, "while it was being sent")
-                        .map(|()| Chunk { file, buf, len }),
-                    Ok(len) => Ok(Chunk { file, buf, len }),
-                    Err(e) => Err(format!("cannot read {shown}: {e}")),
-                };
-                let failed = chunk.is_err();
-                if let Ok(chunk) = &chunk {
-                    left -= chunk.len as u64;
-                }
-                if tx.blocking_send(chunk).is_err() || failed {
-                    return;
-                }
+                return;
             }
+        }
+        if chunk.len > 0 || !chunk.finished.is_empty() {
+            let _ = tx.blocking_send(Ok(chunk));
         }
     });
     (rx, give_back)
+}
+
+/// Reads `job` (file number `file`) into `chunk`, handing each full chunk
+/// to `ship`. Fails with the reason, or with `None` when `ship` failed.
+fn read_file(
+    job: &ReadJob,
+    file: usize,
+    chunk: &mut Chunk,
+    ship: &mut dyn FnMut(&mut Chunk) -> Result<(), Option<String>>,
+) -> Result<(), Option<String>> {
+    let shown = job.source.display();
+    let mut left = job.size.saturating_sub(job.start);
+    chunk.file = file;
+    chunk.file_done = job.start;
+    if left == 0 {
+        chunk.finished.end = file + 1;
+        return Ok(());
+    }
+    let mut reader =
+        std::fs::File::open(&job.source).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    job.check_unchanged(&reader, "since it was offered")?;
+    if job.start > 0 {
+        std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(job.start))
+            .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    }
+    while left > 0 {
+        let room = chunk.buf.len() - chunk.len;
+        let want = usize::try_from(left).map_or(room, |left| left.min(room));
+        let got = read_full(&mut reader, &mut chunk.buf[chunk.len..chunk.len + want])
+            .map_err(|e| format!("cannot read {shown}: {e}"))?;
+        if got == 0 {
+            return Err(Some(format!(
+                "{shown} became shorter while sending; send it again when it no longer changes"
+            )));
+        }
+        chunk.len += got;
+        chunk.file = file;
+        chunk.file_done += got as u64;
+        left -= got as u64;
+        if left == 0 {
+            job.check_unchanged(&reader, "while it was being sent")?;
+            chunk.finished.end = file + 1;
+        }
+        if chunk.len == chunk.buf.len() {
+            ship(chunk)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads until `buf` is full or the end of the file.
@@ -375,36 +410,44 @@ async fn stream_files(
         .collect();
     let (mut chunks, give_back) = read_ahead(jobs);
     let sending = async {
-        for (index, entry) in offer.files.iter().enumerate() {
-            let mut left = entry.size - starts.get(index).copied().unwrap_or(0);
-            while left > 0 {
-                let chunk = match chunks.recv().await {
-                    Some(Ok(chunk)) if chunk.file == index => chunk,
-                    Some(Err(reason)) => return Err(fail(reason)),
-                    _ => return Err(fail("the file reader stopped".into())),
-                };
-                wire::write_all(stall, &mut stream, &chunk.buf[..chunk.len])
-                    .await
-                    .map_err(wire_err)?;
-                left -= chunk.len as u64;
-                done += chunk.len as u64;
-                let _ = give_back.try_send(chunk.buf);
-                if last_progress.elapsed().as_millis() >= 100 {
-                    last_progress = Instant::now();
-                    engine.emit_lossy(Event::Progress {
-                        transfer_id: transfer_id.clone(),
-                        done,
-                        total: offer.total_bytes,
-                        file: entry.path.clone(),
-                        file_done: entry.size - left,
-                        file_size: entry.size,
-                    });
-                }
+        let mut left = offer.total_bytes - resumed;
+        let mut finished = 0;
+        while finished < offer.files.len() {
+            let chunk = match chunks.recv().await {
+                Some(Ok(chunk)) => chunk,
+                Some(Err(reason)) => return Err(fail(reason)),
+                None => return Err(fail("the file reader stopped".into())),
+            };
+            let len = chunk.len as u64;
+            if len > left {
+                return Err(fail("the files grew while they were read".into()));
             }
-            engine.emit_lossy(Event::FileDone {
-                transfer_id: transfer_id.clone(),
-                file: entry.path.clone(),
-            });
+            wire::write_all(stall, &mut stream, &chunk.buf[..chunk.len])
+                .await
+                .map_err(wire_err)?;
+            left -= len;
+            done += len;
+            let _ = give_back.try_send(chunk.buf);
+            for entry in offer.files.get(chunk.finished.clone()).unwrap_or_default() {
+                engine.emit_lossy(Event::FileDone {
+                    transfer_id: transfer_id.clone(),
+                    file: entry.path.clone(),
+                });
+            }
+            finished = finished.max(chunk.finished.end);
+            if last_progress.elapsed().as_millis() >= 100
+                && let Some(entry) = offer.files.get(chunk.file)
+            {
+                last_progress = Instant::now();
+                engine.emit_lossy(Event::Progress {
+                    transfer_id: transfer_id.clone(),
+                    done,
+                    total: offer.total_bytes,
+                    file: entry.path.clone(),
+                    file_done: chunk.file_done,
+                    file_size: entry.size,
+                });
+            }
         }
         wire::close(stall, &mut stream).await.map_err(wire_err)
     };

@@ -49,19 +49,28 @@ impl Buffers {
     }
 }
 
-/// What the receive loop tells the disk thread, in stream order.
-pub(super) enum ToDisk {
-    /// The next file starts (at `start`, after a resumed prefix).
-    Open {
-        index: u32,
-        entry: FileEntry,
-        start: u64,
-    },
-    /// The first `len` bytes of the buffer belong to the open file.
-    Data(Vec<u8>, usize),
-    /// Every byte of the open file arrived.
-    Close,
+/// One file of a transfer as the stream carries it: its bytes from `start`
+/// to its end.
+#[derive(Debug, Clone)]
+pub(super) struct Planned {
+    /// Index of the file in the offer.
+    pub(super) index: u32,
+    pub(super) entry: FileEntry,
+    /// First byte sent (after a resumed prefix).
+    pub(super) start: u64,
 }
+
+impl Planned {
+    /// Bytes of this file the stream carries.
+    pub(super) fn len(&self) -> u64 {
+        self.entry.size.saturating_sub(self.start)
+    }
+}
+
+/// Bytes of the stream, in order, across file boundaries: the disk thread
+/// splits them by the plan it was started with, so many small files cost
+/// one message, not three each.
+pub(super) struct ToDisk(pub(super) Vec<u8>, pub(super) usize);
 
 /// Why the disk thread stopped: the index of the file, if one, and the error.
 type DiskError = (Option<u32>, StoreError);
@@ -78,11 +87,19 @@ pub(super) struct Disk {
 }
 
 impl Disk {
-    pub(super) fn start(placement: Arc<Placement>, give_back: mpsc::Sender<Vec<u8>>) -> Self {
+    /// Starts the thread for the files of `plan`, in its order. Files the
+    /// stream carries no byte of (empty, or resumed to their end) are
+    /// verified and placed as soon as the stream reaches them.
+    pub(super) fn start(
+        placement: Arc<Placement>,
+        plan: Vec<Planned>,
+        give_back: mpsc::Sender<Vec<u8>>,
+    ) -> Self {
         let (to_disk, rx) = mpsc::channel(WRITE_QUEUE);
         let (placed_tx, placed) = mpsc::unbounded_channel();
-        let thread =
-            tokio::task::spawn_blocking(move || disk_thread(rx, placement, &give_back, placed_tx));
+        let thread = tokio::task::spawn_blocking(move || {
+            disk_thread(rx, plan, placement, &give_back, placed_tx)
+        });
         Self {
             to_disk,
             placed,
@@ -90,7 +107,7 @@ impl Disk {
         }
     }
 
-    /// Queues a message; fails once the thread stopped (see [`Disk::failure`]).
+    /// Queues bytes; fails once the thread stopped (see [`Disk::failure`]).
     pub(super) async fn send(&self, message: ToDisk) -> Result<(), ()> {
         self.to_disk.send(message).await.map_err(|_| ())
     }
@@ -281,68 +298,124 @@ impl Flusher {
     }
 }
 
+/// The files of the plan being written, one at a time.
+struct Writer<'a> {
+    plan: std::vec::IntoIter<Planned>,
+    placement: &'a Placement,
+    open: Option<(PartialFile, FileEntry)>,
+    batch: Batch,
+    flusher: Flusher,
+}
+
+impl Writer<'_> {
+    /// Opens the next file of the plan that the stream carries bytes of;
+    /// the ones before it that need none are verified on the way.
+    fn open_next(&mut self) -> Result<(), DiskError> {
+        while let Some(Planned {
+            index,
+            entry,
+            start,
+        }) = self.plan.next()
+        {
+            // Files of the same content share a partial file: the one
+            // waiting to be placed must be placed first.
+            if self.batch.holds(&entry) {
+                self.flusher.flush(&mut self.batch).map_err(|e| (None, e))?;
+            }
+            if self.flusher.holds(&entry) {
+                self.flusher.wait().map_err(|e| (None, e))?;
+            }
+            let partial = self
+                .placement
+                .open(index, &entry, start)
+                .map_err(|e| (Some(index), e))?;
+            if partial.remaining() > 0 {
+                self.open = Some((partial, entry));
+                return Ok(());
+            }
+            self.close(partial, &entry)?;
+        }
+        Ok(())
+    }
+
+    /// Verifies a file all of whose bytes were written and queues it to be
+    /// synced and placed.
+    fn close(&mut self, partial: PartialFile, entry: &FileEntry) -> Result<(), DiskError> {
+        let index = partial.index();
+        let verified = partial.verify().map_err(|e| (Some(index), e))?;
+        self.batch.push(verified, entry);
+        if entry.size >= SMALL_FILE || self.batch.is_full() {
+            self.flusher.flush(&mut self.batch).map_err(|e| (None, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes bytes of the stream to the files they belong to, closing each
+    /// file at its last byte and opening the next.
+    fn write(&mut self, mut bytes: &[u8]) -> Result<(), DiskError> {
+        while !bytes.is_empty() {
+            let Some((partial, _)) = self.open.as_mut() else {
+                // The receive loop reads no more than the plan announces.
+                return Err((
+                    None,
+                    StoreError::Io {
+                        path: self.placement.dir().to_path_buf(),
+                        source: std::io::Error::other(
+                            "the stream carried more bytes than the offer's files",
+                        ),
+                    },
+                ));
+            };
+            let index = partial.index();
+            let take =
+                usize::try_from(partial.remaining()).map_or(bytes.len(), |r| r.min(bytes.len()));
+            let (now, later) = bytes.split_at(take);
+            partial.write(now).map_err(|e| (Some(index), e))?;
+            bytes = later;
+            if partial.remaining() == 0
+                && let Some((partial, entry)) = self.open.take()
+            {
+                self.close(partial, &entry)?;
+                self.open_next()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The disk thread: see [`Disk`]. Returns the first error with the index
 /// of its file; the files verified before it are placed all the same.
 fn disk_thread(
     mut rx: mpsc::Receiver<ToDisk>,
+    plan: Vec<Planned>,
     placement: Arc<Placement>,
     give_back: &mpsc::Sender<Vec<u8>>,
     placed: mpsc::UnboundedSender<PathBuf>,
 ) -> Result<(), DiskError> {
-    let mut open: Option<(PartialFile, FileEntry)> = None;
-    let mut batch = Batch::default();
-    let mut flusher = Flusher::start(Arc::clone(&placement), placed);
+    let mut writer = Writer {
+        plan: plan.into_iter(),
+        placement: &placement,
+        open: None,
+        batch: Batch::default(),
+        flusher: Flusher::start(Arc::clone(&placement), placed),
+    };
     let mut run = || -> Result<(), DiskError> {
-        while let Some(message) = rx.blocking_recv() {
-            match message {
-                ToDisk::Open {
-                    index,
-                    entry,
-                    start,
-                } => {
-                    // Files of the same content share a partial file: the
-                    // one waiting to be placed must be placed first.
-                    if batch.holds(&entry) {
-                        flusher.flush(&mut batch).map_err(|e| (None, e))?;
-                    }
-                    if flusher.holds(&entry) {
-                        flusher.wait().map_err(|e| (None, e))?;
-                    }
-                    let partial = placement
-                        .open(index, &entry, start)
-                        .map_err(|e| (Some(index), e))?;
-                    open = Some((partial, entry));
-                }
-                ToDisk::Data(chunk, len) => {
-                    if let Some((partial, _)) = open.as_mut() {
-                        let index = partial.index();
-                        partial
-                            .write(chunk.get(..len).unwrap_or(&chunk))
-                            .map_err(|e| (Some(index), e))?;
-                    }
-                    let _ = give_back.try_send(chunk);
-                }
-                ToDisk::Close => {
-                    let Some((partial, entry)) = open.take() else {
-                        continue;
-                    };
-                    let index = partial.index();
-                    batch.push(partial.verify().map_err(|e| (Some(index), e))?, &entry);
-                    if entry.size >= SMALL_FILE || batch.is_full() {
-                        flusher.flush(&mut batch).map_err(|e| (None, e))?;
-                    }
-                }
-            }
+        writer.open_next()?;
+        while let Some(ToDisk(chunk, len)) = rx.blocking_recv() {
+            let written = writer.write(chunk.get(..len).unwrap_or(&chunk));
+            let _ = give_back.try_send(chunk);
+            written?;
         }
         Ok(())
     };
     let result = run();
     // An open file keeps its partial data; verified ones are placed, even
     // after an error.
-    drop(open);
-    let flushed = flusher
-        .flush(&mut batch)
-        .and_then(|()| flusher.wait())
+    drop(writer.open.take());
+    let flushed = writer
+        .flusher
+        .flush(&mut writer.batch)
+        .and_then(|()| writer.flusher.wait())
         .map_err(|e| (None, e));
     result.and(flushed)
 }
