@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo build --release -p p2p-client      # the bench drives this binary; build it first
-//! cargo run --release -p p2p-client --example bench [-- --quick] [--bin PATH] [--dir DIR]
+//! cargo run --release -p p2p-client --example bench [-- --quick] [--runs N] [--bin PATH] [--dir DIR]
 //! ```
 //!
 //! Everything runs on 127.0.0.1 (no mDNS, no signal server). The binary is
@@ -35,8 +35,9 @@
 //! same run) and whether they are met.
 //!
 //! Each step fails after 10 minutes; child processes are killed on any failure.
-//! Figures come from a single run: use an otherwise idle machine, and run it
-//! twice before trusting a difference of less than ~10%.
+//! Every row runs `--runs` times (3 by default), in rounds; the tables show
+//! medians (peak RSS: the highest) and the range of the wall times. Use an
+//! otherwise idle machine.
 
 use std::fs::File;
 use std::io::{BufRead as _, BufReader, ErrorKind, Read, Write};
@@ -58,14 +59,23 @@ const TCP: &str = "/ip4/127.0.0.1/tcp/0";
 const QUIC: &str = "/ip4/127.0.0.1/udp/0/quic-v1";
 
 fn main() -> anyhow::Result<()> {
-    let (mut quick, mut bin, mut dir) = (false, None, None);
+    let (mut quick, mut bin, mut dir, mut runs) = (false, None, None, 3usize);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
             "--bin" => bin = Some(PathBuf::from(args.next().context("--bin needs a path")?)),
             "--dir" => dir = Some(PathBuf::from(args.next().context("--dir needs a path")?)),
-            _ => bail!("unknown argument {arg:?}; usage: bench [--quick] [--bin PATH] [--dir DIR]"),
+            "--runs" => {
+                runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .context("--runs needs a number above 0")?;
+            }
+            _ => bail!(
+                "unknown argument {arg:?}; usage: bench [--quick] [--runs N] [--bin PATH] [--dir DIR]"
+            ),
         }
     }
     let exe = std::env::current_exe().context("cannot locate this example")?;
@@ -114,114 +124,192 @@ fn main() -> anyhow::Result<()> {
     write_synced(&one, &[0x5a])?;
 
     let mb = |bytes: u64, secs: f64| format!("{:.0}", bytes as f64 / 1e6 / secs);
-    println!("\n## Raw TCP copy, {size}");
-    let raw_dst = work.path().join("raw.bin");
-    let (raw, synced) = raw_tcp(&big_file, &raw_dst)?;
-    ensure!(hash_file(&raw_dst)? == big_hash, "the raw TCP copy differs");
-    std::fs::remove_file(&raw_dst).context("cannot remove the raw copy")?;
-    println!("{raw:.3} s to close, {synced:.3} s with fsync");
-    let (m1, m2) = (mb(big, raw), mb(big, synced));
+    let both: &[&str] = &[TCP, QUIC];
+    let cases: [(&str, &str, &Path, &[&str]); 4] = [
+        ("p2p-client over TCP", size, &big_file, &[TCP]),
+        ("p2p-client over QUIC", size, &big_file, &[QUIC]),
+        ("p2p-client, one folder", &files_label(count), &tree, both),
+        ("p2p-client, 1-byte file, setup", "1 B", &one, both),
+    ];
+    // Rounds run every row once, in the same order, so that a slow moment
+    // of a shared machine hits one round rather than one row.
+    let mut raw_runs = Vec::new();
+    let mut tar_runs = Vec::new();
+    let mut case_runs: Vec<Vec<CaseRun>> = cases.iter().map(|_| Vec::new()).collect();
+    for round in 1..=runs {
+        println!("\n# Round {round} of {runs}");
+        println!("\n## Raw TCP copy, {size}");
+        let raw_dst = work.path().join("raw.bin");
+        let (raw, synced) = raw_tcp(&big_file, &raw_dst)?;
+        ensure!(hash_file(&raw_dst)? == big_hash, "the raw TCP copy differs");
+        std::fs::remove_file(&raw_dst).context("cannot remove the raw copy")?;
+        println!("{raw:.3} s to close, {synced:.3} s with fsync");
+        raw_runs.push((raw, synced));
+
+        println!("\n## tar stream over TCP, {count} × 4 KiB");
+        let tar_dst = work.path().join(format!("untar{round}"));
+        let tar = tar_tcp(&tree, &tar_dst)?;
+        for rel in (0..count).map(tree_file) {
+            let name = tree.file_name().context("no name")?;
+            let (a, b) = (
+                read(&tree.join(&rel))?,
+                read(&tar_dst.join(name).join(&rel))?,
+            );
+            ensure!(a == b, "tar: {} differs", rel.display());
+        }
+        // Many small files are kept until the end: ext4 without a journal
+        // (as on the development machine) skips inodes deleted in the last
+        // minutes when it creates files, so deleting 10,000 here would slow
+        // the next case.
+        println!("{tar:.3} s to tar's exit");
+        tar_runs.push(tar);
+
+        for (i, (name, what, path, listen)) in cases.iter().enumerate() {
+            println!("\n## {name}, {what}");
+            let tag = format!("r{round}c{i}");
+            let run = transfer(&bin, work.path(), &tag, path, listen)
+                .with_context(|| format!("{name} failed"))?;
+            let summary = &run.done["summary"];
+            let got = summary["path"]["transport"].as_str().unwrap_or("?");
+            let forced = if *listen == [QUIC] { "quic" } else { "tcp" };
+            ensure!(listen.len() > 1 || got == forced, "{name}: ran over {got}");
+            let bytes = summary["bytes"].as_u64().context("summary without bytes")?;
+            let engine = summary["seconds"]
+                .as_f64()
+                .context("no seconds in the summary")?;
+            let landed = run
+                .dl
+                .join(path.file_name().context("source without a name")?);
+            if *path == tree {
+                ensure!(
+                    summary["files"] == count,
+                    "{name}: {} files",
+                    summary["files"]
+                );
+                for rel in (0..count).map(tree_file) {
+                    let (a, b) = (read(&tree.join(&rel))?, read(&landed.join(&rel))?);
+                    ensure!(a == b, "{name}: {} differs", rel.display());
+                }
+            } else {
+                ensure!(
+                    hash_file(&landed)? == hash_file(path)?,
+                    "{name}: the copy differs"
+                );
+                std::fs::remove_dir_all(&run.dl).context("cannot remove the received files")?;
+            }
+            let (wall, s, r) = (run.wall, run.sender_mib, run.receiver_mib);
+            println!(
+                "over {got}: wall {wall:.3} s ({:.3} s to transfer_done), engine {engine:.3} s, \
+                 peak RSS sender {s:.1} MiB, receiver {r:.1} MiB",
+                run.to_done
+            );
+            case_runs[i].push(CaseRun {
+                wall,
+                engine,
+                bytes,
+                sender_mib: s,
+                receiver_mib: r,
+                transport: got.to_owned(),
+            });
+        }
+    }
+
+    let raw = median(raw_runs.iter().map(|r| r.0));
+    let synced = median(raw_runs.iter().map(|r| r.1));
+    let tar = median(tar_runs.iter().copied());
+    let spread = |values: &[f64]| {
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(0.0, f64::max);
+        format!("{lo:.3}–{hi:.3}")
+    };
+    let raw_all: Vec<f64> = raw_runs.iter().map(|r| r.0).collect();
+    let synced_all: Vec<f64> = raw_runs.iter().map(|r| r.1).collect();
     let mut rows = vec![
         format!(
-            "| Raw TCP copy, file to file (ceiling) | {size} | {raw:.3} | {m1} | – | – | – | – |"
+            "| Raw TCP copy, file to file (ceiling) | {size} | {raw:.3} | {} | {} | – | – | – | – |",
+            spread(&raw_all),
+            mb(big, raw)
         ),
-        format!("| Raw TCP copy + fsync | {size} | {synced:.3} | {m2} | – | – | – | – |"),
+        format!(
+            "| Raw TCP copy + fsync | {size} | {synced:.3} | {} | {} | – | – | – | – |",
+            spread(&synced_all),
+            mb(big, synced)
+        ),
+        format!(
+            "| tar stream over TCP (baseline) | {} | {tar:.3} | {} | {} | – | – | – | – |",
+            files_label(count),
+            spread(&tar_runs),
+            mb(count as u64 * 4096, tar)
+        ),
     ];
-
-    println!("\n## tar stream over TCP, {count} × 4 KiB");
-    let tar_dst = work.path().join("untar");
-    let tar = tar_tcp(&tree, &tar_dst)?;
-    for rel in (0..count).map(tree_file) {
-        let name = tree.file_name().context("no name")?;
-        let (a, b) = (
-            read(&tree.join(&rel))?,
-            read(&tar_dst.join(name).join(&rel))?,
-        );
-        ensure!(a == b, "tar: {} differs", rel.display());
-    }
-    // Many small files are kept until the end: ext4 without a journal (as on
-    // the development machine) skips inodes deleted in the last minutes when
-    // it creates files, so deleting 10,000 here would slow the next case.
-    println!("{tar:.3} s to tar's exit");
-    let files = format!("{count} × 4 KiB");
-    rows.push(format!(
-        "| tar stream over TCP (baseline) | {files} | {tar:.3} | {} | – | – | – | – |",
-        mb(count as u64 * 4096, tar)
-    ));
     let mut measured = Measured {
         raw_synced: synced,
         tar,
         ..Measured::default()
     };
-    let both: &[&str] = &[TCP, QUIC];
-    let cases: [(&str, &str, &Path, &[&str]); 4] = [
-        ("p2p-client over TCP", size, &big_file, &[TCP]),
-        ("p2p-client over QUIC", size, &big_file, &[QUIC]),
-        ("p2p-client, one folder", &files, &tree, both),
-        ("p2p-client, 1-byte file, setup", "1 B", &one, both),
-    ];
-    for (i, (name, what, path, listen)) in cases.into_iter().enumerate() {
-        println!("\n## {name}, {what}");
-        let run = transfer(&bin, work.path(), &format!("run{i}"), path, listen)
-            .with_context(|| format!("{name} failed"))?;
-        let summary = &run.done["summary"];
-        let got = summary["path"]["transport"].as_str().unwrap_or("?");
-        let forced = if listen == [QUIC] { "quic" } else { "tcp" };
-        ensure!(listen.len() > 1 || got == forced, "{name}: ran over {got}");
-        let bytes = summary["bytes"].as_u64().context("summary without bytes")?;
-        let engine = summary["seconds"]
-            .as_f64()
-            .context("no seconds in the summary")?;
-        let landed = run
-            .dl
-            .join(path.file_name().context("source without a name")?);
-        if path == tree {
-            ensure!(
-                summary["files"] == count,
-                "{name}: {} files",
-                summary["files"]
-            );
-            for rel in (0..count).map(tree_file) {
-                let (a, b) = (read(&tree.join(&rel))?, read(&landed.join(&rel))?);
-                ensure!(a == b, "{name}: {} differs", rel.display());
-            }
-        } else {
-            ensure!(
-                hash_file(&landed)? == hash_file(path)?,
-                "{name}: the copy differs"
-            );
-        }
-        if path != tree {
-            std::fs::remove_dir_all(&run.dl).context("cannot remove the received files")?;
-        }
-        let (wall, s, r) = (run.wall, run.sender_mib, run.receiver_mib);
-        println!(
-            "over {got}: wall {wall:.3} s ({:.3} s to transfer_done), engine {engine:.3} s, \
-             peak RSS sender {s:.1} MiB, receiver {r:.1} MiB",
-            run.to_done
-        );
+    for (i, ((name, what, _, listen), runs)) in cases.iter().zip(&case_runs).enumerate() {
+        let walls: Vec<f64> = runs.iter().map(|r| r.wall).collect();
+        let wall = median(walls.iter().copied());
+        let engine = median(runs.iter().map(|r| r.engine));
+        let bytes = runs.first().map_or(0, |r| r.bytes);
+        let s = runs.iter().map(|r| r.sender_mib).fold(0.0, f64::max);
+        let r = runs.iter().map(|r| r.receiver_mib).fold(0.0, f64::max);
         let rate = |secs| (bytes >= 1000).then(|| mb(bytes, secs));
         let rate = |secs| rate(secs).unwrap_or_else(|| "–".into());
         let (w, e) = (rate(wall), rate(engine));
-        let row = format!("| {wall:.3} | {w} | {engine:.3} | {e} | {s:.1} | {r:.1} |");
         let label = match listen.len() {
-            1 => name.to_owned(),
-            _ => format!("{name} ({got})"),
+            1 => (*name).to_owned(),
+            _ => format!(
+                "{name} ({})",
+                runs.first().map_or("?", |r| r.transport.as_str())
+            ),
         };
-        rows.push(format!("| {label} | {what} {row}"));
+        rows.push(format!(
+            "| {label} | {what} | {wall:.3} | {} | {w} | {engine:.3} | {e} | {s:.1} | {r:.1} |",
+            spread(&walls)
+        ));
         measured.note(i, wall, s.max(r));
     }
 
-    println!("\n## Results ({cores} cores, {})\n", utc_now());
     println!(
-        "| Case | Size | Wall s | Wall MB/s | Engine s | Engine MB/s | Sender peak RSS MiB | Receiver peak RSS MiB |"
+        "\n## Results ({cores} cores, {}; medians of {runs} rounds)\n",
+        utc_now()
     );
-    println!("|---|---|--:|--:|--:|--:|--:|--:|");
+    println!(
+        "| Case | Size | Wall s | Wall range s | Wall MB/s | Engine s | Engine MB/s | Sender peak RSS MiB | Receiver peak RSS MiB |"
+    );
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|");
     for row in rows {
         println!("{row}");
     }
     measured.print_targets();
     work.close().context("cannot remove the temporary folder")
+}
+
+/// One transfer of a case.
+struct CaseRun {
+    wall: f64,
+    engine: f64,
+    bytes: u64,
+    sender_mib: f64,
+    receiver_mib: f64,
+    transport: String,
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut all: Vec<f64> = values.collect();
+    all.sort_by(f64::total_cmp);
+    match all.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => all[n / 2],
+        n => (all[n / 2 - 1] + all[n / 2]) / 2.0,
+    }
+}
+
+/// "10000 × 4 KiB".
+fn files_label(count: usize) -> String {
+    format!("{count} × 4 KiB")
 }
 
 /// The figures the targets of issue #6 are judged on.

@@ -11,11 +11,21 @@ pub(crate) const HASH_CHUNK: usize = 1024 * 1024;
 /// Feeds `reader` into `hasher` in chunks of [`HASH_CHUNK`] bytes, calling
 /// `on_chunk` with each chunk's length; returns the bytes read.
 pub(crate) fn hash_stream(
-    mut reader: impl Read,
+    reader: impl Read,
     hasher: &mut blake3::Hasher,
     on_chunk: &mut dyn FnMut(u64),
 ) -> io::Result<u64> {
-    let mut buf = vec![0u8; HASH_CHUNK];
+    hash_stream_with(reader, hasher, on_chunk, HASH_CHUNK)
+}
+
+/// [`hash_stream`] with a buffer of `buf_len` bytes.
+pub(crate) fn hash_stream_with(
+    mut reader: impl Read,
+    hasher: &mut blake3::Hasher,
+    on_chunk: &mut dyn FnMut(u64),
+    buf_len: usize,
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; buf_len.max(1)];
     let mut total = 0u64;
     loop {
         let n = match reader.read(&mut buf) {

@@ -1,18 +1,29 @@
 //! Turns engine events into progress bars and lines, or JSON lines.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
 use p2p_client::event::{Direction, Event, Summary};
 
 /// Renders events for a person (bars on stderr) or a script (`--json`).
+/// Lines held back are written when it is dropped.
 pub(crate) struct Renderer {
     json: bool,
     multi: MultiProgress,
     bars: HashMap<String, Bars>,
     hashing: Option<ProgressBar>,
+    /// JSON lines of frequent events not written yet, and since when.
+    held: String,
+    held_since: Option<Instant>,
 }
+
+/// Frequent JSON lines (`file_done`, `progress`) are written together, at
+/// the latest with the next other event or once they are this old or big:
+/// ten thousand small files then cost a few writes, not one each.
+const HOLD_FOR: Duration = Duration::from_millis(100);
+const HOLD_BYTES: usize = 64 * 1024;
 
 struct Bars {
     total: ProgressBar,
@@ -43,7 +54,37 @@ impl Renderer {
             multi: MultiProgress::new(),
             bars: HashMap::new(),
             hashing: None,
+            held: String::new(),
+            held_since: None,
         }
+    }
+
+    /// Writes the JSON line of `event`, holding back frequent ones.
+    fn json_line(&mut self, event: &Event) {
+        let Ok(line) = serde_json::to_string(event) else {
+            return;
+        };
+        self.held.push_str(&line);
+        self.held.push('\n');
+        let frequent = matches!(event, Event::FileDone { .. } | Event::Progress { .. });
+        let since = *self.held_since.get_or_insert_with(Instant::now);
+        if !frequent || self.held.len() >= HOLD_BYTES || since.elapsed() >= HOLD_FOR {
+            self.flush();
+        }
+    }
+
+    /// Writes every line held back.
+    pub(crate) fn flush(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        // Nothing to do if stdout is gone (a closed pipe).
+        let _ = out
+            .write_all(self.held.as_bytes())
+            .and_then(|()| out.flush());
+        self.held.clear();
+        self.held_since = None;
     }
 
     /// Prints a line for a person, above any bars (stdout in human mode).
@@ -55,9 +96,7 @@ impl Renderer {
 
     pub(crate) fn on(&mut self, event: &Event) {
         if self.json {
-            if let Ok(line) = serde_json::to_string(event) {
-                println!("{line}");
-            }
+            self.json_line(event);
             return;
         }
         match event {
@@ -211,4 +250,10 @@ pub(crate) fn summary_line(direction: Direction, s: &Summary) -> String {
         s.mb_per_sec(),
         s.path
     )
+}
+
+impl Drop for Renderer {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }

@@ -1,6 +1,7 @@
 //! The sender's side: scan, offer, then stream every file from disk.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
@@ -58,16 +59,19 @@ pub(super) async fn scan_files(
 ) -> Result<Scanned, EngineError> {
     let progress = engine.clone();
     let scanned = tokio::task::spawn_blocking(move || {
-        let mut done = 0u64;
-        let mut last = Instant::now();
-        let mut on_hashed = |n: u64| {
-            done += n;
-            if last.elapsed().as_millis() >= 200 {
-                last = Instant::now();
+        let done = AtomicU64::new(0);
+        let last = std::sync::Mutex::new(Instant::now());
+        let on_hashed = |n: u64| {
+            let done = done.fetch_add(n, Ordering::Relaxed) + n;
+            // One thread reports at a time; the others go on hashing.
+            if let Ok(mut last) = last.try_lock()
+                && last.elapsed().as_millis() >= 200
+            {
+                *last = Instant::now();
                 progress.emit_lossy(Event::Hashing { done });
             }
         };
-        scan::scan(&paths, &mut on_hashed)
+        scan::scan(&paths, &on_hashed)
     })
     .await
     .map_err(|_| EngineError::Stopped)??;

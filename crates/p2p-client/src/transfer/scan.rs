@@ -22,6 +22,9 @@ use std::time::SystemTime;
 use protocol::offer::{FileEntry, Hash, Offer, OfferError};
 use protocol::path::{SafePath, display_escaped};
 use rand::RngCore;
+use rayon::prelude::*;
+
+use super::HASH_CHUNK;
 
 #[cfg(test)]
 mod tests;
@@ -94,14 +97,15 @@ pub enum ScanError {
 /// Entries are sorted by path, so the same files give the same offer (but
 /// for its random `transfer_id`).
 ///
-/// `on_hashed(n)` is called as `n` more bytes have been hashed, for a
-/// progress bar. A file that changes size while it is read is offered with
+/// Files are hashed on up to [`HASH_THREADS`] threads, a large one on
+/// several at once. `on_hashed(n)` is called (from any of them) as `n` more
+/// bytes have been hashed, for a progress bar. A file that changes size while it is read is offered with
 /// the bytes actually read.
 ///
 /// # Errors
 /// A [`ScanError`] naming the file: missing, unreadable, not portable,
 /// duplicate names, nothing to send, or an offer the protocol refuses.
-pub fn scan(paths: &[PathBuf], on_hashed: &mut dyn FnMut(u64)) -> Result<Scanned, ScanError> {
+pub fn scan(paths: &[PathBuf], on_hashed: &OnHashed<'_>) -> Result<Scanned, ScanError> {
     let mut found = Found::default();
     // Lower-cased top-level names seen so far.
     let mut top_names: HashSet<String> = HashSet::new();
@@ -210,18 +214,18 @@ impl Found {
     }
 
     /// Sorts, hashes and builds the offer.
-    fn into_scanned(mut self, on_hashed: &mut dyn FnMut(u64)) -> Result<Scanned, ScanError> {
+    fn into_scanned(mut self, on_hashed: &OnHashed<'_>) -> Result<Scanned, ScanError> {
         if self.files.is_empty() && self.dirs.is_empty() {
             return Err(ScanError::Empty);
         }
         self.files.sort();
         self.dirs.sort();
+        let hashed = hash_files(&self.files, on_hashed)?;
         let mut entries = Vec::with_capacity(self.files.len());
         let mut sources = Vec::with_capacity(self.files.len());
         let mut modified = Vec::with_capacity(self.files.len());
         let mut total_bytes = 0u64;
-        for (rel, local) in self.files {
-            let (hash, size, changed) = hash_file(&local, on_hashed)?;
+        for ((rel, local), (hash, size, changed)) in self.files.into_iter().zip(hashed) {
             modified.push(changed);
             total_bytes = total_bytes.saturating_add(size);
             entries.push(FileEntry {
@@ -300,26 +304,114 @@ fn check_portable(path: &Path, rel: &str) -> Result<(), ScanError> {
         })
 }
 
+/// Told how many more bytes were hashed; called from the hashing threads.
+pub type OnHashed<'a> = dyn Fn(u64) + Sync + 'a;
+
+/// Most threads hashing at once while scanning. Each holds at most two
+/// buffers of [`HASH_CHUNK`] bytes.
+pub const HASH_THREADS: usize = 4;
+
+/// Files at least this large are hashed on several threads at once (BLAKE3
+/// is a tree: its subtrees hash in parallel).
+const PARALLEL_FILE: u64 = 4 * HASH_CHUNK as u64;
+
+/// Hashes `files` (offered path, local path) in parallel, each on one
+/// thread and large ones on several; results in the order of `files`.
+fn hash_files(
+    files: &[(String, PathBuf)],
+    on_hashed: &OnHashed<'_>,
+) -> Result<Vec<(Hash, u64, Option<SystemTime>)>, ScanError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(HASH_THREADS);
+    let hash_all = || {
+        files
+            .par_iter()
+            .map(|(_, local)| hash_file(local, on_hashed))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("p2p-hash-{i}"))
+        .build()
+    {
+        Ok(pool) => pool.install(hash_all),
+        Err(error) => {
+            tracing::warn!(%error, "no threads for hashing; hashing on one");
+            files
+                .iter()
+                .map(|(_, local)| hash_file(local, on_hashed))
+                .collect()
+        }
+    }
+}
+
 /// Hashes one file from disk; returns its hash, the bytes actually read and
 /// its modification time before reading.
 fn hash_file(
     path: &Path,
-    on_hashed: &mut dyn FnMut(u64),
+    on_hashed: &OnHashed<'_>,
 ) -> Result<(Hash, u64, Option<SystemTime>), ScanError> {
     let io_err = |source| ScanError::Io {
         path: path.to_path_buf(),
         source,
     };
     let file = File::open(path).map_err(io_err)?;
-    let modified = file.metadata().and_then(|m| m.modified()).ok();
+    let meta = file.metadata().map_err(io_err)?;
+    let modified = meta.modified().ok();
     let mut hasher = blake3::Hasher::new();
-    let size = super::hash_stream(file, &mut hasher, on_hashed).map_err(io_err)?;
+    let size = if meta.len() >= PARALLEL_FILE {
+        hash_parallel(file, &mut hasher, on_hashed).map_err(io_err)?
+    } else {
+        // Sized to the file: ten thousand small files cost no large buffers.
+        let buf = usize::try_from(meta.len()).map_or(HASH_CHUNK, |len| len.clamp(1, HASH_CHUNK));
+        super::hash_stream_with(file, &mut hasher, &mut |n| on_hashed(n), buf).map_err(io_err)?
+    };
     let now = fs::metadata(path).map_or(size, |meta| meta.len());
     if now != size {
         tracing::warn!(path = %path.display(), read = size, now,
             "file changed size while it was hashed; offering the bytes read");
     }
     Ok((Hash(*hasher.finalize().as_bytes()), size, modified))
+}
+
+/// Hashes `file` with the BLAKE3 tree spread over the pool's threads, while
+/// the next chunk is read; returns the bytes read.
+fn hash_parallel(
+    mut file: File,
+    hasher: &mut blake3::Hasher,
+    on_hashed: &OnHashed<'_>,
+) -> io::Result<u64> {
+    let mut current = vec![0u8; HASH_CHUNK];
+    let mut next = vec![0u8; HASH_CHUNK];
+    let mut len = read_full(&mut file, &mut current)?;
+    let mut total = 0u64;
+    while len > 0 {
+        let chunk = current.get(..len).unwrap_or(&current);
+        let (_, read) = rayon::join(
+            || hasher.update_rayon(chunk),
+            || read_full(&mut file, &mut next),
+        );
+        total = total.saturating_add(len as u64);
+        on_hashed(len as u64);
+        len = read?;
+        std::mem::swap(&mut current, &mut next);
+    }
+    Ok(total)
+}
+
+/// Reads until `buf` is full or the end of the file; returns the bytes read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+        match file.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// 16 random bytes from the operating system as 32 lowercase hex digits.

@@ -10,7 +10,14 @@ fn write(path: &Path, bytes: &[u8]) {
 }
 
 fn scan_quiet(paths: &[PathBuf]) -> Result<Scanned, ScanError> {
-    scan(paths, &mut |_| {})
+    scan(paths, &|_| {})
+}
+
+/// Scans `paths`, returning what the progress callback was told.
+fn scan_counting(paths: &[PathBuf]) -> (Scanned, Vec<u64>) {
+    let calls = std::sync::Mutex::new(Vec::new());
+    let scanned = scan(paths, &|n| calls.lock().unwrap().push(n)).unwrap();
+    (scanned, calls.into_inner().unwrap())
 }
 
 fn paths(offer: &Offer) -> Vec<&str> {
@@ -22,8 +29,8 @@ fn a_single_file_is_offered_under_its_name() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("report.pdf");
     write(&file, b"hello world");
-    let mut hashed = 0;
-    let scanned = scan(std::slice::from_ref(&file), &mut |n| hashed += n).unwrap();
+    let (scanned, calls) = scan_counting(std::slice::from_ref(&file));
+    let hashed: u64 = calls.iter().sum();
     let offer = &scanned.offer;
     assert_eq!(paths(offer), ["report.pdf"]);
     assert!(offer.dirs.is_empty());
@@ -121,25 +128,48 @@ fn output_is_sorted_and_deterministic() {
 
 #[test]
 fn large_files_are_hashed_in_chunks() {
+    // Under and over the size hashed on several threads at once.
+    for size in [2 * HASH_CHUNK + 12345, 5 * HASH_CHUNK + 777] {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("big.bin");
+        let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        write(&file, &bytes);
+        let (scanned, calls) = scan_counting(std::slice::from_ref(&file));
+        assert_eq!(
+            scanned.offer.files[0].hash.0,
+            *blake3::hash(&bytes).as_bytes(),
+            "{size} bytes"
+        );
+        assert!(calls.len() >= 3, "{calls:?}");
+        assert!(calls.iter().all(|&n| n <= HASH_CHUNK as u64));
+        assert_eq!(calls.iter().sum::<u64>(), bytes.len() as u64);
+    }
+}
+
+#[test]
+fn many_files_hashed_in_parallel_keep_their_order_and_hashes() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("big.bin");
-    let bytes: Vec<u8> = (0..(2 * crate::transfer::HASH_CHUNK + 12345))
-        .map(|i| (i % 251) as u8)
+    let root = tmp.path().join("many");
+    let mut expected = Vec::new();
+    for i in 0..300usize {
+        let rel = format!("d{}/f{i:03}", i % 7);
+        let bytes = vec![u8::try_from(i % 256).unwrap(); i * 37];
+        write(&root.join(&rel), &bytes);
+        expected.push((format!("many/{rel}"), *blake3::hash(&bytes).as_bytes()));
+    }
+    expected.sort();
+    let (scanned, calls) = scan_counting(&[root]);
+    let got: Vec<_> = scanned
+        .offer
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.hash.0))
         .collect();
-    write(&file, &bytes);
-    let mut calls = Vec::new();
-    let scanned = scan(std::slice::from_ref(&file), &mut |n| calls.push(n)).unwrap();
-    assert_eq!(
-        scanned.offer.files[0].hash.0,
-        *blake3::hash(&bytes).as_bytes()
-    );
-    assert!(calls.len() >= 3, "{calls:?}");
-    assert!(
-        calls
-            .iter()
-            .all(|&n| n <= crate::transfer::HASH_CHUNK as u64)
-    );
-    assert_eq!(calls.iter().sum::<u64>(), bytes.len() as u64);
+    assert_eq!(got, expected);
+    assert_eq!(calls.iter().sum::<u64>(), scanned.offer.total_bytes);
+    for (file, source) in scanned.offer.files.iter().zip(&scanned.sources) {
+        assert_eq!(fs::metadata(source).unwrap().len(), file.size);
+    }
 }
 
 #[test]
