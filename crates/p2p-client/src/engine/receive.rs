@@ -421,7 +421,6 @@ async fn receive_files(
     let started = Instant::now();
     let mut done = resumed;
     let mut last_progress = Instant::now();
-    let mut saved = Vec::new();
     // The files the stream carries, in its order. Those an earlier attempt
     // of the same offer placed complete need nothing.
     let mut plan = Vec::with_capacity(offer.files.len());
@@ -429,11 +428,7 @@ async fn receive_files(
         if *start == entry.size
             && let Some(done) = already_placed(&placement, entry)
         {
-            engine.emit_lossy(Event::FileDone {
-                transfer_id: offer.transfer_id.clone(),
-                file: entry.path.clone(),
-            });
-            saved.push(done);
+            files_done(engine, &offer.transfer_id, vec![done]);
             continue;
         }
         plan.push(Planned {
@@ -442,9 +437,14 @@ async fn receive_files(
             start: *start,
         });
     }
+    let plan: Arc<[Planned]> = plan.into();
     let mut at = Position::new(&plan);
     let mut buffers = Buffers::new();
-    let mut disk = Disk::start(Arc::clone(&placement), plan.clone(), buffers.spare_sender());
+    let mut disk = Disk::start(
+        Arc::clone(&placement),
+        Arc::clone(&plan),
+        buffers.spare_sender(),
+    );
     // The bytes of every file, back to back: read in chunks that may span
     // many small files; the disk thread splits them.
     let mut left: u64 = plan.iter().map(Planned::len).sum();
@@ -490,10 +490,10 @@ async fn receive_files(
                 file_size: file.entry.size,
             });
         }
-        files_done(engine, &offer.transfer_id, disk.placed(), &mut saved);
+        files_done(engine, &offer.transfer_id, disk.placed());
     }
     let placed = disk.finish().await?;
-    files_done(engine, &offer.transfer_id, placed, &mut saved);
+    files_done(engine, &offer.transfer_id, placed);
     // Anything after the announced bytes is a lie about sizes.
     let mut probe = [0u8; 1];
     match wire::read_some(stall, stream, &mut probe).await {
@@ -589,8 +589,8 @@ fn top_level_names(placement: &Placement, offer: &Offer) -> Vec<String> {
     names
 }
 
-/// Reports placed files as done and adds them to `saved`.
-fn files_done(engine: &Engine, transfer_id: &str, placed: Vec<PathBuf>, saved: &mut Vec<PathBuf>) {
+/// Reports placed files as done.
+fn files_done(engine: &Engine, transfer_id: &str, placed: Vec<PathBuf>) {
     for path in placed {
         let shown = path
             .strip_prefix(&engine.inner.config.download_dir)
@@ -601,7 +601,6 @@ fn files_done(engine: &Engine, transfer_id: &str, placed: Vec<PathBuf>, saved: &
             transfer_id: transfer_id.to_owned(),
             file: shown,
         });
-        saved.push(path);
     }
 }
 

@@ -92,7 +92,7 @@ impl Disk {
     /// verified and placed as soon as the stream reaches them.
     pub(super) fn start(
         placement: Arc<Placement>,
-        plan: Vec<Planned>,
+        plan: Arc<[Planned]>,
         give_back: mpsc::Sender<Vec<u8>>,
     ) -> Self {
         let (to_disk, rx) = mpsc::channel(WRITE_QUEUE);
@@ -300,7 +300,9 @@ impl Flusher {
 
 /// The files of the plan being written, one at a time.
 struct Writer<'a> {
-    plan: std::vec::IntoIter<Planned>,
+    plan: Arc<[Planned]>,
+    /// Index in `plan` of the next file to open.
+    next: usize,
     placement: &'a Placement,
     open: Option<(PartialFile, FileEntry)>,
     batch: Batch,
@@ -315,8 +317,9 @@ impl Writer<'_> {
             index,
             entry,
             start,
-        }) = self.plan.next()
+        }) = self.plan.get(self.next).cloned()
         {
+            self.next += 1;
             // Files of the same content share a partial file: the one
             // waiting to be placed must be placed first.
             if self.batch.holds(&entry) {
@@ -387,13 +390,14 @@ impl Writer<'_> {
 /// of its file; the files verified before it are placed all the same.
 fn disk_thread(
     mut rx: mpsc::Receiver<ToDisk>,
-    plan: Vec<Planned>,
+    plan: Arc<[Planned]>,
     placement: Arc<Placement>,
     give_back: &mpsc::Sender<Vec<u8>>,
     placed: mpsc::UnboundedSender<PathBuf>,
 ) -> Result<(), DiskError> {
     let mut writer = Writer {
-        plan: plan.into_iter(),
+        plan,
+        next: 0,
         placement: &placement,
         open: None,
         batch: Batch::default(),
