@@ -29,6 +29,8 @@ use protocol::offer::{FileEntry, Hash, Offer};
 use protocol::path::{SafePath, display_escaped, numbered_name};
 use protocol::transfer::ResumePoint;
 
+#[cfg(target_os = "linux")]
+mod dirs;
 mod partial;
 mod record;
 #[cfg(test)]
@@ -36,6 +38,10 @@ mod tests;
 
 use partial::{Locked, create_locked, open_locked};
 pub use partial::{PartialFile, VerifiedFile};
+#[cfg(target_os = "linux")]
+use std::os::fd::OwnedFd;
+#[cfg(target_os = "linux")]
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Folder inside the download folder for this app's own data.
 pub const STATE_DIR: &str = ".p2p-share";
@@ -206,10 +212,8 @@ impl Store {
         let mut seen = HashSet::new();
         let mut points = Vec::new();
         // Where an earlier attempt of the same offer put things.
-        let earlier = record::load(&self.dir, offer).map(|record| Placement {
-            dir: self.dir.clone(),
-            top: record.top,
-        });
+        let earlier = record::load(&self.dir, offer)
+            .map(|record| Placement::new(self.dir.clone(), record.top));
         for (index, entry) in offer.files.iter().enumerate() {
             let Ok(file) = u32::try_from(index) else {
                 break;
@@ -341,10 +345,15 @@ impl Store {
         if let Err(error) = record::save(&self.dir, offer, &record) {
             tracing::warn!(%error, "cannot save the transfer record; a retry will not reuse its folder");
         }
-        let placement = Placement {
-            dir: self.dir.clone(),
-            top: map,
-        };
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut placement = Placement::new(self.dir.clone(), map);
+        #[cfg(target_os = "linux")]
+        {
+            placement.partial = Some(Arc::new(dirs::open_chain(
+                &self.dir,
+                [STATE_DIR, PARTIAL_DIR],
+            )?));
+        }
 
         let folders: BTreeSet<SafePath> = dirs
             .into_iter()
@@ -405,9 +414,39 @@ pub struct Placement {
     dir: PathBuf,
     /// Top-level name in the offer -> name in `DIR`.
     top: HashMap<String, String>,
+    /// `DIR/.p2p-share/partial`, held open (set by [`Store::prepare`]).
+    #[cfg(target_os = "linux")]
+    partial: Option<Arc<OwnedFd>>,
+    /// The folder files were last placed in, held open.
+    #[cfg(target_os = "linux")]
+    last_folder: Arc<Mutex<dirs::LastFolder>>,
 }
 
 impl Placement {
+    fn new(dir: PathBuf, top: HashMap<String, String>) -> Self {
+        Self {
+            dir,
+            top,
+            #[cfg(target_os = "linux")]
+            partial: None,
+            #[cfg(target_os = "linux")]
+            last_folder: Arc::default(),
+        }
+    }
+
+    /// Creates the partial file `part` (locked) if it does not exist yet:
+    /// in the partial folder held open where there is one, else by path
+    /// after checking the folders again (they may have been replaced since
+    /// [`Store::prepare`]).
+    fn create_partial(&self, part: &Path) -> Result<Result<Option<File>, Locked>, StoreError> {
+        #[cfg(target_os = "linux")]
+        if let (Some(dir), Some(name)) = (&self.partial, part.file_name()) {
+            return Ok(partial::create_locked_at(dir, name));
+        }
+        ensure_dirs(&self.dir, [STATE_DIR, PARTIAL_DIR])?;
+        Ok(create_locked(part))
+    }
+
     /// The download folder.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -428,6 +467,11 @@ impl Placement {
         let mut path = self.dir.clone();
         path.extend(self.mapped_components(rel));
         path
+    }
+
+    /// Where partial files are kept.
+    fn partial_dir(&self) -> PathBuf {
+        self.dir.join(STATE_DIR).join(PARTIAL_DIR)
     }
 
     /// The components of `rel` with the top-level one mapped.
@@ -461,14 +505,12 @@ impl Placement {
         if offset > entry.size {
             return Err(StoreError::TooMuchData { path: name });
         }
-        // Checked again: the folders may have been replaced since `prepare`.
-        let partial_dir = ensure_dirs(&self.dir, [STATE_DIR, PARTIAL_DIR])?;
-        let part = partial_dir.join(partial_name(entry));
+        let part = self.partial_dir().join(partial_name(entry));
         let io_err = |source| StoreError::Io {
             path: part.clone(),
             source,
         };
-        let mut file = match create_locked(&part) {
+        let mut file = match self.create_partial(&part)? {
             // A new, empty file: nothing to check, cut or read back.
             Ok(Some(_)) if offset > 0 => {
                 return Err(StoreError::PartialTooShort {
@@ -594,6 +636,10 @@ fn completed(earlier: &Placement, file: u32, entry: &FileEntry) -> Option<Resume
 fn place(part: &Path, rel: &SafePath, placement: &Placement) -> Result<PathBuf, StoreError> {
     let mut folders: Vec<&str> = placement.mapped_components(rel).collect();
     let mapped_name = folders.pop().unwrap_or(rel.file_name()).to_owned();
+    #[cfg(target_os = "linux")]
+    if let Some(placed) = place_at(part, rel, &folders, &mapped_name, placement)? {
+        return Ok(placed);
+    }
     // The folders were made by `prepare`; check again that none was
     // replaced by a symlink (and make any that were removed).
     let parent = ensure_dirs(&placement.dir, folders)?;
@@ -648,6 +694,67 @@ fn place(part: &Path, rel: &SafePath, placement: &Placement) -> Result<PathBuf, 
                     source,
                 });
             }
+        }
+    }
+    Err(StoreError::NoFreeName {
+        name: display_escaped(rel.as_str(), SHOWN_CHARS),
+    })
+}
+
+/// [`place`] with the partial folder and the destination folder held open
+/// (see `dirs`): a rename that refuses to replace, with no path walked.
+/// `Ok(None)` where that cannot be done (no folder held open, or a file
+/// system without such renames): then [`place`] goes on by path.
+#[cfg(target_os = "linux")]
+fn place_at(
+    part: &Path,
+    rel: &SafePath,
+    folders: &[&str],
+    mapped_name: &str,
+    placement: &Placement,
+) -> Result<Option<PathBuf>, StoreError> {
+    use rustix::fs::{RenameFlags, renameat_with};
+    use rustix::io::Errno;
+    let (Some(partial), Some(part_name)) = (placement.partial.as_deref(), part.file_name()) else {
+        return Ok(None);
+    };
+    let mut parent = placement.dir.clone();
+    parent.extend(folders);
+    let mut last = placement
+        .last_folder
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let original = rel.file_name();
+    let mut reopened = false;
+    let mut n = 0;
+    while n <= MAX_NUMBER {
+        let name = if n == 0 {
+            mapped_name.to_owned()
+        } else {
+            numbered_name(original, n)
+        };
+        n += 1;
+        if n > 1 && name == mapped_name {
+            continue;
+        }
+        let folder = last.get(&parent, &placement.dir, folders.iter().copied())?;
+        match renameat_with(
+            partial,
+            part_name,
+            folder,
+            name.as_str(),
+            RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => return Ok(Some(parent.join(&name))),
+            Err(Errno::EXIST) => {}
+            // The folder held open was removed meanwhile: open (make) it again.
+            Err(Errno::NOENT) if !reopened => {
+                reopened = true;
+                last.forget();
+                n -= 1;
+            }
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => return Ok(None),
+            Err(e) => return Err(dirs::io_err(&parent.join(&name), e)),
         }
     }
     Err(StoreError::NoFreeName {

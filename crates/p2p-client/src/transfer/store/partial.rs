@@ -241,13 +241,33 @@ pub(super) fn create_locked(part: &Path) -> Result<Option<File>, Locked> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
         Err(e) => return Err(Locked::Io(e)),
     };
+    lock_new(file, part).map(Some)
+}
+
+/// [`create_locked`] for the file `name` in the folder `dir` held open.
+#[cfg(target_os = "linux")]
+pub(super) fn create_locked_at(
+    dir: &std::os::fd::OwnedFd,
+    name: &std::ffi::OsStr,
+) -> Result<Option<File>, Locked> {
+    use rustix::fs::{Mode, OFlags, openat};
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match openat(dir, name, flags, Mode::from_raw_mode(0o666)) {
+        Ok(fd) => lock_new(File::from(fd), Path::new(name)).map(Some),
+        Err(rustix::io::Errno::EXIST) => Ok(None),
+        Err(e) => Err(Locked::Io(e.into())),
+    }
+}
+
+/// Locks a partial file just created.
+fn lock_new(file: File, part: &Path) -> Result<File, Locked> {
     match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
-        Ok(true) => Ok(Some(file)),
+        Ok(true) => Ok(file),
         // Another transfer opened it in the moment since.
         Ok(false) => Err(Locked::Busy),
         Err(error) => {
             tracing::debug!(path = %part.display(), %error, "cannot lock partial file; going on");
-            Ok(Some(file))
+            Ok(file)
         }
     }
 }

@@ -509,10 +509,10 @@ fn disk_full_errors_are_recognised() {
 
 #[test]
 fn final_path_maps_only_the_top_level_name() {
-    let placement = Placement {
-        dir: PathBuf::from("/d"),
-        top: HashMap::from([("a".to_owned(), "a (1)".to_owned())]),
-    };
+    let placement = Placement::new(
+        PathBuf::from("/d"),
+        HashMap::from([("a".to_owned(), "a (1)".to_owned())]),
+    );
     let rel = SafePath::parse("a/a/f").unwrap();
     assert_eq!(placement.final_path(&rel), Path::new("/d/a (1)/a/f"));
     let rel = SafePath::parse("b").unwrap();
@@ -550,4 +550,64 @@ fn a_partial_already_linked_into_place_is_never_cut() {
         Err(StoreError::InUse { .. })
     ));
     assert_eq!(fs::read(dir.join("placed")).unwrap(), b"abc");
+}
+
+/// Receives file `index` of `o` completely and places it.
+fn receive_one(
+    placement: &Placement,
+    o: &Offer,
+    index: u32,
+    bytes: &[u8],
+) -> Result<PathBuf, StoreError> {
+    let mut part = placement.open(index, &o.files[index as usize], 0)?;
+    part.write(bytes)?;
+    part.finish(placement)
+}
+
+#[test]
+fn a_folder_removed_while_receiving_is_made_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("downloads");
+    let store = Store::new(dir.clone());
+    let o = offer(&[("top/sub/a", b"1"), ("top/sub/b", b"2")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    assert_eq!(
+        receive_one(&placement, &o, 0, b"1").unwrap(),
+        dir.join("top/sub/a")
+    );
+    fs::remove_dir_all(dir.join("top/sub")).unwrap();
+    assert_eq!(
+        receive_one(&placement, &o, 1, b"2").unwrap(),
+        dir.join("top/sub/b")
+    );
+    assert_eq!(fs::read(dir.join("top/sub/b")).unwrap(), b"2");
+}
+
+#[test]
+fn a_folder_swapped_for_a_symlink_while_receiving_is_never_followed() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("downloads");
+    let outside = tmp.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let store = Store::new(dir.clone());
+    let o = offer(&[("top/sub/a", b"1"), ("top/sub/b", b"2")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    receive_one(&placement, &o, 0, b"1").unwrap();
+    // After the first file, the folder is moved away and a symlink to a
+    // folder outside takes its place.
+    fs::rename(dir.join("top/sub"), dir.join("top/moved")).unwrap();
+    symlink(&outside, dir.join("top/sub")).unwrap();
+    let placed = receive_one(&placement, &o, 1, b"2");
+    // Linux holds the folder open: the file goes into the real folder,
+    // wherever it was moved. Elsewhere the folder is checked again and the
+    // link refused. Never through the link.
+    if cfg!(target_os = "linux") {
+        placed.unwrap();
+        assert_eq!(fs::read(dir.join("top/moved/b")).unwrap(), b"2");
+    } else {
+        let err = placed.unwrap_err();
+        assert!(matches!(err, StoreError::Unsafe { .. }), "{err}");
+    }
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
 }
