@@ -12,8 +12,8 @@ use super::{CHUNK, Failure};
 use crate::transfer::store::{PartialFile, Placement, StoreError, VerifiedFile};
 
 /// Chunks queued between the network and the disk thread. With the spare
-/// buffers this bounds a transfer's buffers to about 4 MiB.
-const WRITE_QUEUE: usize = 8;
+/// buffers this bounds a transfer's buffers to about 2.5 MiB.
+const WRITE_QUEUE: usize = 4;
 
 /// Files under this size are synced in batches (see [`Batch`]).
 const SMALL_FILE: u64 = 1024 * 1024;
