@@ -23,6 +23,19 @@ use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade,
 /// with the same peak memory.
 pub(crate) const SEND_FRAME: usize = 4 * (65_535 - 16) - 12;
 
+/// Streams open at once on one connection. A pair of peers needs a few
+/// (offers, data, identify, ping, hole punching); yamux's 512 would force a
+/// receive window of at least 128 MiB (256 KiB per stream).
+const MAX_STREAMS: usize = 32;
+
+/// Bytes a peer may have in flight towards us over one connection, across
+/// all its streams: what we buffer at most. yamux grows a stream's window
+/// towards twice the bandwidth-delay product, up to this; its default of
+/// 1 GiB let a busy loopback transfer buffer enough to push the receiver's
+/// peak RSS past 32 MiB. 8 MiB covers 2 × the product of 200 Mbit/s at
+/// 160 ms, and is the same bound QUIC gets (see `behaviour`).
+const RECEIVE_WINDOW: usize = 8 * 1024 * 1024;
+
 /// Inbound streams held while nobody asks for them; more are reset. Equal to
 /// yamux's own ACK backlog, so a well-behaved peer never reaches it.
 const MAX_WAITING_INBOUND: usize = 256;
@@ -35,6 +48,10 @@ impl Default for Config {
     fn default() -> Self {
         let mut config = yamux::Config::default();
         config.set_split_send_size(SEND_FRAME);
+        // In this order: yamux checks that the window leaves every stream
+        // its 256 KiB (32 × 256 KiB = 8 MiB).
+        config.set_max_num_streams(MAX_STREAMS);
+        config.set_max_connection_receive_window(Some(RECEIVE_WINDOW));
         Self(config)
     }
 }
