@@ -24,16 +24,17 @@ use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade,
 pub(crate) const SEND_FRAME: usize = 4 * (65_535 - 16) - 12;
 
 /// Streams open at once on one connection. A pair of peers needs a few
-/// (offers, data, identify, ping, hole punching); yamux's 512 would force a
-/// receive window of at least 128 MiB (256 KiB per stream).
-const MAX_STREAMS: usize = 32;
+/// (offers, data, identify, ping, hole punching); yamux's 512 would reserve
+/// 128 MiB of receive window (256 KiB per stream, see below).
+const MAX_STREAMS: usize = 16;
 
 /// Bytes a peer may have in flight towards us over one connection, across
-/// all its streams: what we buffer at most. yamux grows a stream's window
-/// towards twice the bandwidth-delay product, up to this; its default of
-/// 1 GiB let a busy loopback transfer buffer enough to push the receiver's
-/// peak RSS past 32 MiB. 8 MiB covers 2 × the product of 200 Mbit/s at
-/// 160 ms, and is the same bound QUIC gets (see `behaviour`).
+/// all its streams: what we buffer at most. yamux reserves 256 KiB per
+/// stream of this (4 MiB for 16) and lets busy streams grow their window
+/// into the rest, towards twice the bandwidth-delay product: here up to
+/// 4.25 MiB, enough for 200 Mbit/s at 160 ms. Its default of 1 GiB let a
+/// loopback transfer buffer enough to push the receiver's peak RSS past
+/// 32 MiB. QUIC gets the same bound (see `behaviour`).
 const RECEIVE_WINDOW: usize = 8 * 1024 * 1024;
 
 /// Inbound streams held while nobody asks for them; more are reset. Equal to
@@ -49,7 +50,7 @@ impl Default for Config {
         let mut config = yamux::Config::default();
         config.set_split_send_size(SEND_FRAME);
         // In this order: yamux checks that the window leaves every stream
-        // its 256 KiB (32 × 256 KiB = 8 MiB).
+        // its 256 KiB.
         config.set_max_num_streams(MAX_STREAMS);
         config.set_max_connection_receive_window(Some(RECEIVE_WINDOW));
         Self(config)
