@@ -254,8 +254,9 @@ fn read_file(
     while left > 0 {
         let room = chunk.buf.len() - chunk.len;
         let want = usize::try_from(left).map_or(room, |left| left.min(room));
-        let got = read_full(&mut reader, &mut chunk.buf[chunk.len..chunk.len + want])
-            .map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let got =
+            crate::transfer::read_full(&mut reader, &mut chunk.buf[chunk.len..chunk.len + want])
+                .map_err(|e| format!("cannot read {shown}: {e}"))?;
         if got == 0 {
             return Err(Some(format!(
                 "{shown} became shorter while sending; send it again when it no longer changes"
@@ -274,20 +275,6 @@ fn read_file(
         }
     }
     Ok(())
-}
-
-/// Reads until `buf` is full or the end of the file.
-fn read_full(reader: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match std::io::Read::read(reader, &mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// How long a sender waits for hole punching to turn a relayed connection

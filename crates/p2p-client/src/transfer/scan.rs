@@ -384,13 +384,13 @@ fn hash_parallel(
 ) -> io::Result<u64> {
     let mut current = vec![0u8; HASH_CHUNK];
     let mut next = vec![0u8; HASH_CHUNK];
-    let mut len = read_full(&mut file, &mut current)?;
+    let mut len = super::read_full(&mut file, &mut current)?;
     let mut total = 0u64;
     while len > 0 {
         let chunk = current.get(..len).unwrap_or(&current);
         let (_, read) = rayon::join(
             || hasher.update_rayon(chunk),
-            || read_full(&mut file, &mut next),
+            || super::read_full(&mut file, &mut next),
         );
         total = total.saturating_add(len as u64);
         on_hashed(len as u64);
@@ -398,20 +398,6 @@ fn hash_parallel(
         std::mem::swap(&mut current, &mut next);
     }
     Ok(total)
-}
-
-/// Reads until `buf` is full or the end of the file; returns the bytes read.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
-        match file.read(rest) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// 16 random bytes from the operating system as 32 lowercase hex digits.
