@@ -374,12 +374,7 @@ impl Engine {
     /// Waits until `peer` has hung up (it has what it needed), for at most
     /// `limit`, so our last answer is not cut off by our own exit.
     pub async fn wait_disconnected(&self, peer: PeerId, limit: Duration) {
-        let gone = async {
-            while self.inner.net.path(peer).await.ok().flatten().is_some() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        let _ = tokio::time::timeout(limit, gone).await;
+        let _ = tokio::time::timeout(limit, self.inner.net.wait_gone(peer)).await;
     }
 
     /// Cancels a transfer: declines it if it still waits for a decision here,

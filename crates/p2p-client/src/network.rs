@@ -208,6 +208,12 @@ pub(crate) enum Command {
     KeepBest {
         peer: PeerId,
     },
+    /// Answers once no connection to `peer` is left (at once if none is);
+    /// the caller bounds the wait.
+    WaitGone {
+        peer: PeerId,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// How long a sender waits for a dial still under way that would give a
@@ -331,6 +337,11 @@ impl Network {
             .await
             .map_err(|_| NetError::Stopped)?;
         self.path(peer).await
+    }
+
+    /// Returns once no connection to `peer` is left.
+    pub(crate) async fn wait_gone(&self, peer: PeerId) -> Result<(), NetError> {
+        self.ask(|reply| Command::WaitGone { peer, reply }).await
     }
 
     /// The best current path to `peer`, if connected.

@@ -38,6 +38,8 @@ pub(crate) struct EventLoop {
     /// Dials we started and that have not ended yet.
     our_dials: HashMap<ConnectionId, PeerId>,
     waiting_best: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
+    /// Callers waiting for the last connection to a peer to close.
+    waiting_gone: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
 }
 
 /// How long TCP may try alone before QUIC is dialled too.
@@ -76,6 +78,7 @@ impl EventLoop {
             late_timers: FuturesUnordered::new(),
             our_dials: HashMap::new(),
             waiting_best: HashMap::new(),
+            waiting_gone: HashMap::new(),
         }
     }
 
@@ -288,6 +291,13 @@ impl EventLoop {
             Command::Path { peer, reply } => {
                 let _ = reply.send(self.best_path(&peer));
             }
+            Command::WaitGone { peer, reply } => {
+                if self.connections.contains_key(&peer) {
+                    self.waiting_gone.entry(peer).or_default().push(reply);
+                } else {
+                    let _ = reply.send(());
+                }
+            }
             Command::WaitDirect { peer, reply } => {
                 if self.best_path(&peer).is_some_and(|p| !p.relayed) {
                     let _ = reply.send(true);
@@ -385,6 +395,9 @@ impl EventLoop {
                     list.retain(|(id, _)| *id != connection_id);
                     if list.is_empty() {
                         self.connections.remove(&peer_id);
+                        for waiting in self.waiting_gone.remove(&peer_id).unwrap_or_default() {
+                            let _ = waiting.send(());
+                        }
                     }
                 }
             }
