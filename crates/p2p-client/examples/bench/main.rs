@@ -35,6 +35,9 @@
 //! - **1-byte file**: setup cost: receiver start to receiver exit.
 //! - **Peak RSS**: `VmHWM` of each process, read from `/proc/PID/status` every
 //!   20 ms until it exits (a lower bound if it peaks in its last 20 ms).
+//! - **CPU s**: user and kernel CPU seconds, of both processes for our rows
+//!   (from `/proc/PID/stat`, sampled likewise), of this process's threads
+//!   for the raw copy (without the fsync) and the essential work.
 //!
 //! A last table holds the targets of issue #6 (ratios to the baselines of the
 //! same run) and whether they are met.
@@ -148,11 +151,13 @@ fn main() -> anyhow::Result<()> {
         println!("\n# Round {round} of {runs}");
         println!("\n## Raw TCP copy, {size}");
         let raw_dst = work.path().join("raw.bin");
+        let cpu_before = cpu_seconds(std::process::id());
         let (raw, synced) = raw_tcp(&big_file, &raw_dst)?;
+        let raw_cpu = cpu_seconds(std::process::id()) - cpu_before;
         ensure!(hash_file(&raw_dst)? == big_hash, "the raw TCP copy differs");
         std::fs::remove_file(&raw_dst).context("cannot remove the raw copy")?;
         println!("{raw:.3} s to close, {synced:.3} s with fsync");
-        raw_runs.push((raw, synced));
+        raw_runs.push((raw, synced, raw_cpu));
 
         println!("\n## Essential work only, {size}");
         let floor_dst = work.path().join("floor.bin");
@@ -230,6 +235,7 @@ fn main() -> anyhow::Result<()> {
                 bytes,
                 sender_mib: s,
                 receiver_mib: r,
+                cpu: run.cpu,
                 transport: got.to_owned(),
             });
         }
@@ -237,6 +243,7 @@ fn main() -> anyhow::Result<()> {
 
     let raw = median(raw_runs.iter().map(|r| r.0));
     let synced = median(raw_runs.iter().map(|r| r.1));
+    let raw_cpu = median(raw_runs.iter().map(|r| r.2));
     let essential = median(floor_runs.iter().map(|f| f.wall));
     let floor_cpu = median(floor_runs.iter().map(|f| f.cpu));
     let floor_walls: Vec<f64> = floor_runs.iter().map(|f| f.wall).collect();
@@ -250,22 +257,22 @@ fn main() -> anyhow::Result<()> {
     let synced_all: Vec<f64> = raw_runs.iter().map(|r| r.1).collect();
     let mut rows = vec![
         format!(
-            "| Raw TCP copy, file to file (ceiling) | {size} | {raw:.3} | {} | {} | – | – | – | – |",
+            "| Raw TCP copy, file to file (ceiling) | {size} | {raw:.3} | {} | {} | – | – | – | – | {raw_cpu:.2} |",
             spread(&raw_all),
             mb(big, raw)
         ),
         format!(
-            "| Raw TCP copy + fsync | {size} | {synced:.3} | {} | {} | – | – | – | – |",
+            "| Raw TCP copy + fsync | {size} | {synced:.3} | {} | {} | – | – | – | – | – |",
             spread(&synced_all),
             mb(big, synced)
         ),
         format!(
-            "| Essential work only (floor, see floor.rs) | {size} | {essential:.3} | {} | {} | – | – | – | – |",
+            "| Essential work only (floor, see floor.rs) | {size} | {essential:.3} | {} | {} | – | – | – | – | {floor_cpu:.2} |",
             spread(&floor_walls),
             mb(big, essential)
         ),
         format!(
-            "| tar stream over TCP (baseline) | {} | {tar:.3} | {} | {} | – | – | – | – |",
+            "| tar stream over TCP (baseline) | {} | {tar:.3} | {} | {} | – | – | – | – | – |",
             files_label(count),
             spread(&tar_runs),
             mb(count as u64 * 4096, tar)
@@ -286,6 +293,7 @@ fn main() -> anyhow::Result<()> {
         let bytes = runs.first().map_or(0, |r| r.bytes);
         let s = runs.iter().map(|r| r.sender_mib).fold(0.0, f64::max);
         let r = runs.iter().map(|r| r.receiver_mib).fold(0.0, f64::max);
+        let cpu = median(runs.iter().map(|r| r.cpu));
         let rate = |secs| (bytes >= 1000).then(|| mb(bytes, secs));
         let rate = |secs| rate(secs).unwrap_or_else(|| "–".into());
         let (w, e) = (rate(wall), rate(engine));
@@ -297,7 +305,7 @@ fn main() -> anyhow::Result<()> {
             ),
         };
         rows.push(format!(
-            "| {label} | {what} | {wall:.3} | {} | {w} | {engine:.3} | {e} | {s:.1} | {r:.1} |",
+            "| {label} | {what} | {wall:.3} | {} | {w} | {engine:.3} | {e} | {s:.1} | {r:.1} | {cpu:.2} |",
             spread(&walls)
         ));
         measured.note(i, wall, s.max(r));
@@ -308,9 +316,9 @@ fn main() -> anyhow::Result<()> {
         utc_now()
     );
     println!(
-        "| Case | Size | Wall s | Wall range s | Wall MB/s | Engine s | Engine MB/s | Sender peak RSS MiB | Receiver peak RSS MiB |"
+        "| Case | Size | Wall s | Wall range s | Wall MB/s | Engine s | Engine MB/s | Sender peak RSS MiB | Receiver peak RSS MiB | CPU s |"
     );
-    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
     for row in rows {
         println!("{row}");
     }
@@ -325,6 +333,7 @@ struct CaseRun {
     bytes: u64,
     sender_mib: f64,
     receiver_mib: f64,
+    cpu: f64,
     transport: String,
 }
 
@@ -551,6 +560,8 @@ struct Run {
     to_done: f64,
     sender_mib: f64,
     receiver_mib: f64,
+    /// CPU seconds of both processes.
+    cpu: f64,
 }
 
 /// Sends `path` by ticket between two fresh peers listening on `listen`.
@@ -592,9 +603,9 @@ fn transfer(
     let mut receiver = peer("receiver", &args)?;
     let done = receiver.event("transfer_done")?;
     let to_done = start.elapsed().as_secs_f64();
-    let receiver_mib = receiver.finish()?;
+    let (receiver_mib, receiver_cpu) = receiver.finish()?;
     let wall = start.elapsed().as_secs_f64();
-    let sender_mib = sender.finish()?;
+    let (sender_mib, sender_cpu) = sender.finish()?;
     Ok(Run {
         dl,
         done,
@@ -602,6 +613,7 @@ fn transfer(
         to_done,
         sender_mib,
         receiver_mib,
+        cpu: sender_cpu + receiver_cpu,
     })
 }
 
@@ -612,7 +624,7 @@ struct Proc {
     child: Child,
     lines: mpsc::Receiver<String>,
     log: PathBuf,
-    peak_kib: Arc<AtomicU64>,
+    usage: Arc<Usage>,
     stop: Arc<AtomicBool>,
 }
 
@@ -634,14 +646,11 @@ impl Proc {
                 }
             }
         });
-        let (peak_kib, stop) = (
-            Arc::new(AtomicU64::new(0)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let (peak, halt, pid) = (peak_kib.clone(), stop.clone(), child.id());
+        let (usage, stop) = (Arc::new(Usage::default()), Arc::new(AtomicBool::new(false)));
+        let (seen, halt, pid) = (usage.clone(), stop.clone(), child.id());
         thread::spawn(move || {
             while !halt.load(Ordering::Relaxed) {
-                sample(pid, &peak);
+                sample(pid, &seen);
                 thread::sleep(Duration::from_millis(20));
             }
         });
@@ -650,7 +659,7 @@ impl Proc {
             child,
             lines,
             log,
-            peak_kib,
+            usage,
             stop,
         })
     }
@@ -676,10 +685,11 @@ impl Proc {
     }
 
     /// Waits for a successful exit; returns the peak RSS in MiB.
-    fn finish(&mut self) -> anyhow::Result<f64> {
+    /// Waits for the exit; returns the peak RSS in MiB and the CPU seconds.
+    fn finish(&mut self) -> anyhow::Result<(f64, f64)> {
         let deadline = Instant::now() + STEP;
         let status = loop {
-            sample(self.child.id(), &self.peak_kib);
+            sample(self.child.id(), &self.usage);
             if let Some(status) = self.child.try_wait().context("cannot wait for a child")? {
                 break status;
             }
@@ -692,7 +702,10 @@ impl Proc {
         if !status.success() {
             return Err(self.fail(&format!("exited with {status}")));
         }
-        Ok(self.peak_kib.load(Ordering::Relaxed) as f64 / 1024.0)
+        Ok((
+            self.usage.peak_kib.load(Ordering::Relaxed) as f64 / 1024.0,
+            self.usage.cpu_centis.load(Ordering::Relaxed) as f64 / 100.0,
+        ))
     }
 
     /// Kills the process and describes the failure with its stderr.
@@ -714,12 +727,22 @@ impl Drop for Proc {
 }
 
 /// Raises `peak` to the process's `VmHWM` (peak resident set, KiB).
-fn sample(pid: u32, peak: &AtomicU64) {
+/// What the sampler saw of a process, the highest of each.
+#[derive(Default)]
+struct Usage {
+    peak_kib: AtomicU64,
+    /// CPU time in 1/100 s.
+    cpu_centis: AtomicU64,
+}
+
+fn sample(pid: u32, usage: &Usage) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
     if let Some(kib) = line.and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()) {
-        peak.fetch_max(kib, Ordering::Relaxed);
+        usage.peak_kib.fetch_max(kib, Ordering::Relaxed);
     }
+    let centis = (cpu_seconds(pid) * 100.0).round() as u64;
+    usage.cpu_centis.fetch_max(centis, Ordering::Relaxed);
 }
 
 struct XorShift(u64);

@@ -58,6 +58,9 @@ const MAX_NUMBER: u32 = 10_000;
 /// Buffer between [`PartialFile::write`] and the disk.
 const WRITE_BUFFER: usize = 256 * 1024;
 
+/// Bytes between two [`PartialFile::writeback`]s of a file.
+const WRITEBACK: u64 = 32 * 1024 * 1024;
+
 /// How many characters of a peer-provided name an error message shows.
 const SHOWN_CHARS: usize = 200;
 
@@ -560,6 +563,7 @@ impl Placement {
             expected: entry.hash,
             hasher,
             written: offset,
+            written_back: offset,
             failed: false,
         })
     }

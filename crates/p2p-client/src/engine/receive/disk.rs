@@ -220,28 +220,48 @@ struct Flusher {
 }
 
 struct FlushThread {
-    batches: std::sync::mpsc::SyncSender<Vec<VerifiedFile>>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
     results: std::sync::mpsc::Receiver<Result<(), StoreError>>,
+}
+
+/// Work for the flush thread.
+enum Job {
+    /// Sync these verified files and give them their names; answers with
+    /// the result.
+    Batch(Vec<VerifiedFile>),
+    /// Start the data of a large file being written towards the disk (see
+    /// [`crate::transfer::store::PartialFile::writeback`]); no answer.
+    Writeback(std::fs::File),
 }
 
 impl Flusher {
     fn start(placement: Arc<Placement>, placed: mpsc::UnboundedSender<PathBuf>) -> Self {
-        let (batches, batch_rx) = std::sync::mpsc::sync_channel::<Vec<VerifiedFile>>(1);
+        let (jobs, job_rx) = std::sync::mpsc::sync_channel::<Job>(1);
         let (result_tx, results) = std::sync::mpsc::sync_channel(1);
         let (thread_placement, thread_placed) = (Arc::clone(&placement), placed.clone());
         let thread = std::thread::Builder::new()
             .name("p2p-flush".into())
             .spawn(move || {
-                for files in batch_rx {
-                    let result = sync_and_place(files, &thread_placement, &thread_placed);
-                    if result_tx.send(result).is_err() {
-                        break;
+                for job in job_rx {
+                    match job {
+                        Job::Batch(files) => {
+                            let result = sync_and_place(files, &thread_placement, &thread_placed);
+                            if result_tx.send(result).is_err() {
+                                break;
+                            }
+                        }
+                        Job::Writeback(file) => {
+                            if let Err(error) = file.sync_data() {
+                                // The file's own sync at its end reports it.
+                                tracing::debug!(%error, "early writeback failed");
+                            }
+                        }
                     }
                 }
             })
             .map_err(|error| tracing::warn!(%error, "no thread for syncing; syncing in line"))
             .ok()
-            .map(|_| FlushThread { batches, results });
+            .map(|_| FlushThread { jobs, results });
         Self {
             placement,
             placed,
@@ -262,16 +282,27 @@ impl Flusher {
         let Some(thread) = &self.thread else {
             return sync_and_place(files, &self.placement, &self.placed);
         };
-        match thread.batches.send(files) {
+        match thread.jobs.send(Job::Batch(files)) {
             Ok(()) => {
                 self.in_flight = Some(contents);
                 Ok(())
             }
             // The thread is gone: flush here.
-            Err(std::sync::mpsc::SendError(files)) => {
+            Err(std::sync::mpsc::SendError(job)) => {
                 self.thread = None;
-                sync_and_place(files, &self.placement, &self.placed)
+                match job {
+                    Job::Batch(files) => sync_and_place(files, &self.placement, &self.placed),
+                    Job::Writeback(_) => Ok(()),
+                }
             }
+        }
+    }
+
+    /// Has the thread start `file`'s data towards the disk, unless it is
+    /// busy: the writer never waits for this.
+    fn writeback(&self, file: std::fs::File) {
+        if let Some(thread) = &self.thread {
+            let _ = thread.jobs.try_send(Job::Writeback(file));
         }
     }
 
@@ -374,6 +405,9 @@ impl Writer<'_> {
                 usize::try_from(partial.remaining()).map_or(bytes.len(), |r| r.min(bytes.len()));
             let (now, later) = bytes.split_at(take);
             partial.write(now).map_err(|e| (Some(index), e))?;
+            if let Some(file) = partial.writeback().map_err(|e| (Some(index), e))? {
+                self.flusher.writeback(file);
+            }
             bytes = later;
             if partial.remaining() == 0
                 && let Some((partial, entry)) = self.open.take()

@@ -611,3 +611,27 @@ fn a_folder_swapped_for_a_symlink_while_receiving_is_never_followed() {
     }
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
 }
+
+#[test]
+fn a_large_file_is_handed_out_for_writeback_with_its_bytes_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().to_path_buf());
+    let data = bytes(3 * WRITEBACK as usize, 9);
+    let o = offer(&[("big", &data)], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let mut part = placement.open(0, &o.files[0], 0).unwrap();
+    let mut handed_out = Vec::new();
+    for chunk in data.chunks(1024 * 1024 - 3) {
+        part.write(chunk).unwrap();
+        if let Some(file) = part.writeback().unwrap() {
+            // Nothing the writer buffered is left out of the sync.
+            assert_eq!(file.metadata().unwrap().len(), part.written());
+            file.sync_data().unwrap();
+            handed_out.push(part.written());
+        }
+    }
+    assert_eq!(handed_out.len(), 2, "once per {WRITEBACK} bytes: {handed_out:?}");
+    assert!(handed_out[0] >= WRITEBACK && handed_out[1] - handed_out[0] >= WRITEBACK);
+    let landed = part.finish(&placement).unwrap();
+    assert_eq!(fs::read(landed).unwrap(), data);
+}
