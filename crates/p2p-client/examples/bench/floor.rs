@@ -12,7 +12,7 @@
 //!    libp2p's Noise uses) and writes them to a loopback TCP socket;
 //! 3. a receiver thread reads and opens the frames;
 //! 4. a disk thread hashes the data with BLAKE3 and writes it to the
-//!    destination (a fifth thread syncs what was written every 32 MiB, as
+//!    destination (a fifth thread syncs what was written every 8 MiB, as
 //!    the engine does), fsyncs it, and checks the hash against the
 //!    sender's.
 //!
@@ -37,7 +37,7 @@ const CHUNK: usize = 256 * 1024;
 /// The engine's read buffer for hashing.
 const HASH_CHUNK: usize = 1024 * 1024;
 /// Bytes between two early syncs (the engine's `WRITEBACK`).
-const WRITEBACK: usize = 32 * 1024 * 1024;
+const WRITEBACK: usize = 8 * 1024 * 1024;
 /// Frames queued to the disk thread (as many bytes as the engine's
 /// receive queue of 4 × 256 KiB).
 const QUEUE: usize = 16;
@@ -71,7 +71,7 @@ pub(crate) fn essential_copy(src: &Path, dst: &Path) -> anyhow::Result<Floor> {
     let (to_disk, from_net) = mpsc::sync_channel::<(Vec<u8>, usize)>(QUEUE);
     let (give_back, spare) = mpsc::sync_channel::<Vec<u8>>(QUEUE + 2);
     let out = File::create(dst).context("cannot create the copy")?;
-    // As the engine does: every 32 MiB, another thread syncs what was
+    // As the engine does: every 8 MiB, another thread syncs what was
     // written so far, so the final fsync waits only for the tail.
     let (writeback, to_sync) = mpsc::sync_channel::<File>(1);
     let syncer = thread::spawn(move || {

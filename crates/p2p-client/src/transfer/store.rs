@@ -59,7 +59,7 @@ const MAX_NUMBER: u32 = 10_000;
 const WRITE_BUFFER: usize = 256 * 1024;
 
 /// Bytes between two [`PartialFile::writeback`]s of a file.
-const WRITEBACK: u64 = 32 * 1024 * 1024;
+const WRITEBACK: u64 = 8 * 1024 * 1024;
 
 /// How many characters of a peer-provided name an error message shows.
 const SHOWN_CHARS: usize = 200;

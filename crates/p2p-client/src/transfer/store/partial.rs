@@ -83,7 +83,10 @@ impl PartialFile {
     /// file, for another thread to `sync_data` while writing goes on. The
     /// kernel keeps a large file's data in memory until a sync, so without
     /// this the sync at the file's end waits for all of it to reach the
-    /// disk; with it, for the last few MiB.
+    /// disk; with it, for the last few MiB. Each sync makes writing wait a
+    /// moment, and what the network delivers meanwhile waits in the
+    /// connection's window: every 32 MiB took the receiver's memory up by
+    /// 3 MiB over QUIC, every 8 MiB by none.
     ///
     /// # Errors
     /// [`StoreError::Io`], as [`PartialFile::write`].

@@ -630,7 +630,11 @@ fn a_large_file_is_handed_out_for_writeback_with_its_bytes_on_disk() {
             handed_out.push(part.written());
         }
     }
-    assert_eq!(handed_out.len(), 2, "once per {WRITEBACK} bytes: {handed_out:?}");
+    assert_eq!(
+        handed_out.len(),
+        2,
+        "once per {WRITEBACK} bytes: {handed_out:?}"
+    );
     assert!(handed_out[0] >= WRITEBACK && handed_out[1] - handed_out[0] >= WRITEBACK);
     let landed = part.finish(&placement).unwrap();
     assert_eq!(fs::read(landed).unwrap(), data);
