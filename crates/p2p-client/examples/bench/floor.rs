@@ -55,7 +55,7 @@ pub(crate) struct Floor {
 /// Copies `src` to `dst` doing only the essential work (see the module
 /// documentation).
 pub(crate) fn essential_copy(src: &Path, dst: &Path) -> anyhow::Result<Floor> {
-    let cpu_before = super::cpu_seconds(std::process::id());
+    let cpu_before = super::peer::cpu_seconds(std::process::id());
     let start = Instant::now();
     let hash = prehash(src)?;
     let hashed = start.elapsed().as_secs_f64();
@@ -113,7 +113,7 @@ pub(crate) fn essential_copy(src: &Path, dst: &Path) -> anyhow::Result<Floor> {
     Ok(Floor {
         wall: start.elapsed().as_secs_f64(),
         hashing: hashed,
-        cpu: super::cpu_seconds(std::process::id()) - cpu_before,
+        cpu: super::peer::cpu_seconds(std::process::id()) - cpu_before,
     })
 }
 

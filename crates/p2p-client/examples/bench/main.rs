@@ -21,8 +21,8 @@
 //! - **Essential work only**: the floor for the big-file rows (see
 //!   `floor.rs`): the same file hashed before the offer, sealed with
 //!   ChaCha20-Poly1305 in Noise frames, opened, hashed again, written and
-//!   fsynced, by plain threads with no libp2p or tokio. What no engine built
-//!   on Noise and BLAKE3 can beat on this machine.
+//!   fsynced, by plain threads with no libp2p or tokio: about what an
+//!   engine on Noise and BLAKE3 could reach on this machine.
 //! - **p2p-client, TCP / QUIC**: the same file by ticket, both processes given
 //!   only a TCP (or only a QUIC) listen address. *Wall* runs from starting the
 //!   receiver (just after the sender printed its ticket, so the sender's
@@ -60,7 +60,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, anyhow, bail, ensure};
 use serde_json::Value;
 
+mod baseline;
 mod floor;
+mod peer;
+
+use baseline::{raw_tcp, tar_tcp};
+use peer::{cpu_seconds, transfer};
 
 /// How long any single step may take.
 const STEP: Duration = Duration::from_secs(600);
@@ -337,24 +342,6 @@ struct CaseRun {
     transport: String,
 }
 
-/// CPU seconds (user and kernel, all threads) used so far by process
-/// `pid`, from `/proc/PID/stat` in clock ticks of 1/100 s; 0 if unreadable.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which ends with the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12th and 13th here.
-    (ticks(11) + ticks(12)) as f64 / 100.0
-}
-
 /// The median of `values` (the mean of the middle two for an even count).
 fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut all: Vec<f64> = values.collect();
@@ -444,305 +431,9 @@ impl Measured {
     }
 }
 
-/// Sends the folder `tree` through `tar -c | TCP | tar -x` into `dst` on
-/// loopback; returns the seconds to the unpacking tar's exit (tar does not
-/// fsync).
-fn tar_tcp(tree: &Path, dst: &Path) -> anyhow::Result<f64> {
-    std::fs::create_dir_all(dst).context("cannot create the tar destination")?;
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot listen on 127.0.0.1")?;
-    let addr = listener.local_addr().context("no local address")?;
-    let parent = tree.parent().context("no parent")?.to_owned();
-    let name = tree.file_name().context("no name")?.to_owned();
-    let start = Instant::now();
-    let sender = thread::spawn(move || -> anyhow::Result<()> {
-        let mut tar = Command::new("tar")
-            .arg("-cf")
-            .arg("-")
-            .arg("-C")
-            .arg(&parent)
-            .arg(&name)
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("cannot run tar (is it installed?)")?;
-        let mut out = tar.stdout.take().context("no tar stdout")?;
-        let mut sock = TcpStream::connect(addr).context("cannot connect")?;
-        pump(&mut out, &mut sock).context("tar send failed")?;
-        ensure!(tar.wait()?.success(), "tar -c failed");
-        Ok(())
-    });
-    let (mut sock, _) = listener.accept().context("accept failed")?;
-    let mut tar = Command::new("tar")
-        .arg("-xf")
-        .arg("-")
-        .arg("-C")
-        .arg(dst)
-        .stdin(Stdio::piped())
-        .spawn()
-        .context("cannot run tar (is it installed?)")?;
-    let mut input = tar.stdin.take().context("no tar stdin")?;
-    pump(&mut sock, &mut input).context("tar receive failed")?;
-    drop(input);
-    ensure!(tar.wait()?.success(), "tar -x failed");
-    let secs = start.elapsed().as_secs_f64();
-    sender
-        .join()
-        .map_err(|_| anyhow!("the tar sender panicked"))??;
-    Ok(secs)
-}
-
 /// Where the `i`th small file lives in the folder tree.
 fn tree_file(i: usize) -> PathBuf {
     Path::new(&format!("d{:03}", i / 100)).join(format!("f{i:05}.bin"))
-}
-
-/// Copies `src` to `dst` through a loopback TCP socket; returns the seconds
-/// to the destination closed, and to it closed and then fsynced.
-fn raw_tcp(src: &Path, dst: &Path) -> anyhow::Result<(f64, f64)> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot listen on 127.0.0.1")?;
-    let addr = listener.local_addr().context("no local address")?;
-    let (tx, rx) = mpsc::channel::<(bool, anyhow::Result<u64>)>();
-    let (to, src, out) = (tx.clone(), src.to_owned(), dst.to_owned());
-    let start = Instant::now();
-    thread::spawn(move || {
-        let result = (|| {
-            let (mut sock, _) = listener.accept().context("accept failed")?;
-            let mut file = File::create(&out).context("cannot create the raw copy")?;
-            pump(&mut sock, &mut file).context("raw receive failed")
-        })();
-        let _ = to.send((true, result));
-    });
-    thread::spawn(move || {
-        let result = (|| {
-            let mut file = File::open(&src).context("cannot open the source")?;
-            let mut sock = TcpStream::connect(addr).context("cannot connect")?;
-            pump(&mut file, &mut sock).context("raw send failed")
-        })();
-        let _ = tx.send((false, result));
-    });
-    let (mut closed, mut counts) = (0.0, Vec::new());
-    while counts.len() < 2 {
-        let left = STEP.saturating_sub(start.elapsed());
-        let (receiver, result) = rx
-            .recv_timeout(left)
-            .map_err(|_| anyhow!("raw copy timed out"))?;
-        counts.push(result?);
-        if receiver {
-            closed = start.elapsed().as_secs_f64();
-        }
-    }
-    ensure!(
-        counts[0] == counts[1],
-        "raw TCP: sent and received counts differ"
-    );
-    File::open(dst)
-        .and_then(|f| f.sync_all())
-        .context("cannot fsync the raw copy")?;
-    Ok((closed, start.elapsed().as_secs_f64()))
-}
-
-/// Copies until EOF, 256 KiB at a time (the engine's chunk size).
-fn pump(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<u64> {
-    let (mut buf, mut total) = (vec![0u8; 256 * 1024], 0);
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => to.write_all(&buf[..n]).map(|()| total += n as u64)?,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-struct Run {
-    dl: PathBuf,
-    done: Value,
-    wall: f64,
-    to_done: f64,
-    sender_mib: f64,
-    receiver_mib: f64,
-    /// CPU seconds of both processes.
-    cpu: f64,
-}
-
-/// Sends `path` by ticket between two fresh peers listening on `listen`.
-fn transfer(
-    bin: &Path,
-    work: &Path,
-    tag: &str,
-    path: &Path,
-    listen: &[&str],
-) -> anyhow::Result<Run> {
-    let dl = work.join(format!("{tag}-downloads"));
-    std::fs::create_dir_all(&dl).context("cannot create the download folder")?;
-    let peer = |role: &str, args: &[&std::ffi::OsStr]| {
-        let mut cmd = Command::new(bin);
-        cmd.args(["--no-mdns", "--json", "--config-dir"])
-            .arg(work.join(format!("{tag}-{role}")));
-        for addr in listen {
-            cmd.args(["--listen", addr]);
-        }
-        cmd.args(args)
-            .env("RUST_LOG", "warn")
-            .env_remove("P2P_SERVER")
-            .env_remove("P2P_CODE");
-        Proc::spawn(role, cmd, work.join(format!("{tag}-{role}.log")))
-    };
-    let mut sender = peer("sender", &["send".as_ref(), path.as_os_str()])?;
-    let ready = sender.event("share_ready")?;
-    let ticket = ready["ticket"]
-        .as_str()
-        .context("share_ready without a ticket")?;
-    let start = Instant::now();
-    let args = [
-        "receive".as_ref(),
-        ticket.as_ref(),
-        "--yes".as_ref(),
-        "--dir".as_ref(),
-        dl.as_os_str(),
-    ];
-    let mut receiver = peer("receiver", &args)?;
-    let done = receiver.event("transfer_done")?;
-    let to_done = start.elapsed().as_secs_f64();
-    let (receiver_mib, receiver_cpu) = receiver.finish()?;
-    let wall = start.elapsed().as_secs_f64();
-    let (sender_mib, sender_cpu) = sender.finish()?;
-    Ok(Run {
-        dl,
-        done,
-        wall,
-        to_done,
-        sender_mib,
-        receiver_mib,
-        cpu: sender_cpu + receiver_cpu,
-    })
-}
-
-/// A child process: JSON lines from stdout, stderr to a log file, peak RSS
-/// sampled every 20 ms. Dropping it kills the process.
-struct Proc {
-    name: String,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: PathBuf,
-    usage: Arc<Usage>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Proc {
-    fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> anyhow::Result<Self> {
-        let stderr = File::create(&log).context("cannot create a log file")?;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start the {name}"))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (usage, stop) = (Arc::new(Usage::default()), Arc::new(AtomicBool::new(false)));
-        let (seen, halt, pid) = (usage.clone(), stop.clone(), child.id());
-        thread::spawn(move || {
-            while !halt.load(Ordering::Relaxed) {
-                sample(pid, &seen);
-                thread::sleep(Duration::from_millis(20));
-            }
-        });
-        Ok(Self {
-            name: name.to_owned(),
-            child,
-            lines,
-            log,
-            usage,
-            stop,
-        })
-    }
-
-    /// Waits for the first JSON event named `event`.
-    fn event(&mut self, event: &str) -> anyhow::Result<Value> {
-        let deadline = Instant::now() + STEP;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => match serde_json::from_str::<Value>(&line) {
-                    Ok(value) if value["event"] == event => return Ok(value),
-                    _ => {}
-                },
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    return Err(self.fail(&format!("no {event} in time")));
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(self.fail(&format!("exited before {event}")));
-                }
-            }
-        }
-    }
-
-    /// Waits for a successful exit; returns the peak RSS in MiB.
-    /// Waits for the exit; returns the peak RSS in MiB and the CPU seconds.
-    fn finish(&mut self) -> anyhow::Result<(f64, f64)> {
-        let deadline = Instant::now() + STEP;
-        let status = loop {
-            sample(self.child.id(), &self.usage);
-            if let Some(status) = self.child.try_wait().context("cannot wait for a child")? {
-                break status;
-            }
-            if Instant::now() > deadline {
-                return Err(self.fail("did not exit in time"));
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        self.stop.store(true, Ordering::Relaxed);
-        if !status.success() {
-            return Err(self.fail(&format!("exited with {status}")));
-        }
-        Ok((
-            self.usage.peak_kib.load(Ordering::Relaxed) as f64 / 1024.0,
-            self.usage.cpu_centis.load(Ordering::Relaxed) as f64 / 100.0,
-        ))
-    }
-
-    /// Kills the process and describes the failure with its stderr.
-    fn fail(&mut self, what: &str) -> anyhow::Error {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let stderr = std::fs::read_to_string(&self.log).unwrap_or_default();
-        anyhow!("{}: {what}; stderr:\n{}", self.name, stderr.trim_end())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Raises `peak` to the process's `VmHWM` (peak resident set, KiB).
-/// What the sampler saw of a process, the highest of each.
-#[derive(Default)]
-struct Usage {
-    peak_kib: AtomicU64,
-    /// CPU time in 1/100 s.
-    cpu_centis: AtomicU64,
-}
-
-fn sample(pid: u32, usage: &Usage) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
-    if let Some(kib) = line.and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()) {
-        usage.peak_kib.fetch_max(kib, Ordering::Relaxed);
-    }
-    let centis = (cpu_seconds(pid) * 100.0).round() as u64;
-    usage.cpu_centis.fetch_max(centis, Ordering::Relaxed);
 }
 
 struct XorShift(u64);
