@@ -9,8 +9,9 @@
 //!   codes), `wire` (frames on streams).
 //! - `network`: one task owns the libp2p `Swarm` (TCP, QUIC, Noise, yamux,
 //!   relay client, DCUtR, AutoNAT, identify, ping, mDNS, request-response,
-//!   libp2p-stream; `muxer`: yamux with 256 KiB frames); a cloneable handle
-//!   sends it commands with oneshot replies.
+//!   libp2p-stream; `muxer`: yamux with 256 KiB frames; `quic`: our QUIC
+//!   transport, quinn with BBR); a cloneable handle sends it commands with
+//!   oneshot replies.
 //! - [`transfer`]: disk work without async: [`transfer::scan`] hashes what is
 //!   sent; [`transfer::store`] keeps partial files, resumes, and places verified
 //!   files without overwriting.

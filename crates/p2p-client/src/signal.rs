@@ -480,13 +480,16 @@ fn spawn_reservation(net: Network, relay: RelayInfo, link: Arc<watch::Sender<Rel
     let addrs: Vec<Multiaddr> = relay.addrs.iter().filter_map(|a| a.parse().ok()).collect();
     link.send_replace(RelayLink::Connecting(addrs.clone()));
     tokio::spawn(async move {
-        // One transport to the relay, the same for every peer (TCP when it
-        // works): hole punching needs both sides to know their public
-        // address on the same transport, and they learn it from the relay.
+        // Circuits go over one transport to the relay, the same for every
+        // peer (TCP when it works). Hole punching needs both sides to know
+        // their public address on the transports they punch with, and they
+        // learn it from the relay: so QUIC (which punches through more NATs
+        // than TCP) gets a connection of its own beside it.
         let tcp_and_other = addrs.clone();
         let (tcp, other): (Vec<Multiaddr>, Vec<Multiaddr>) = addrs.into_iter().partition(|a| {
             crate::network::PathInfo::of(a).transport == crate::network::Transport::Tcp
         });
+        let quic = other.clone();
         let mut chosen = Vec::new();
         for candidates in [tcp, other] {
             if candidates.is_empty() {
@@ -504,6 +507,11 @@ fn spawn_reservation(net: Network, relay: RelayInfo, link: Arc<watch::Sender<Rel
             warn!("cannot reach the relay; peers behind NATs may not reach us");
             link.send_replace(RelayLink::Unreachable(tcp_and_other));
             return;
+        }
+        // Once the circuits' connection is up (so that the reservation
+        // takes it), and before peers are told to come.
+        if chosen != quic && !quic.is_empty() {
+            net.dial_alongside(relay_peer, quic).await;
         }
         link.send_replace(RelayLink::Up(chosen.clone()));
         for addr in chosen {

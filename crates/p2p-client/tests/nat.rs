@@ -176,6 +176,30 @@ fn cone_nats_punch_through_and_the_bytes_go_direct() {
     assert_eq!(theirs["path"]["relayed"], false, "receiver saw {theirs}");
 }
 
+/// UDP only: our QUIC transport punches through both cone NATs (the peer
+/// that DCUtR makes the QUIC server sends punch packets and takes the
+/// other's handshake), and the file goes direct over QUIC.
+#[test]
+fn cone_nats_punch_through_over_quic_alone() {
+    let Some(lab) = lab_or_skip(Nat::Cone, Nat::Cone) else {
+        return;
+    };
+    let _server = start_server(&lab);
+    let bob = Peer::new();
+    let mut receiving = receiver(&lab, "b", &bob, Transports::Quic);
+    let (started, done) = send(
+        &lab,
+        "a",
+        &bob,
+        &mut receiving,
+        16 * 1024 * 1024,
+        Transports::Quic,
+    );
+    assert_eq!(started["path"]["relayed"], false, "{started}");
+    assert_eq!(done["summary"]["path"]["relayed"], false, "{done}");
+    assert_eq!(done["summary"]["path"]["transport"], "quic", "{done}");
+}
+
 /// A sender that has just started must not dial through the relay before
 /// its own connection to the relay is up: that circuit attempt is cancelled
 /// (the swarm refuses a second dial to the relay) and the punch is never

@@ -81,6 +81,43 @@ fn a_large_random_file_arrives_identical() {
     assert_eq!(done["summary"]["transferred"], 256 * 1024 * 1024);
 }
 
+/// QUIC alone (our transport: quinn with BBR): a large file and a small
+/// one arrive identical, and both ends say the path was QUIC.
+#[test]
+fn over_quic_alone_files_arrive_identical() {
+    const QUIC: &[&str] = &["/ip4/127.0.0.1/udp/0/quic-v1"];
+    let src = tempfile::tempdir().unwrap();
+    let big = src.path().join("big.bin");
+    random_file(&big, 48 * 1024 * 1024, 11);
+    let small = src.path().join("note.txt");
+    std::fs::write(&small, b"over QUIC").unwrap();
+    let (sender, receiver) = (Peer::new(), Peer::new());
+    let mut cmd = sender.command_on(QUIC);
+    cmd.arg("send").arg(&big).arg(&small);
+    let mut sending = Running::spawn(cmd);
+    let ticket = sending.wait_event("share_ready")["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut cmd = receiver.command_on(QUIC);
+    cmd.args(["receive", &ticket, "--yes", "--dir"])
+        .arg(receiver.dl());
+    let mut receiving = Running::spawn(cmd);
+    let done = receiving.wait_event("transfer_done");
+    let (code, stderr, _) = receiving.finish();
+    assert_eq!(code, Some(0), "receiver failed: {stderr}");
+    let (code, stderr, events) = sending.finish();
+    assert_eq!(code, Some(0), "sender failed: {stderr}");
+    assert_eq!(tree(receiver.dl()), tree(src.path()));
+    assert_eq!(done["summary"]["path"]["transport"], "quic", "{done}");
+    let sent = events
+        .iter()
+        .find(|e| e["event"] == "transfer_done")
+        .unwrap();
+    assert_eq!(sent["summary"]["path"]["transport"], "quic", "{sent}");
+    assert_eq!(sent["summary"]["path"]["relayed"], false, "{sent}");
+}
+
 #[test]
 fn an_existing_file_is_never_overwritten() {
     let src = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use libp2p::{StreamProtocol, Swarm, autonat, dcutr, identify, mdns, noise, ping,
 use protocol::offer::MAX_OFFER_BYTES;
 use protocol::transfer::{CONTROL_PROTOCOL, Request, Response};
 
-use super::{IDLE_TIMEOUT, NetConfig, NetError, REQUEST_TIMEOUT, muxer};
+use super::{IDLE_TIMEOUT, NetConfig, NetError, REQUEST_TIMEOUT, muxer, quic};
 
 /// Identify's protocol string; peers of other products are told apart by it.
 const IDENTIFY_PROTOCOL: &str = "/p2p-share/id/1.0.0";
@@ -41,17 +41,18 @@ pub(crate) fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>, NetErr
             muxer::Config::default,
         )
         .map_err(|e| fail("TCP transport", &e))?
-        .with_quic_config(|mut quic| {
-            // Receive windows: 4 MB carries 800 Mbit/s at 40 ms RTT, and
-            // bounds what one connection can make us buffer (libp2p's
-            // defaults, 10 and 15 MB, are half our memory budget, and
-            // quinn keeps each ~1200-byte packet in an allocation of its
-            // own: a receiver whose disk paused, with 8 MB, peaked at
-            // 31.9 MiB against a budget of 32).
-            quic.max_stream_data = QUIC_WINDOW;
-            quic.max_connection_data = QUIC_WINDOW;
-            quic
+        // QUIC with BBR (see `quic`). Receive window: 4 MB carries
+        // 800 Mbit/s at 40 ms RTT, and bounds what one connection can make
+        // us buffer (libp2p's defaults, 10 and 15 MB, are half our memory
+        // budget, and quinn keeps each ~1200-byte packet in an allocation
+        // of its own: a receiver whose disk paused, with 8 MB, peaked at
+        // 31.9 MiB against a budget of 32).
+        .with_other_transport(|key| {
+            quic::Config::new(key, QUIC_WINDOW)
+                .map(quic::Transport::new)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
         })
+        .map_err(|e| fail("QUIC transport", &e))?
         .with_relay_client(noise::Config::new, muxer::Config::default)
         .map_err(|e| fail("relay transport", &e))?
         .with_behaviour(|key, relay| {

@@ -274,6 +274,30 @@ impl EventLoop {
                     .send_request(&peer, request);
                 self.requests.insert(id, reply);
             }
+            Command::DialAlongside { peer, addrs } => {
+                // A dial from a fresh port would show the peer an address
+                // nobody can reach us at.
+                let listening = |transport| {
+                    self.listen_addrs.iter().any(|l| {
+                        let path = PathInfo::of(l);
+                        !path.relayed && path.transport == transport
+                    })
+                };
+                let addrs: Vec<Multiaddr> = addrs
+                    .into_iter()
+                    .filter(|a| listening(PathInfo::of(a).transport))
+                    .collect();
+                if addrs.is_empty() {
+                    return;
+                }
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(addrs)
+                    .condition(PeerCondition::Always)
+                    .build();
+                if let Err(e) = self.swarm.dial(opts) {
+                    debug!(%peer, error = %e, "second connection not dialled");
+                }
+            }
             Command::Listen { addr, reply } => {
                 let result =
                     self.swarm

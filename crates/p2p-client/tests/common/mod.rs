@@ -38,16 +38,18 @@ impl Peer {
 
     /// `p2p-client` with loopback-only listeners, no mDNS, JSON output.
     pub fn command(&self) -> Command {
+        self.command_on(&["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"])
+    }
+
+    /// [`Peer::command`] listening on `listen` only.
+    pub fn command_on(&self, listen: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(["--no-mdns", "--json", "--config-dir"])
-            .arg(self.config.path())
-            .args([
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--listen",
-                "/ip4/127.0.0.1/udp/0/quic-v1",
-            ])
-            .env("RUST_LOG", "warn")
+            .arg(self.config.path());
+        for addr in listen {
+            cmd.args(["--listen", addr]);
+        }
+        cmd.env("RUST_LOG", "warn")
             .env_remove("P2P_SERVER")
             .env_remove("P2P_CODE");
         cmd

@@ -1,0 +1,179 @@
+//! A quinn connection as a libp2p stream muxer.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use futures::future::BoxFuture;
+use futures::{AsyncRead, AsyncWrite, FutureExt};
+use libp2p::PeerId;
+use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
+
+use super::Error;
+
+type OpenFuture =
+    BoxFuture<'static, Result<(quinn::SendStream, quinn::RecvStream), quinn::ConnectionError>>;
+
+/// An established QUIC connection.
+pub(crate) struct Connection {
+    conn: quinn::Connection,
+    inbound: Option<OpenFuture>,
+    outbound: Option<OpenFuture>,
+    closing: Option<BoxFuture<'static, quinn::ConnectionError>>,
+}
+
+impl Connection {
+    fn new(conn: quinn::Connection) -> Self {
+        Self {
+            conn,
+            inbound: None,
+            outbound: None,
+            closing: None,
+        }
+    }
+}
+
+/// The peer at the other end of a finished handshake, from its libp2p
+/// certificate (which TLS has already checked).
+fn peer_of(conn: &quinn::Connection) -> Result<PeerId, Error> {
+    let bad = |what: &str| Error::Tls(format!("peer certificate: {what}"));
+    let identity = conn.peer_identity().ok_or_else(|| bad("none"))?;
+    let chain = identity
+        .downcast::<Vec<quinn::rustls::pki_types::CertificateDer<'static>>>()
+        .map_err(|_| bad("not X.509"))?;
+    let cert = chain.first().ok_or_else(|| bad("empty chain"))?;
+    let cert = libp2p_tls::certificate::parse(cert).map_err(|e| bad(&e.to_string()))?;
+    Ok(cert.peer_id())
+}
+
+/// Waits for `connecting` to finish its handshake, at most `timeout`.
+pub(super) async fn handshake(
+    connecting: quinn::Connecting,
+    timeout: std::time::Duration,
+) -> Result<(PeerId, Connection), Error> {
+    let conn = tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| Error::HandshakeTimedOut)??;
+    match peer_of(&conn) {
+        Ok(peer) => Ok((peer, Connection::new(conn))),
+        Err(e) => {
+            conn.close(0u32.into(), b"bad certificate");
+            Err(e)
+        }
+    }
+}
+
+impl StreamMuxer for Connection {
+    type Substream = Stream;
+    type Error = Error;
+
+    fn poll_inbound(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Self::Substream, Self::Error>> {
+        let this = self.get_mut();
+        let conn = &this.conn;
+        let accept = this.inbound.get_or_insert_with(|| {
+            let conn = conn.clone();
+            async move { conn.accept_bi().await }.boxed()
+        });
+        let result = ready!(accept.poll_unpin(cx));
+        this.inbound = None;
+        let (send, recv) = result?;
+        Poll::Ready(Ok(Stream::new(send, recv)))
+    }
+
+    fn poll_outbound(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Self::Substream, Self::Error>> {
+        let this = self.get_mut();
+        let conn = &this.conn;
+        let open = this.outbound.get_or_insert_with(|| {
+            let conn = conn.clone();
+            async move { conn.open_bi().await }.boxed()
+        });
+        let result = ready!(open.poll_unpin(cx));
+        this.outbound = None;
+        let (send, recv) = result?;
+        Poll::Ready(Ok(Stream::new(send, recv)))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let this = self.get_mut();
+        let conn = &this.conn;
+        let closing = this.closing.get_or_insert_with(|| {
+            conn.close(0u32.into(), b"");
+            let conn = conn.clone();
+            async move { conn.closed().await }.boxed()
+        });
+        match ready!(closing.poll_unpin(cx)) {
+            // Closed by us (what we asked for) or already gone quietly.
+            quinn::ConnectionError::LocallyClosed
+            | quinn::ConnectionError::ApplicationClosed(_)
+            | quinn::ConnectionError::ConnectionClosed(_)
+            | quinn::ConnectionError::TimedOut => Poll::Ready(Ok(())),
+            e => Poll::Ready(Err(e.into())),
+        }
+    }
+
+    fn poll(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
+        // Migration is off: the addresses never change.
+        Poll::Pending
+    }
+}
+
+/// One bidirectional QUIC stream.
+pub(crate) struct Stream {
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    /// Our half is finished: closing again is a no-op, not an error.
+    finished: bool,
+}
+
+impl Stream {
+    fn new(send: quinn::SendStream, recv: quinn::RecvStream) -> Self {
+        Self {
+            send,
+            recv,
+            finished: false,
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        AsyncRead::poll_read(Pin::new(&mut self.recv), cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        AsyncWrite::poll_write(Pin::new(&mut self.send), cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_flush(Pin::new(&mut self.send), cx)
+    }
+
+    /// Finishes our half; the peer's can still be read.
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.finished {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(AsyncWrite::poll_close(Pin::new(&mut self.send), cx))?;
+        self.finished = true;
+        Poll::Ready(Ok(()))
+    }
+}
