@@ -186,16 +186,16 @@ impl Found {
         let mut children = Vec::new();
         for entry in fs::read_dir(local).map_err(io_err)? {
             let entry = entry.map_err(io_err)?;
-            children.push(entry.path());
+            // From the directory entry where the filesystem records it (no
+            // stat per file); like `symlink_metadata`, links are not followed.
+            let kind = entry.file_type().map_err(|source| ScanError::Io {
+                path: entry.path(),
+                source,
+            })?;
+            children.push((entry.path(), kind));
         }
-        children.sort();
-        for child in children {
-            let kind = fs::symlink_metadata(&child)
-                .map_err(|source| ScanError::Io {
-                    path: child.clone(),
-                    source,
-                })?
-                .file_type();
+        children.sort_by(|a, b| a.0.cmp(&b.0));
+        for (child, kind) in children {
             if !kind.is_file() && !kind.is_dir() {
                 tracing::info!(path = %child.display(), "skipping a symlink or special file");
                 self.skipped.push(child);
@@ -361,13 +361,13 @@ fn hash_file(
     let modified = meta.modified().ok();
     let mut hasher = blake3::Hasher::new();
     let size = if meta.len() >= PARALLEL_FILE {
-        hash_parallel(file, &mut hasher, on_hashed).map_err(io_err)?
+        hash_parallel(&file, &mut hasher, on_hashed).map_err(io_err)?
     } else {
         // Sized to the file: ten thousand small files cost no large buffers.
         let buf = usize::try_from(meta.len()).map_or(HASH_CHUNK, |len| len.clamp(1, HASH_CHUNK));
-        super::hash_stream_with(file, &mut hasher, &mut |n| on_hashed(n), buf).map_err(io_err)?
+        super::hash_stream_with(&file, &mut hasher, &mut |n| on_hashed(n), buf).map_err(io_err)?
     };
-    let now = fs::metadata(path).map_or(size, |meta| meta.len());
+    let now = file.metadata().map_or(size, |meta| meta.len());
     if now != size {
         tracing::warn!(path = %path.display(), read = size, now,
             "file changed size while it was hashed; offering the bytes read");
@@ -378,7 +378,7 @@ fn hash_file(
 /// Hashes `file` with the BLAKE3 tree spread over the pool's threads, while
 /// the next chunk is read; returns the bytes read.
 fn hash_parallel(
-    mut file: File,
+    mut file: &File,
     hasher: &mut blake3::Hasher,
     on_hashed: &OnHashed<'_>,
 ) -> io::Result<u64> {
