@@ -367,9 +367,10 @@ fn hash_file(
         let buf = usize::try_from(meta.len()).map_or(HASH_CHUNK, |len| len.clamp(1, HASH_CHUNK));
         super::hash_stream_with(&file, &mut hasher, &mut |n| on_hashed(n), buf).map_err(io_err)?
     };
-    let now = file.metadata().map_or(size, |meta| meta.len());
-    if now != size {
-        tracing::warn!(path = %path.display(), read = size, now,
+    // Sending checks size and time again, when it opens the file and after
+    // its last byte.
+    if meta.len() != size {
+        tracing::warn!(path = %path.display(), read = size, at_open = meta.len(),
             "file changed size while it was hashed; offering the bytes read");
     }
     Ok((Hash(*hasher.finalize().as_bytes()), size, modified))
