@@ -35,8 +35,9 @@ pub(crate) struct EventLoop {
     /// order (see [`EventLoop::dial`]).
     late_dials: HashMap<PeerId, Vec<(Stage, Vec<Multiaddr>)>>,
     late_timers: FuturesUnordered<BoxFuture<'static, (PeerId, Stage)>>,
-    /// Dials we started and that have not ended yet.
-    our_dials: HashMap<ConnectionId, PeerId>,
+    /// Dials we started and that have not ended yet, with the best path
+    /// each could give ([`PathInfo::rank`]).
+    our_dials: HashMap<ConnectionId, (PeerId, u8)>,
     waiting_best: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
     /// Callers waiting for the last connection to a peer to close.
     waiting_gone: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
@@ -56,6 +57,32 @@ enum Stage {
     Quic,
     /// Relay circuits, after the direct addresses.
     Circuits,
+}
+
+impl Stage {
+    /// The best path this stage can give ([`PathInfo::rank`]).
+    fn rank(self) -> u8 {
+        let path = match self {
+            Stage::Quic => PathInfo {
+                relayed: false,
+                transport: Transport::Quic,
+            },
+            Stage::Circuits => PathInfo {
+                relayed: true,
+                transport: Transport::Tcp,
+            },
+        };
+        path.rank()
+    }
+}
+
+/// The best path a dial to `addrs` can give ([`PathInfo::rank`]).
+fn best_rank(addrs: &[Multiaddr]) -> u8 {
+    addrs
+        .iter()
+        .map(|a| PathInfo::of(a).rank())
+        .max()
+        .unwrap_or(0)
 }
 
 impl EventLoop {
@@ -164,6 +191,7 @@ impl EventLoop {
                 later.push((stage, delay, addrs));
             }
         }
+        let rank = best_rank(&now);
         let opts = DialOpts::peer_id(peer)
             .addresses(now)
             .extend_addresses_through_behaviour()
@@ -172,7 +200,7 @@ impl EventLoop {
         let id = opts.connection_id();
         match self.swarm.dial(opts) {
             Ok(()) => {
-                self.our_dials.insert(id, peer);
+                self.our_dials.insert(id, (peer, rank));
             }
             // Already dialing: wait for that attempt.
             Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => return Ok(()),
@@ -192,11 +220,20 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Whether the best path to `peer` is the best there is, or no dial of
-    /// ours to it is under way.
+    /// Whether no dial of ours to `peer`, under way or still to start, could
+    /// give a better path than the best one there is. (A circuit still
+    /// dialling is no reason to wait once a hole punch gave direct QUIC.)
     fn nothing_better_coming(&self, peer: &PeerId) -> bool {
-        self.best_path(peer).is_some_and(|p| p.rank() == 2)
-            || (!self.our_dials.values().any(|p| p == peer) && !self.late_dials.contains_key(peer))
+        let best = self.best_path(peer).map(PathInfo::rank);
+        let better = |rank: u8| best.is_none_or(|b| rank > b);
+        !self
+            .our_dials
+            .values()
+            .any(|(p, rank)| p == peer && better(*rank))
+            && !self
+                .late_dials
+                .get(peer)
+                .is_some_and(|stages| stages.iter().any(|(stage, _)| better(stage.rank())))
     }
 
     /// Answers the `WaitBest` waiters of `peer` if it is time.
@@ -243,7 +280,7 @@ impl EventLoop {
         let id = opts.connection_id();
         let started = self.swarm.dial(opts).is_ok();
         if started {
-            self.our_dials.insert(id, peer);
+            self.our_dials.insert(id, (peer, stage.rank()));
         }
         started
     }
@@ -433,7 +470,7 @@ impl EventLoop {
                 self.our_dials.remove(&connection_id);
                 // Every dial under way failed before the next kind's turn:
                 // try that now.
-                if !self.our_dials.values().any(|p| *p == peer) && self.dial_late(peer, None) {
+                if !self.our_dials.values().any(|(p, _)| *p == peer) && self.dial_late(peer, None) {
                     debug!(%peer, %error, "no connection this way; trying the next kind");
                     return;
                 }
@@ -442,7 +479,7 @@ impl EventLoop {
                     return;
                 }
                 // Another of our attempts may still connect.
-                if self.our_dials.values().any(|p| *p == peer) {
+                if self.our_dials.values().any(|(p, _)| *p == peer) {
                     return;
                 }
                 if let Some(waiting) = self.dials.remove(&peer) {
