@@ -125,7 +125,7 @@ impl PathInfo {
     /// less CPU (the kernel does segmentation and acknowledgements), and
     /// under random loss the kernel's BBR (where the host sets it) keeps a
     /// little more of the path than our QUIC's BBR: at 40 ms RTT and 0.5%
-    /// loss, 95% against 87% of a plain TCP copy (`examples/wan_bench`).
+    /// loss, 98–102% against 80–85% of a plain TCP copy (`examples/wan_bench`).
     pub(crate) fn rank(self) -> u8 {
         match (self.relayed, self.transport) {
             (false, Transport::Tcp) => 2,

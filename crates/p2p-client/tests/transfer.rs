@@ -12,10 +12,20 @@ use common::{Peer, Running, Tmpfs, random_file, receive_cmd, share, tree};
 
 /// Sends `paths` by ticket and checks the receiver got them byte for byte.
 fn send_by_ticket(paths: &[&Path]) -> (Peer, serde_json::Value) {
-    let sender = Peer::new();
     let receiver = Peer::new();
-    let (sending, ticket) = share(&sender, paths);
-    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
+    let (done, _) = send_by_ticket_between(&Peer::new(), &receiver, paths);
+    (receiver, done)
+}
+
+/// [`send_by_ticket`] between the given peers; returns the receiver's
+/// `transfer_done` and the sender's events.
+fn send_by_ticket_between(
+    sender: &Peer,
+    receiver: &Peer,
+    paths: &[&Path],
+) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let (sending, ticket) = share(sender, paths);
+    let mut receiving = Running::spawn(receive_cmd(receiver, &ticket, true));
     let done = receiving.wait_event("transfer_done");
     let (code, stderr, _) = receiving.finish();
     assert_eq!(code, Some(0), "receiver failed: {stderr}");
@@ -25,7 +35,7 @@ fn send_by_ticket(paths: &[&Path]) -> (Peer, serde_json::Value) {
         events.iter().any(|e| e["event"] == "transfer_done"),
         "{events:?}"
     );
-    (receiver, done)
+    (done, events)
 }
 
 #[test]
@@ -91,23 +101,8 @@ fn over_quic_alone_files_arrive_identical() {
     random_file(&big, 48 * 1024 * 1024, 11);
     let small = src.path().join("note.txt");
     std::fs::write(&small, b"over QUIC").unwrap();
-    let (sender, receiver) = (Peer::new(), Peer::new());
-    let mut cmd = sender.command_on(QUIC);
-    cmd.arg("send").arg(&big).arg(&small);
-    let mut sending = Running::spawn(cmd);
-    let ticket = sending.wait_event("share_ready")["ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut cmd = receiver.command_on(QUIC);
-    cmd.args(["receive", &ticket, "--yes", "--dir"])
-        .arg(receiver.dl());
-    let mut receiving = Running::spawn(cmd);
-    let done = receiving.wait_event("transfer_done");
-    let (code, stderr, _) = receiving.finish();
-    assert_eq!(code, Some(0), "receiver failed: {stderr}");
-    let (code, stderr, events) = sending.finish();
-    assert_eq!(code, Some(0), "sender failed: {stderr}");
+    let receiver = Peer::on(QUIC);
+    let (done, events) = send_by_ticket_between(&Peer::on(QUIC), &receiver, &[&big, &small]);
     assert_eq!(tree(receiver.dl()), tree(src.path()));
     assert_eq!(done["summary"]["path"]["transport"], "quic", "{done}");
     let sent = events

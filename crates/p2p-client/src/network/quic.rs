@@ -59,7 +59,6 @@ const SEND_WINDOW: u64 = 8_000_000;
 pub(crate) struct Config {
     client: quinn::ClientConfig,
     server: quinn::ServerConfig,
-    handshake_timeout: Duration,
 }
 
 impl Config {
@@ -94,11 +93,7 @@ impl Config {
         // A connection stays on the addresses it was made on: libp2p keys
         // connections by their endpoint addresses.
         server.migration(false);
-        Ok(Self {
-            client,
-            server,
-            handshake_timeout: HANDSHAKE_TIMEOUT,
-        })
+        Ok(Self { client, server })
     }
 }
 

@@ -26,27 +26,31 @@ pub const STEP: Duration = Duration::from_secs(120);
 pub struct Peer {
     pub config: tempfile::TempDir,
     pub downloads: tempfile::TempDir,
+    /// What [`Peer::command`] listens on.
+    listen: &'static [&'static str],
 }
 
 impl Peer {
+    /// A peer listening on loopback TCP and QUIC.
     pub fn new() -> Self {
+        Self::on(&["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"])
+    }
+
+    /// A peer listening on `listen` only.
+    pub fn on(listen: &'static [&'static str]) -> Self {
         Self {
             config: tempfile::tempdir().unwrap(),
             downloads: tempfile::tempdir().unwrap(),
+            listen,
         }
     }
 
-    /// `p2p-client` with loopback-only listeners, no mDNS, JSON output.
+    /// `p2p-client` with the peer's (loopback) listeners, no mDNS, JSON output.
     pub fn command(&self) -> Command {
-        self.command_on(&["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"])
-    }
-
-    /// [`Peer::command`] listening on `listen` only.
-    pub fn command_on(&self, listen: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(["--no-mdns", "--json", "--config-dir"])
             .arg(self.config.path());
-        for addr in listen {
+        for addr in self.listen {
             cmd.args(["--listen", addr]);
         }
         cmd.env("RUST_LOG", "warn")

@@ -9,7 +9,7 @@ use futures::{AsyncRead, AsyncWrite, FutureExt};
 use libp2p::PeerId;
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 
-use super::Error;
+use super::{Error, HANDSHAKE_TIMEOUT};
 
 type OpenFuture =
     BoxFuture<'static, Result<(quinn::SendStream, quinn::RecvStream), quinn::ConnectionError>>;
@@ -46,12 +46,12 @@ fn peer_of(conn: &quinn::Connection) -> Result<PeerId, Error> {
     Ok(cert.peer_id())
 }
 
-/// Waits for `connecting` to finish its handshake, at most `timeout`.
+/// Waits for `connecting` to finish its handshake, at most
+/// [`HANDSHAKE_TIMEOUT`].
 pub(super) async fn handshake(
     connecting: quinn::Connecting,
-    timeout: std::time::Duration,
 ) -> Result<(PeerId, Connection), Error> {
-    let conn = tokio::time::timeout(timeout, connecting)
+    let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
         .await
         .map_err(|_| Error::HandshakeTimedOut)??;
     match peer_of(&conn) {
@@ -63,6 +63,21 @@ pub(super) async fn handshake(
     }
 }
 
+/// Polls the stream `slot` is opening (or accepting), starting it with
+/// `start` if none is under way.
+fn poll_open(
+    slot: &mut Option<OpenFuture>,
+    conn: &quinn::Connection,
+    cx: &mut Context<'_>,
+    start: impl FnOnce(quinn::Connection) -> OpenFuture,
+) -> Poll<Result<Stream, Error>> {
+    let opening = slot.get_or_insert_with(|| start(conn.clone()));
+    let result = ready!(opening.poll_unpin(cx));
+    *slot = None;
+    let (send, recv) = result?;
+    Poll::Ready(Ok(Stream::new(send, recv)))
+}
+
 impl StreamMuxer for Connection {
     type Substream = Stream;
     type Error = Error;
@@ -72,15 +87,9 @@ impl StreamMuxer for Connection {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
         let this = self.get_mut();
-        let conn = &this.conn;
-        let accept = this.inbound.get_or_insert_with(|| {
-            let conn = conn.clone();
+        poll_open(&mut this.inbound, &this.conn, cx, |conn| {
             async move { conn.accept_bi().await }.boxed()
-        });
-        let result = ready!(accept.poll_unpin(cx));
-        this.inbound = None;
-        let (send, recv) = result?;
-        Poll::Ready(Ok(Stream::new(send, recv)))
+        })
     }
 
     fn poll_outbound(
@@ -88,15 +97,9 @@ impl StreamMuxer for Connection {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
         let this = self.get_mut();
-        let conn = &this.conn;
-        let open = this.outbound.get_or_insert_with(|| {
-            let conn = conn.clone();
+        poll_open(&mut this.outbound, &this.conn, cx, |conn| {
             async move { conn.open_bi().await }.boxed()
-        });
-        let result = ready!(open.poll_unpin(cx));
-        this.outbound = None;
-        let (send, recv) = result?;
-        Poll::Ready(Ok(Stream::new(send, recv)))
+        })
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

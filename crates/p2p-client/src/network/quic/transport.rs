@@ -18,7 +18,7 @@ use rand::Rng;
 use tokio::sync::oneshot;
 
 use super::connection::handshake;
-use super::{Config, Connection, Error, multiaddr_of, socket_addr_of};
+use super::{Config, Connection, Error, HANDSHAKE_TIMEOUT, multiaddr_of, socket_addr_of};
 
 /// A connection on its way: the handshake, then the peer's certificate.
 type Upgrade = BoxFuture<'static, Result<(PeerId, Connection), Error>>;
@@ -62,7 +62,6 @@ struct Listener {
     /// this address, goes to the punch instead of being a new inbound
     /// connection.
     punches: HashMap<SocketAddr, oneshot::Sender<quinn::Incoming>>,
-    handshake_timeout: Duration,
 }
 
 impl Transport {
@@ -206,8 +205,7 @@ impl Listener {
             let local = incoming
                 .local_ip()
                 .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
-            let timeout = self.handshake_timeout;
-            let upgrade = async move { handshake(incoming.accept()?, timeout).await }.boxed();
+            let upgrade = async move { handshake(incoming.accept()?).await }.boxed();
             return Poll::Ready(TransportEvent::Incoming {
                 listener_id,
                 upgrade,
@@ -255,7 +253,6 @@ impl libp2p::core::Transport for Transport {
             interfaces,
             socket: Arc::new(punch_socket),
             punches: HashMap::new(),
-            handshake_timeout: self.config.handshake_timeout,
         });
         self.wake();
         Ok(())
@@ -288,7 +285,6 @@ impl libp2p::core::Transport for Transport {
         if remote.ip().is_unspecified() || remote.port() == 0 {
             return Err(TransportError::MultiaddrNotSupported(addr));
         }
-        let timeout = self.config.handshake_timeout;
         match opts.role {
             Endpoint::Dialer => {
                 let reused = match opts.port_use {
@@ -302,7 +298,7 @@ impl libp2p::core::Transport for Transport {
                 let connecting = endpoint
                     .connect_with(self.config.client.clone(), remote, "l")
                     .map_err(|e| TransportError::Other(e.into()))?;
-                Ok(handshake(connecting, timeout).boxed())
+                Ok(handshake(connecting).boxed())
             }
             // A hole punch where the peer is the QUIC client: open our NAT
             // towards it with a few packets and take its handshake.
@@ -316,14 +312,16 @@ impl libp2p::core::Transport for Transport {
                 Ok(async move {
                     let punching = std::pin::pin!(punch(socket, remote));
                     let incoming =
-                        match tokio::time::timeout(timeout, future::select(rx, punching)).await {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, future::select(rx, punching))
+                            .await
+                        {
                             Ok(Either::Left((Ok(incoming), _))) => incoming,
                             // The listener went away.
                             Ok(Either::Left((Err(_), _))) => return Err(Error::NoListener),
                             Ok(Either::Right((never, _))) => match never {},
                             Err(_) => return Err(Error::HolePunchTimedOut),
                         };
-                    handshake(incoming.accept()?, timeout).await
+                    handshake(incoming.accept()?).await
                 }
                 .boxed())
             }
