@@ -10,11 +10,14 @@
 //!   never through a symlink.
 //! - Bytes go to a partial file, `DIR/.p2p-share/partial/<hash>-<size>.part`,
 //!   named by content, so the same file sent again (in a new transfer, under
-//!   another name) resumes where it stopped. [`PartialFile`] hashes as it
-//!   writes and refuses a byte more than announced.
-//! - [`PartialFile::finish`] checks the BLAKE3 hash and only then links the
-//!   file under its final name, never over an existing file: a taken name
-//!   gets a number (`report (1).pdf`). A mismatch deletes the partial data.
+//!   another name) resumes where it stopped. A file under [`UNNAMED_BELOW`]
+//!   goes to a file without a name in that folder instead (Linux), which
+//!   costs a third of the folder updates and leaves nothing behind if the
+//!   transfer stops. [`PartialFile`] hashes as it writes and refuses a byte
+//!   more than announced.
+//! - [`PartialFile::finish`] checks the BLAKE3 hash and only then gives the
+//!   file its final name, never over an existing file: a taken name gets a
+//!   number (`report (1).pdf`). A mismatch deletes the partial data.
 //!
 //! Every name here was checked by [`SafePath`]; symlinks already in `DIR`
 //! are never followed. All of it is blocking file-system work: call it from
@@ -36,7 +39,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
-use partial::{Locked, create_locked, open_locked};
+use partial::{Kind, Locked, create_locked, open_locked};
 pub use partial::{PartialFile, VerifiedFile};
 #[cfg(target_os = "linux")]
 use std::os::fd::OwnedFd;
@@ -54,6 +57,14 @@ pub const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
 
 /// Most numbered names tried before giving up (`name (1)` … `name (10000)`).
 const MAX_NUMBER: u32 = 10_000;
+
+/// Files smaller than this are received into a file without a name where
+/// the system can (Linux, see `dirs::create_unnamed`), which gets its
+/// final name at once when placed: for many small files that is a third of
+/// the folder updates of a named partial (create, then rename away), and
+/// no lock. The price is no resume inside such a file: at most this much
+/// is sent again.
+pub const UNNAMED_BELOW: u64 = 1024 * 1024;
 
 /// Buffer between [`PartialFile::write`] and the disk.
 const WRITE_BUFFER: usize = 256 * 1024;
@@ -352,10 +363,9 @@ impl Store {
         let mut placement = Placement::new(self.dir.clone(), map);
         #[cfg(target_os = "linux")]
         {
-            placement.partial = Some(Arc::new(dirs::open_chain(
-                &self.dir,
-                [STATE_DIR, PARTIAL_DIR],
-            )?));
+            let partial = dirs::open_chain(&self.dir, [STATE_DIR, PARTIAL_DIR])?;
+            placement.unnamed = dirs::unnamed_support(&partial);
+            placement.partial = Some(Arc::new(partial));
         }
 
         let folders: BTreeSet<SafePath> = dirs
@@ -423,6 +433,10 @@ pub struct Placement {
     /// The folder files were last placed in, held open.
     #[cfg(target_os = "linux")]
     last_folder: Arc<Mutex<dirs::LastFolder>>,
+    /// How files made without a name in the partial folder get one, where
+    /// they can be (set by [`Store::prepare`]).
+    #[cfg(target_os = "linux")]
+    unnamed: Option<dirs::Link>,
 }
 
 impl Placement {
@@ -434,6 +448,8 @@ impl Placement {
             partial: None,
             #[cfg(target_os = "linux")]
             last_folder: Arc::default(),
+            #[cfg(target_os = "linux")]
+            unnamed: None,
         }
     }
 
@@ -508,45 +524,14 @@ impl Placement {
         if offset > entry.size {
             return Err(StoreError::TooMuchData { path: name });
         }
-        let part = self.partial_dir().join(partial_name(entry));
-        let io_err = |source| StoreError::Io {
-            path: part.clone(),
-            source,
+        let (file, kind, part, hasher) = match self.open_unnamed(entry, offset) {
+            Some((file, kind)) => (file, kind, self.final_path(&rel), blake3::Hasher::new()),
+            None => {
+                let part = self.partial_dir().join(partial_name(entry));
+                let (file, hasher) = self.open_named(&part, &name, offset)?;
+                (file, Kind::Named, part, hasher)
+            }
         };
-        let mut file = match self.create_partial(&part)? {
-            // A new, empty file: nothing to check, cut or read back.
-            Ok(Some(_)) if offset > 0 => {
-                return Err(StoreError::PartialTooShort {
-                    path: name,
-                    have: 0,
-                    offset,
-                });
-            }
-            Ok(Some(file)) => file,
-            Ok(None) => {
-                let file = open_existing(&part, &name)?;
-                check_length(file, &part, name.clone(), offset)?
-            }
-            Err(Locked::Busy) => return Err(StoreError::InUse { path: name }),
-            Err(Locked::Io(source)) => return Err(io_err(source)),
-        };
-        let mut hasher = blake3::Hasher::new();
-        if offset > 0 {
-            file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-            let read = super::hash_stream((&mut file).take(offset), &mut hasher, &mut |_| {})
-                .map_err(io_err)?;
-            if read != offset {
-                return Err(StoreError::PartialTooShort {
-                    path: name,
-                    have: read,
-                    offset,
-                });
-            }
-        }
-        // Just opened, a file is at 0; after hashing a prefix, at `offset`.
-        if offset > 0 {
-            file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
-        }
         tracing::debug!(index, file = %name, offset, "partial file open");
         Ok(PartialFile {
             // Sized to the file: a small file need not cost a large buffer.
@@ -555,6 +540,7 @@ impl Placement {
                     .map_or(WRITE_BUFFER, |left| left.clamp(1, WRITE_BUFFER)),
                 file,
             ),
+            kind,
             part,
             rel,
             name,
@@ -566,6 +552,78 @@ impl Placement {
             written_back: offset,
             failed: false,
         })
+    }
+
+    /// A file without a name for a new small file, where there can be one.
+    #[cfg(target_os = "linux")]
+    fn open_unnamed(&self, entry: &FileEntry, offset: u64) -> Option<(File, Kind)> {
+        let (Some(link), Some(dir)) = (self.unnamed, &self.partial) else {
+            return None;
+        };
+        if offset > 0 || entry.size >= UNNAMED_BELOW {
+            return None;
+        }
+        match dirs::create_unnamed(dir) {
+            Ok(fd) => Some((File::from(fd), Kind::Unnamed(link))),
+            Err(error) => {
+                tracing::debug!(%error, "no file without a name; using a partial name");
+                None
+            }
+        }
+    }
+
+    /// Files without a name are Linux's.
+    #[cfg(not(target_os = "linux"))]
+    fn open_unnamed(&self, _entry: &FileEntry, _offset: u64) -> Option<(File, Kind)> {
+        None
+    }
+
+    /// Opens the named partial `part`, creating it if missing, cut to
+    /// `offset` bytes and positioned there, with those bytes hashed (see
+    /// [`Placement::open`]).
+    fn open_named(
+        &self,
+        part: &Path,
+        name: &str,
+        offset: u64,
+    ) -> Result<(File, blake3::Hasher), StoreError> {
+        let io_err = |source| StoreError::Io {
+            path: part.to_path_buf(),
+            source,
+        };
+        let mut file = match self.create_partial(part)? {
+            // A new, empty file: nothing to check, cut or read back.
+            Ok(Some(_)) if offset > 0 => {
+                return Err(StoreError::PartialTooShort {
+                    path: name.to_owned(),
+                    have: 0,
+                    offset,
+                });
+            }
+            Ok(Some(file)) => file,
+            Ok(None) => {
+                let file = open_existing(part, name)?;
+                check_length(file, part, name.to_owned(), offset)?
+            }
+            Err(Locked::Busy) => return Err(StoreError::InUse { path: name.into() }),
+            Err(Locked::Io(source)) => return Err(io_err(source)),
+        };
+        let mut hasher = blake3::Hasher::new();
+        if offset > 0 {
+            file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+            let read = super::hash_stream((&mut file).take(offset), &mut hasher, &mut |_| {})
+                .map_err(io_err)?;
+            if read != offset {
+                return Err(StoreError::PartialTooShort {
+                    path: name.to_owned(),
+                    have: read,
+                    offset,
+                });
+            }
+            // After hashing the prefix, at `offset` (a new file is at 0).
+            file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+        }
+        Ok((file, hasher))
     }
 }
 
@@ -718,10 +776,49 @@ fn place_at(
     placement: &Placement,
 ) -> Result<Option<PathBuf>, StoreError> {
     use rustix::fs::{RenameFlags, renameat_with};
-    use rustix::io::Errno;
     let (Some(partial), Some(part_name)) = (placement.partial.as_deref(), part.file_name()) else {
         return Ok(None);
     };
+    name_at(rel, folders, mapped_name, placement, |folder, name| {
+        renameat_with(partial, part_name, folder, name, RenameFlags::NOREPLACE)
+    })
+}
+
+/// Gives the verified file without a name (`file`) its final place: the
+/// name of `rel`, or a numbered one where that is taken, in the folder held
+/// open, never over an existing file.
+#[cfg(target_os = "linux")]
+fn place_unnamed(
+    file: &File,
+    link: dirs::Link,
+    rel: &SafePath,
+    placement: &Placement,
+) -> Result<PathBuf, StoreError> {
+    let mut folders: Vec<&str> = placement.mapped_components(rel).collect();
+    let mapped_name = folders.pop().unwrap_or(rel.file_name()).to_owned();
+    let named = name_at(rel, &folders, &mapped_name, placement, |folder, name| {
+        dirs::link_unnamed(file, folder, name, link)
+    })?;
+    // `unnamed_support` named a file the same way before this one was made.
+    named.ok_or_else(|| StoreError::Io {
+        path: placement.final_path(rel),
+        source: io::Error::other("this file system refused to name the received file"),
+    })
+}
+
+/// Tries `name_in(folder, name)` with the name of `rel` in its folder held
+/// open (`folders` under the download folder), then with numbered names
+/// while `EEXIST` says the name is taken. Returns the path given; `Ok(None)`
+/// if the file system does not support the operation.
+#[cfg(target_os = "linux")]
+fn name_at(
+    rel: &SafePath,
+    folders: &[&str],
+    mapped_name: &str,
+    placement: &Placement,
+    mut name_in: impl FnMut(&OwnedFd, &str) -> rustix::io::Result<()>,
+) -> Result<Option<PathBuf>, StoreError> {
+    use rustix::io::Errno;
     let mut parent = placement.dir.clone();
     parent.extend(folders);
     let mut last = placement
@@ -742,13 +839,7 @@ fn place_at(
             continue;
         }
         let folder = last.get(&parent, &placement.dir, folders.iter().copied())?;
-        match renameat_with(
-            partial,
-            part_name,
-            folder,
-            name.as_str(),
-            RenameFlags::NOREPLACE,
-        ) {
+        match name_in(folder, &name) {
             Ok(()) => return Ok(Some(parent.join(&name))),
             Err(Errno::EXIST) => {}
             // The folder held open was removed meanwhile: open (make) it again.

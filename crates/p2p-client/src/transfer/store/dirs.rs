@@ -1,12 +1,14 @@
 //! Folders held open (Linux): partial files are created, and verified files
-//! placed, relative to an open folder. Each folder is opened one component
+//! placed, relative to an open folder; small files are received into files
+//! without a name ([`create_unnamed`]) that are linked into place. Each folder is opened one component
 //! at a time without following symlinks, so nothing swapped in after the
 //! check can redirect a write, and no path is walked again for every file.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use rustix::fs::{CWD, Mode, OFlags, mkdirat, openat};
+use rustix::fs::{AtFlags, CWD, Mode, OFlags, linkat, mkdirat, openat, unlinkat};
 use rustix::io::Errno;
 
 use super::{StoreError, check_real_dir};
@@ -104,4 +106,67 @@ impl LastFolder {
     pub(super) fn forget(&mut self) {
         self.0 = None;
     }
+}
+
+/// How a file created without a name (`O_TMPFILE`) is given one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Link {
+    /// `linkat` on the open file itself (`AT_EMPTY_PATH`): Linux 6.10 on
+    /// allows it to the process that created the file, earlier ones only
+    /// with `CAP_DAC_READ_SEARCH`.
+    EmptyPath,
+    /// `linkat` on `/proc/self/fd/N`, for the kernels before that.
+    ProcFd,
+}
+
+/// Creates a file without a name in `dir` (`O_TMPFILE`): it gets a name
+/// only by [`link_unnamed`], and vanishes if it never does.
+pub(super) fn create_unnamed(dir: &OwnedFd) -> rustix::io::Result<OwnedFd> {
+    let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+    openat(dir, ".", flags, Mode::from_raw_mode(0o666))
+}
+
+/// Gives the unnamed `file` the name `name` in `folder`; `EEXIST` if the
+/// name is taken (never replaces).
+pub(super) fn link_unnamed(
+    file: &impl AsFd,
+    folder: &OwnedFd,
+    name: &str,
+    link: Link,
+) -> rustix::io::Result<()> {
+    match link {
+        Link::EmptyPath => linkat(file, "", folder, name, AtFlags::EMPTY_PATH),
+        Link::ProcFd => {
+            let path = format!("/proc/self/fd/{}", file.as_fd().as_raw_fd());
+            linkat(CWD, path.as_str(), folder, name, AtFlags::SYMLINK_FOLLOW)
+        }
+    }
+}
+
+/// Whether files can be created without a name in `dir` and named later,
+/// and how: tried once, on a file named and removed again at once. `None`
+/// where the file system has no `O_TMPFILE` or the kernel lets neither
+/// [`Link`] name it.
+pub(super) fn unnamed_support(dir: &OwnedFd) -> Option<Link> {
+    static PROBES: AtomicU32 = AtomicU32::new(0);
+    let probe = format!(
+        "probe-{}-{}.tmp",
+        std::process::id(),
+        PROBES.fetch_add(1, Ordering::Relaxed)
+    );
+    let file = create_unnamed(dir)
+        .map_err(|error| tracing::debug!(%error, "no files without a name here"))
+        .ok()?;
+    for link in [Link::EmptyPath, Link::ProcFd] {
+        // A probe left by a process that died with this number.
+        let _ = unlinkat(dir, probe.as_str(), AtFlags::empty());
+        match link_unnamed(&file, dir, &probe, link) {
+            Ok(()) => {
+                let _ = unlinkat(dir, probe.as_str(), AtFlags::empty());
+                return Some(link);
+            }
+            Err(error) => tracing::debug!(?link, %error, "cannot name a file made without one"),
+        }
+    }
+    None
 }

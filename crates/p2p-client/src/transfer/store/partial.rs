@@ -10,15 +10,31 @@ use protocol::path::SafePath;
 
 use super::*;
 
+/// Where a partial file's data is until the file is placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Under its partial name, locked: kept for a resume if the transfer
+    /// stops.
+    Named,
+    /// In a file without a name (`O_TMPFILE`), given its final name at
+    /// once when placed: no partial name to create, rename away and lock.
+    /// It vanishes if the transfer stops, so only small files (below
+    /// [`UNNAMED_BELOW`]) are received this way.
+    #[cfg(target_os = "linux")]
+    Unnamed(dirs::Link),
+}
+
 /// One file being received: bytes are appended to its partial file and
-/// hashed on the way. Dropping it keeps the data for a later resume;
-/// [`PartialFile::finish`] verifies and places it, [`PartialFile::discard`]
-/// deletes it.
+/// hashed on the way. Dropping it keeps the data for a later resume (of a
+/// named partial); [`PartialFile::finish`] verifies and places it,
+/// [`PartialFile::discard`] deletes it.
 #[derive(Debug)]
 pub struct PartialFile {
     /// Buffered writer on the partial file, positioned at its end.
     pub(super) writer: BufWriter<File>,
-    /// Path of the partial file.
+    pub(super) kind: Kind,
+    /// Path of the partial file; of the file's final place if unnamed
+    /// (for messages).
     pub(super) part: PathBuf,
     /// The file's path in the offer.
     pub(super) rel: SafePath,
@@ -149,6 +165,7 @@ impl PartialFile {
         }
         let PartialFile {
             writer,
+            kind,
             part,
             rel,
             name,
@@ -162,12 +179,15 @@ impl PartialFile {
         })?;
         if Hash(*hasher.finalize().as_bytes()) != expected {
             drop(file);
-            remove_partial(&part);
+            if kind == Kind::Named {
+                remove_partial(&part);
+            }
             tracing::warn!(file = %name, "hash mismatch; partial data deleted");
             return Err(StoreError::HashMismatch { path: name });
         }
         Ok(VerifiedFile {
             file,
+            kind,
             part,
             rel,
             name,
@@ -178,7 +198,9 @@ impl PartialFile {
     pub fn discard(self) {
         let (file, _unwritten) = self.writer.into_parts();
         drop(file);
-        remove_partial(&self.part);
+        if self.kind == Kind::Named {
+            remove_partial(&self.part);
+        }
     }
 
     /// Fails if an earlier write failed.
@@ -194,10 +216,12 @@ impl PartialFile {
 }
 
 /// A received file whose content is verified, still under its partial
-/// name (and locked). Dropping it keeps the data for a later resume.
+/// name (and locked) or without a name. Dropping it keeps the data of a
+/// named one for a later resume.
 #[derive(Debug)]
 pub struct VerifiedFile {
     file: File,
+    kind: Kind,
     part: PathBuf,
     rel: SafePath,
     name: String,
@@ -244,7 +268,11 @@ impl VerifiedFile {
         // The lock is held until the partial has left its name (renamed, or
         // linked and unlinked), so no other transfer can open and cut it
         // meanwhile.
-        let target = place(&self.part, &self.rel, placement)?;
+        let target = match self.kind {
+            Kind::Named => place(&self.part, &self.rel, placement)?,
+            #[cfg(target_os = "linux")]
+            Kind::Unnamed(link) => place_unnamed(&self.file, link, &self.rel, placement)?,
+        };
         drop(self.file);
         tracing::info!(file = %self.name, path = %target.display(), "file verified and saved");
         Ok(target)

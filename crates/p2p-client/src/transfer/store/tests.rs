@@ -30,6 +30,12 @@ fn bytes(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// Bytes of a file large enough to be received under a partial name
+/// (small ones have none, see [`UNNAMED_BELOW`]).
+fn large(seed: u8) -> Vec<u8> {
+    bytes(UNNAMED_BELOW as usize + 1000, seed)
+}
+
 /// Receives every file of `offer` with `contents[i]` as the bytes of file
 /// `i`, in chunks; returns where each landed.
 fn receive(placement: &Placement, offer: &Offer, contents: &[&[u8]]) -> Vec<PathBuf> {
@@ -194,30 +200,44 @@ fn too_much_data_is_refused_and_not_written() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let store = Store::new(dir.clone());
+    let data = large(4);
+    let o = offer(&[("four", &data)], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let mut part = placement.open(0, &o.files[0], 0).unwrap();
+    let (almost, last) = data.split_at(data.len() - 1);
+    part.write(almost).unwrap();
+    let err = part.write(&[last[0], 0]).unwrap_err();
+    assert!(matches!(&err, StoreError::TooMuchData { path } if path == "four"));
+    assert_eq!(part.written(), almost.len() as u64);
+    assert_eq!(part.remaining(), 1);
+    drop(part);
+    assert_eq!(fs::read(part_path(&dir, &o.files[0])).unwrap(), almost);
+    assert!(matches!(
+        placement.open(0, &o.files[0], data.len() as u64 + 1),
+        Err(StoreError::TooMuchData { .. })
+    ));
+
+    // A small file says the same, and leaves nothing behind.
     let o = offer(&[("four", b"abcd")], &[]);
     let placement = store.prepare(&o).unwrap();
     let mut part = placement.open(0, &o.files[0], 0).unwrap();
     part.write(b"abc").unwrap();
     let err = part.write(b"de").unwrap_err();
     assert!(matches!(&err, StoreError::TooMuchData { path } if path == "four"));
-    assert_eq!(part.written(), 3);
-    assert_eq!(part.remaining(), 1);
     drop(part);
-    assert_eq!(fs::read(part_path(&dir, &o.files[0])).unwrap(), b"abc");
-    assert!(matches!(
-        placement.open(0, &o.files[0], 5),
-        Err(StoreError::TooMuchData { .. })
-    ));
+    assert!(!part_path(&dir, &o.files[0]).exists());
+    assert!(!dir.join("four").exists());
 }
 
 #[test]
 fn finishing_early_is_incomplete_and_keeps_the_data() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::new(tmp.path().to_path_buf());
-    let o = offer(&[("f", b"0123456789")], &[]);
+    let data = large(6);
+    let o = offer(&[("f", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
     let mut part = placement.open(0, &o.files[0], 0).unwrap();
-    part.write(b"01234").unwrap();
+    part.write(&data[..5]).unwrap();
     let err = part.finish(&placement).unwrap_err();
     assert!(matches!(err, StoreError::Incomplete { .. }), "{err}");
     assert!(!tmp.path().join("f").exists());
@@ -342,7 +362,7 @@ fn files_with_the_same_content_share_one_partial_safely() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let store = Store::new(dir.clone());
-    let data = bytes(500, 5);
+    let data = large(5);
     let o = offer(&[("a/copy1", &data), ("b/copy2", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
     fs::write(part_path(&dir, &o.files[0]), &data[..100]).unwrap();
@@ -538,18 +558,19 @@ fn a_partial_already_linked_into_place_is_never_cut() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let store = Store::new(dir.clone());
-    let o = offer(&[("f", b"abc")], &[]);
+    let data = large(7);
+    let o = offer(&[("f", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
     // What another transfer finishing the same content leaves for an
     // instant: the partial linked under a final name, not yet unlinked.
     let part = part_path(&dir, &o.files[0]);
-    fs::write(&part, b"abc").unwrap();
+    fs::write(&part, &data).unwrap();
     fs::hard_link(&part, dir.join("placed")).unwrap();
     assert!(matches!(
         placement.open(0, &o.files[0], 0),
         Err(StoreError::InUse { .. })
     ));
-    assert_eq!(fs::read(dir.join("placed")).unwrap(), b"abc");
+    assert_eq!(fs::read(dir.join("placed")).unwrap(), data);
 }
 
 /// Receives file `index` of `o` completely and places it.
@@ -638,4 +659,92 @@ fn a_large_file_is_handed_out_for_writeback_with_its_bytes_on_disk() {
     assert!(handed_out[0] >= WRITEBACK && handed_out[1] - handed_out[0] >= WRITEBACK);
     let landed = part.finish(&placement).unwrap();
     assert_eq!(fs::read(landed).unwrap(), data);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_small_file_has_no_partial_name_and_vanishes_if_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let (small, big) = (bytes(UNNAMED_BELOW as usize - 1, 1), large(2));
+    let o = offer(&[("t/small", &small), ("t/big", &big)], &[]);
+    let placement = store.prepare(&o).unwrap();
+    assert!(
+        placement.unnamed.is_some(),
+        "this file system has O_TMPFILE"
+    );
+    let partial = dir.join(STATE_DIR).join(PARTIAL_DIR);
+
+    // Written, verified and synced, a small file has no name anywhere...
+    let mut part = placement.open(0, &o.files[0], 0).unwrap();
+    part.write(&small).unwrap();
+    let verified = part.verify().unwrap();
+    verified.sync().unwrap();
+    assert_eq!(list(&partial), Vec::<String>::new());
+    assert_eq!(list(&dir.join("t")), Vec::<String>::new());
+    // ...until it is placed, under its own name.
+    assert_eq!(verified.place(&placement).unwrap(), dir.join("t/small"));
+    assert_eq!(fs::read(dir.join("t/small")).unwrap(), small);
+
+    // A large one is written under its partial name, for a resume.
+    let mut part = placement.open(1, &o.files[1], 0).unwrap();
+    part.write(&big[..10]).unwrap();
+    drop(part);
+    assert_eq!(list(&partial), [partial_name(&o.files[1])]);
+
+    // A small file stopped halfway leaves nothing, so nothing resumes.
+    let again = offer(&[("t/small", &small)], &[]);
+    let placement = store.prepare(&again).unwrap();
+    let mut part = placement.open(0, &again.files[0], 0).unwrap();
+    part.write(&small[..100]).unwrap();
+    drop(part);
+    assert_eq!(list(&partial), [partial_name(&o.files[1])]);
+    assert_eq!(store.resume_points(&again), Vec::new());
+    assert_eq!(list(&dir.join("t")), ["small"]);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn small_files_find_taken_names_and_never_replace_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let store = Store::new(dir.clone());
+    let o = offer(&[("a.txt", b"new")], &[]);
+    let placement = store.prepare(&o).unwrap();
+    let mut part = placement.open(0, &o.files[0], 0).unwrap();
+    part.write(b"new").unwrap();
+    let verified = part.verify().unwrap();
+    // Taken after `prepare` chose the name, before the file is placed.
+    fs::write(dir.join("a.txt"), b"mine").unwrap();
+    fs::write(dir.join("a (1).txt"), b"mine too").unwrap();
+    assert_eq!(verified.place(&placement).unwrap(), dir.join("a (2).txt"));
+    assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"mine");
+    assert_eq!(fs::read(dir.join("a (1).txt")).unwrap(), b"mine too");
+    assert_eq!(fs::read(dir.join("a (2).txt")).unwrap(), b"new");
+    assert_eq!(
+        list(&dir.join(STATE_DIR).join(PARTIAL_DIR)),
+        Vec::<String>::new()
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn both_ways_of_naming_a_file_made_without_one_work_and_never_replace() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = dirs::open_chain(tmp.path(), []).unwrap();
+    fs::write(tmp.path().join("taken"), b"mine").unwrap();
+    for (link, name) in [(dirs::Link::EmptyPath, "one"), (dirs::Link::ProcFd, "two")] {
+        let mut file = File::from(dirs::create_unnamed(&dir).unwrap());
+        file.write_all(name.as_bytes()).unwrap();
+        assert_eq!(
+            dirs::link_unnamed(&file, &dir, "taken", link),
+            Err(rustix::io::Errno::EXIST)
+        );
+        dirs::link_unnamed(&file, &dir, name, link).unwrap();
+        assert_eq!(fs::read(tmp.path().join(name)).unwrap(), name.as_bytes());
+    }
+    assert_eq!(fs::read(tmp.path().join("taken")).unwrap(), b"mine");
+    assert_eq!(list(tmp.path()), ["one", "taken", "two"]);
 }
