@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
-use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT, Transport, is_dialable};
+use super::dialing::Dials;
+use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT, is_dialable};
 
 type PendingReply = BoxFuture<'static, (ResponseChannel<Response>, Response)>;
 
@@ -31,58 +32,10 @@ pub(crate) struct EventLoop {
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
     listen_addrs: Vec<Multiaddr>,
     waiting_direct: HashMap<PeerId, Vec<oneshot::Sender<bool>>>,
-    /// Addresses to dial once the better kinds had their head start, in
-    /// order (see [`EventLoop::dial`]).
-    late_dials: HashMap<PeerId, Vec<(Stage, Vec<Multiaddr>)>>,
-    late_timers: FuturesUnordered<BoxFuture<'static, (PeerId, Stage)>>,
-    /// Dials we started and that have not ended yet, with the best path
-    /// each could give ([`PathInfo::rank`]).
-    our_dials: HashMap<ConnectionId, (PeerId, u8)>,
+    our_dials: Dials,
     waiting_best: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
     /// Callers waiting for the last connection to a peer to close.
     waiting_gone: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
-}
-
-/// How long TCP may try alone before QUIC is dialled too.
-const QUIC_HEAD_START: Duration = Duration::from_millis(250);
-
-/// How long direct addresses may try alone before relay circuits are
-/// dialled too.
-const CIRCUIT_HEAD_START: Duration = Duration::from_millis(500);
-
-/// The later parts of a dial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// Direct QUIC, after TCP.
-    Quic,
-    /// Relay circuits, after the direct addresses.
-    Circuits,
-}
-
-impl Stage {
-    /// The best path this stage can give ([`PathInfo::rank`]).
-    fn rank(self) -> u8 {
-        let path = match self {
-            Stage::Quic => PathInfo {
-                relayed: false,
-                transport: Transport::Quic,
-            },
-            Stage::Circuits => PathInfo {
-                relayed: true,
-                transport: Transport::Tcp,
-            },
-        };
-        path.rank()
-    }
-}
-
-/// The best path a dial to `addrs` can give ([`PathInfo::rank`]).
-fn best_rank(addrs: &[Multiaddr]) -> u8 {
-    addrs
-        .iter()
-        .map(|a| PathInfo::of(a).rank())
-        .max()
-        .unwrap_or(0)
 }
 
 impl EventLoop {
@@ -101,9 +54,7 @@ impl EventLoop {
             connections: HashMap::new(),
             listen_addrs: Vec::new(),
             waiting_direct: HashMap::new(),
-            late_dials: HashMap::new(),
-            late_timers: FuturesUnordered::new(),
-            our_dials: HashMap::new(),
+            our_dials: Dials::default(),
             waiting_best: HashMap::new(),
             waiting_gone: HashMap::new(),
         }
@@ -119,8 +70,9 @@ impl EventLoop {
                     Some(command) => self.on_command(command),
                     None => break,
                 },
-                Some((peer, stage)) = self.late_timers.next(), if !self.late_timers.is_empty() => {
-                    self.dial_late(peer, Some(stage));
+                (peer, stage) = self.our_dials.next_due() => {
+                    let best = self.best_path(&peer);
+                    self.our_dials.start_late(&mut self.swarm, peer, Some(stage), best);
                     self.check_waiting_best(&peer);
                 }
                 Some((channel, response)) = self.replies.next(), if !self.replies.is_empty() => {
@@ -156,133 +108,17 @@ impl EventLoop {
             .max_by_key(|path| path.rank())
     }
 
-    /// Dials `peer`, best kind of address first, each kind as its own dial
-    /// (within one libp2p dial the first connection cancels the others):
-    /// direct TCP at once; direct QUIC after [`QUIC_HEAD_START`], so that
-    /// TCP, the better path for bulk data, wins when it works (QUIC's
-    /// handshake is a round trip shorter); relay circuits after
-    /// [`CIRCUIT_HEAD_START`], so that a circuit, quick over a relay we are
-    /// connected to, does not win against a direct path still connecting.
-    /// A later kind goes at once when everything before it failed.
-    fn dial(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), String> {
-        let (mut tcp, mut quic, mut circuits) = (Vec::new(), Vec::new(), Vec::new());
-        for addr in addrs {
-            let path = PathInfo::of(&addr);
-            match (path.relayed, path.transport) {
-                (true, _) => circuits.push(addr),
-                (false, Transport::Quic) => quic.push(addr),
-                (false, Transport::Tcp) => tcp.push(addr),
-            }
-        }
-        let stages = [
-            (Stage::Quic, QUIC_HEAD_START, quic),
-            (Stage::Circuits, CIRCUIT_HEAD_START, circuits),
-        ];
-        // The first kind there is goes now; the ones after it wait.
-        let mut now = tcp;
-        let mut later = Vec::new();
-        for (stage, delay, addrs) in stages {
-            if addrs.is_empty() {
-                continue;
-            }
-            if now.is_empty() {
-                now = addrs;
-            } else {
-                later.push((stage, delay, addrs));
-            }
-        }
-        let rank = best_rank(&now);
-        let opts = DialOpts::peer_id(peer)
-            .addresses(now)
-            .extend_addresses_through_behaviour()
-            .condition(PeerCondition::DisconnectedAndNotDialing)
-            .build();
-        let id = opts.connection_id();
-        match self.swarm.dial(opts) {
-            Ok(()) => {
-                self.our_dials.insert(id, (peer, rank));
-            }
-            // Already dialing: wait for that attempt.
-            Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => return Ok(()),
-            Err(e) => return Err(e.to_string()),
-        }
-        if !later.is_empty() {
-            let mut pending = Vec::new();
-            for (stage, delay, addrs) in later {
-                pending.push((stage, addrs));
-                self.late_timers.push(Box::pin(async move {
-                    tokio::time::sleep(delay).await;
-                    (peer, stage)
-                }));
-            }
-            self.late_dials.insert(peer, pending);
-        }
-        Ok(())
-    }
-
-    /// Whether no dial of ours to `peer`, under way or still to start, could
-    /// give a better path than the best one there is. (A circuit still
-    /// dialling is no reason to wait once a hole punch gave direct QUIC.)
-    fn nothing_better_coming(&self, peer: &PeerId) -> bool {
-        let best = self.best_path(peer).map(PathInfo::rank);
-        let better = |rank: u8| best.is_none_or(|b| rank > b);
-        !self
-            .our_dials
-            .values()
-            .any(|(p, rank)| p == peer && better(*rank))
-            && !self
-                .late_dials
-                .get(peer)
-                .is_some_and(|stages| stages.iter().any(|(stage, _)| better(stage.rank())))
-    }
-
     /// Answers the `WaitBest` waiters of `peer` if it is time.
     fn check_waiting_best(&mut self, peer: &PeerId) {
-        if self.nothing_better_coming(peer)
+        if self
+            .our_dials
+            .nothing_better_coming(peer, self.best_path(peer))
             && let Some(waiting) = self.waiting_best.remove(peer)
         {
             for reply in waiting {
                 let _ = reply.send(());
             }
         }
-    }
-
-    /// Starts a later part of a dial to `peer`: `stage` when its head start
-    /// is over, or (`None`) the next one because the dials before it failed.
-    /// Nothing is dialled once `peer` is connected directly, and no circuit
-    /// once it is connected at all.
-    fn dial_late(&mut self, peer: PeerId, stage: Option<Stage>) -> bool {
-        let Some(pending) = self.late_dials.get_mut(&peer) else {
-            return false;
-        };
-        let Some(index) = pending
-            .iter()
-            .position(|(s, _)| stage.is_none_or(|wanted| *s == wanted))
-        else {
-            return false;
-        };
-        let (stage, addrs) = pending.remove(index);
-        if pending.is_empty() {
-            self.late_dials.remove(&peer);
-        }
-        let best = self.best_path(&peer);
-        if best.is_some_and(|p| !p.relayed) {
-            self.late_dials.remove(&peer);
-            return false;
-        }
-        if stage == Stage::Circuits && best.is_some() {
-            return false;
-        }
-        let opts = DialOpts::peer_id(peer)
-            .addresses(addrs)
-            .condition(PeerCondition::Always)
-            .build();
-        let id = opts.connection_id();
-        let started = self.swarm.dial(opts).is_ok();
-        if started {
-            self.our_dials.insert(id, (peer, stage.rank()));
-        }
-        started
     }
 
     fn on_command(&mut self, command: Command) {
@@ -292,7 +128,7 @@ impl EventLoop {
                     let _ = reply.send(Ok(path));
                     return;
                 }
-                match self.dial(peer, addrs) {
+                match self.our_dials.start(&mut self.swarm, peer, addrs) {
                     Ok(()) => self.dials.entry(peer).or_default().push(reply),
                     Err(reason) => {
                         let _ = reply.send(Err(NetError::Unreachable { peer, reason }));
@@ -367,7 +203,10 @@ impl EventLoop {
                 }
             }
             Command::WaitBest { peer, reply } => {
-                if self.nothing_better_coming(&peer) {
+                if self
+                    .our_dials
+                    .nothing_better_coming(&peer, self.best_path(&peer))
+                {
                     let _ = reply.send(());
                 } else {
                     self.waiting_best.entry(peer).or_default().push(reply);
@@ -419,10 +258,8 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
-                self.our_dials.remove(&connection_id);
-                if !endpoint.is_relayed() {
-                    self.late_dials.remove(&peer_id);
-                }
+                self.our_dials
+                    .connected(connection_id, &peer_id, endpoint.is_relayed());
                 let addr = endpoint.get_remote_address().clone();
                 debug!(peer = %peer_id, %addr, "connected");
                 if !PathInfo::of(&addr).relayed
@@ -467,10 +304,13 @@ impl EventLoop {
                 connection_id,
                 error,
             } => {
-                self.our_dials.remove(&connection_id);
+                self.our_dials.failed(connection_id);
                 // Every dial under way failed before the next kind's turn:
                 // try that now.
-                if !self.our_dials.values().any(|(p, _)| *p == peer) && self.dial_late(peer, None) {
+                let best = self.best_path(&peer);
+                if !self.our_dials.dialling(&peer)
+                    && self.our_dials.start_late(&mut self.swarm, peer, None, best)
+                {
                     debug!(%peer, %error, "no connection this way; trying the next kind");
                     return;
                 }
@@ -479,7 +319,7 @@ impl EventLoop {
                     return;
                 }
                 // Another of our attempts may still connect.
-                if self.our_dials.values().any(|(p, _)| *p == peer) {
+                if self.our_dials.dialling(&peer) {
                     return;
                 }
                 if let Some(waiting) = self.dials.remove(&peer) {
