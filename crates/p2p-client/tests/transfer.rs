@@ -79,6 +79,9 @@ fn a_folder_tree_with_empty_folders_and_a_thousand_files_arrives_identical() {
     let got = tree(receiver.dl());
     assert_eq!(got, sent);
     assert!(receiver.dl().join("project/empty/nested/deeper").is_dir());
+    let partial = receiver.dl().join(".p2p-share/partial");
+    let left: Vec<_> = std::fs::read_dir(&partial).unwrap().collect();
+    assert!(left.is_empty(), "left in {}: {left:?}", partial.display());
 }
 
 #[test]

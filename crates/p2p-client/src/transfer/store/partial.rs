@@ -239,23 +239,23 @@ impl VerifiedFile {
         })
     }
 
-    /// Forces every file of the filesystem this file is on to disk: one
-    /// flush for a whole batch of small files instead of one each. Where
-    /// the system cannot (not Linux), this file alone.
+    /// Forces the data of every file of `files` to disk: one file alone by
+    /// its own sync; more (on Linux) by one sync of the file system they
+    /// are on, one flush for the whole batch instead of one each.
     ///
     /// # Errors
     /// [`StoreError::Io`].
-    pub fn sync_filesystem(&self) -> Result<(), StoreError> {
-        #[cfg(target_os = "linux")]
-        {
-            rustix::fs::syncfs(&self.file).map_err(|e| StoreError::Io {
-                path: self.part.clone(),
+    pub fn sync_batch(files: &[VerifiedFile]) -> Result<(), StoreError> {
+        match files {
+            [] => Ok(()),
+            [one] => one.sync(),
+            #[cfg(target_os = "linux")]
+            [first, ..] => rustix::fs::syncfs(&first.file).map_err(|e| StoreError::Io {
+                path: first.part.clone(),
                 source: e.into(),
-            })
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            self.sync()
+            }),
+            #[cfg(not(target_os = "linux"))]
+            all => all.iter().try_for_each(VerifiedFile::sync),
         }
     }
 
