@@ -14,8 +14,9 @@
 //! kernel has no netem), and removes everything at the end. mDNS is off; no
 //! traffic leaves the lab.
 //!
-//! Interrupted by a signal, it leaves its namespaces behind: remove them with
-//! `for ns in $(ip netns list | awk '/^p2plab/ {print $1}'); do ip netns del $ns; done`.
+//! Interrupted by a signal, it leaves its namespaces behind; the next lab
+//! (of this bench, `wan_bench` or the lab tests) removes them, as their
+//! names carry the process ID of a process that is gone.
 //!
 //! A failed try (no transfer at all) is printed with its error and counted
 //! as not direct. `BENCH_LOG=<filter>` sets the peers' `RUST_LOG`, and

@@ -14,8 +14,9 @@
 //! round trip (`Lab::delay`: an NFQUEUE served by a thread of this process,
 //! since this kernel has no netem), and for the lossy rows an iptables
 //! `statistic` match dropping LOSS_PERCENT of the forwarded packets each way.
-//! Everything is removed at the end; mDNS is off, no server is used (the
-//! receiver dials the sender's ticket), no traffic leaves the lab.
+//! Everything is removed at the end (after a Ctrl-C, by the next lab); mDNS
+//! is off, no server is used (the receiver dials the sender's ticket), no
+//! traffic leaves the lab.
 //!
 //! Rows: the plain TCP copy (the kernel's congestion control, BBR or CUBIC
 //! as the host sets it, printed), then `p2p-client` with only a TCP and with

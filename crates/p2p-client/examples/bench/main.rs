@@ -42,6 +42,10 @@
 //! A last table holds the targets of issue #6 (ratios to the baselines of the
 //! same run) and whether they are met.
 //!
+//! Before each row, `sync` writes out what the rows before it left in the
+//! page cache, so that no row pays for another's writes (tar never syncs;
+//! our receiver's batched `syncfs` would flush tar's files too).
+//!
 //! Each step fails after 10 minutes; child processes are killed on any failure.
 //! Every row runs `--runs` times (3 by default), in rounds; the tables show
 //! medians (peak RSS: the highest) and the range of the wall times. Use an
@@ -156,6 +160,7 @@ fn main() -> anyhow::Result<()> {
         println!("\n# Round {round} of {runs}");
         println!("\n## Raw TCP copy, {size}");
         let raw_dst = work.path().join("raw.bin");
+        settle()?;
         let cpu_before = cpu_seconds(std::process::id());
         let (raw, synced) = raw_tcp(&big_file, &raw_dst)?;
         let raw_cpu = cpu_seconds(std::process::id()) - cpu_before;
@@ -166,6 +171,7 @@ fn main() -> anyhow::Result<()> {
 
         println!("\n## Essential work only, {size}");
         let floor_dst = work.path().join("floor.bin");
+        settle()?;
         let floor = floor::essential_copy(&big_file, &floor_dst)?;
         std::fs::remove_file(&floor_dst).context("cannot remove the essential copy")?;
         println!(
@@ -180,6 +186,7 @@ fn main() -> anyhow::Result<()> {
             if *path == tree {
                 println!("\n## tar stream over TCP, {count} × 4 KiB");
                 let tar_dst = work.path().join(format!("untar{round}"));
+                settle()?;
                 let tar = tar_tcp(&tree, &tar_dst)?;
                 for rel in (0..count).map(tree_file) {
                     let name = tree.file_name().context("no name")?;
@@ -198,6 +205,7 @@ fn main() -> anyhow::Result<()> {
             }
             println!("\n## {name}, {what}");
             let tag = format!("r{round}c{i}");
+            settle()?;
             let run = transfer(&bin, work.path(), &tag, path, listen)
                 .with_context(|| format!("{name} failed"))?;
             let summary = &run.done["summary"];
@@ -432,6 +440,15 @@ impl Measured {
 }
 
 /// Where the `i`th small file lives in the folder tree.
+/// Writes out whatever the rows before left in the page cache (`sync`), so
+/// that no row pays for another's writes: the receiver's batched `syncfs`
+/// would otherwise also flush the 40 MB tar had just unpacked.
+fn settle() -> anyhow::Result<()> {
+    let status = Command::new("sync").status().context("cannot run sync")?;
+    ensure!(status.success(), "sync failed");
+    Ok(())
+}
+
 fn tree_file(i: usize) -> PathBuf {
     Path::new(&format!("d{:03}", i / 100)).join(format!("f{i:05}.bin"))
 }

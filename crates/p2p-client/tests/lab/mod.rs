@@ -77,8 +77,9 @@ impl Lab {
         let turn = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sweep_stale();
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let prefix = format!("p2plab{}-{n}", std::process::id() % 100_000);
+        let prefix = format!("{LAB_PREFIX}{}-{n}", std::process::id());
         let lab = Lab {
             prefix,
             delays: std::sync::Mutex::new(Vec::new()),
@@ -324,16 +325,44 @@ impl Drop for Lab {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
-        // Kill anything still running inside, then delete the namespaces
-        // (which deletes their veths and the bridge).
         for role in ["sw", "srv", "pub", "ra", "rb", "a", "b"] {
-            let ns = self.ns(role);
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", &ns]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-9", pid]).status();
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+            delete_namespace(&self.ns(role));
+        }
+    }
+}
+
+/// Namespaces of a lab are named `<LAB_PREFIX><pid>-<n>-<role>`.
+const LAB_PREFIX: &str = "p2plab";
+
+/// Kills anything still running in the namespace `ns`, then deletes it
+/// (which deletes its veths and bridge).
+fn delete_namespace(ns: &str) {
+    if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
+    }
+    let _ = Command::new("ip").args(["netns", "del", ns]).status();
+}
+
+/// Deletes the namespaces of labs whose process is gone: one killed before
+/// its labs were dropped (a bench stopped with Ctrl-C, say) leaves them.
+fn sweep_stale() {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(LAB_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!("removing {name}, left by a lab whose process is gone");
+            delete_namespace(&name);
         }
     }
 }
