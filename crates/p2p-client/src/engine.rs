@@ -243,7 +243,6 @@ impl Engine {
     pub async fn start(
         config: EngineConfig,
     ) -> Result<(Engine, mpsc::Receiver<Event>), EngineError> {
-        crate::transfer::raise_open_file_limit();
         let (net, net_events, event_loop) = network::new(NetConfig {
             key: config.key.clone(),
             listen: config.listen.clone(),

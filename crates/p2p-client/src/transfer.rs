@@ -5,36 +5,6 @@ pub mod store;
 
 use std::io::{self, Read};
 
-/// Open files this process should be allowed: a receive of many small files
-/// holds up to 512 of them open while they wait for their sync (see
-/// `engine::receive::disk`), and the common default limit of 1024 (256 on
-/// macOS) would fail a second such receive at once.
-const OPEN_FILES: u64 = 8192;
-
-/// Raises this process's limit on open files to [`OPEN_FILES`], or as far
-/// as the system lets it (the hard limit); never lowers it. A failure only
-/// leaves the limit as it was.
-pub fn raise_open_file_limit() {
-    #[cfg(unix)]
-    {
-        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-        let limit = getrlimit(Resource::Nofile);
-        let want = limit.maximum.map_or(OPEN_FILES, |max| max.min(OPEN_FILES));
-        // `None` is no limit.
-        if limit.current.is_none_or(|current| current >= want) {
-            return;
-        }
-        let raised = Rlimit {
-            current: Some(want),
-            maximum: limit.maximum,
-        };
-        match setrlimit(Resource::Nofile, raised) {
-            Ok(()) => tracing::debug!(from = ?limit.current, to = want, "open file limit raised"),
-            Err(error) => tracing::debug!(%error, "cannot raise the open file limit"),
-        }
-    }
-}
-
 /// Bytes read per step when hashing from disk.
 pub(crate) const HASH_CHUNK: usize = 1024 * 1024;
 

@@ -18,18 +18,10 @@ const WRITE_QUEUE: usize = 4;
 /// Files under this size are synced in batches (see [`Batch`]).
 const SMALL_FILE: u64 = 1024 * 1024;
 
-/// Files in a batch before it goes to be synced, if the batch before it is
-/// done; while that one is still being synced, the next grows up to
-/// [`BATCH_MAX_FILES`] before the writer waits for it. So the writer waits
-/// only when the disk is the slower one, and a slow disk gets fewer, larger
-/// syncs.
-const BATCH_FILES: usize = 128;
-
 /// Most files in one batch. Each holds an open file until it is placed, and
-/// two batches may be open at once (one filling, one being flushed): 512
-/// descriptors per transfer at most (the engine raises the process's limit,
-/// see [`crate::transfer::raise_open_file_limit`]).
-const BATCH_MAX_FILES: usize = 256;
+/// two batches may be open at once (one filling, one being flushed): 256
+/// descriptors per transfer at most.
+const BATCH_FILES: usize = 128;
 
 /// Most bytes in one batch.
 const BATCH_BYTES: u64 = 32 * 1024 * 1024;
@@ -192,15 +184,8 @@ impl Batch {
         self.contents.contains(&(entry.hash, entry.size))
     }
 
-    /// Whether the batch is due for syncing; `flusher_busy`: the batch
-    /// before it is still being synced.
-    fn is_due(&self, flusher_busy: bool) -> bool {
-        let files = if flusher_busy {
-            BATCH_MAX_FILES
-        } else {
-            BATCH_FILES
-        };
-        self.files.len() >= files || self.bytes >= BATCH_BYTES
+    fn is_full(&self) -> bool {
+        self.files.len() >= BATCH_FILES || self.bytes >= BATCH_BYTES
     }
 }
 
@@ -324,24 +309,6 @@ impl Flusher {
             .is_some_and(|contents| contents.contains(&(entry.hash, entry.size)))
     }
 
-    /// Whether a batch is still being synced; how a batch that is done went.
-    fn busy(&mut self) -> Result<bool, StoreError> {
-        if self.in_flight.is_none() {
-            return Ok(false);
-        }
-        match self.thread.as_ref().map(|t| t.results.try_recv()) {
-            Some(Err(std::sync::mpsc::TryRecvError::Empty)) => Ok(true),
-            Some(Ok(result)) => {
-                self.in_flight = None;
-                result.map(|()| false)
-            }
-            Some(Err(std::sync::mpsc::TryRecvError::Disconnected)) | None => {
-                self.in_flight = None;
-                Err(self.stopped())
-            }
-        }
-    }
-
     /// Waits for the batch in flight, if any, and returns how it went.
     fn wait(&mut self) -> Result<(), StoreError> {
         if self.in_flight.take().is_none() {
@@ -411,11 +378,7 @@ impl Writer<'_> {
         let index = partial.index();
         let verified = partial.verify().map_err(|e| (Some(index), e))?;
         self.batch.push(verified, entry);
-        if entry.size >= SMALL_FILE
-            || self
-                .batch
-                .is_due(self.flusher.busy().map_err(|e| (None, e))?)
-        {
+        if entry.size >= SMALL_FILE || self.batch.is_full() {
             self.flusher.flush(&mut self.batch).map_err(|e| (None, e))?;
         }
         Ok(())
