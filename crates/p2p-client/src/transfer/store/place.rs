@@ -18,6 +18,14 @@ use protocol::path::{SafePath, display_escaped, numbered_name};
 use super::dirs;
 use super::{MAX_NUMBER, Placement, SHOWN_CHARS, StoreError, ensure_dirs, remove_partial};
 
+/// Where `rel` goes: its folders below the download folder and its name,
+/// the top-level one mapped (see [`Placement::top_level_name`]).
+fn target<'a>(rel: &'a SafePath, placement: &'a Placement) -> (Vec<&'a str>, &'a str) {
+    let mut folders: Vec<&str> = placement.mapped_components(rel).collect();
+    let name = folders.pop().unwrap_or(rel.file_name());
+    (folders, name)
+}
+
 /// Moves the verified partial `part` to the final place of `rel`, trying
 /// numbered names while the name is taken. A rename that refuses to replace
 /// (Linux), else a hard link, fails rather than replace an existing file;
@@ -27,10 +35,9 @@ pub(super) fn place(
     rel: &SafePath,
     placement: &Placement,
 ) -> Result<PathBuf, StoreError> {
-    let mut folders: Vec<&str> = placement.mapped_components(rel).collect();
-    let mapped_name = folders.pop().unwrap_or(rel.file_name()).to_owned();
+    let (folders, mapped_name) = target(rel, placement);
     #[cfg(target_os = "linux")]
-    if let Some(placed) = place_at(part, rel, &folders, &mapped_name, placement)? {
+    if let Some(placed) = place_at(part, rel, &folders, mapped_name, placement)? {
         return Ok(placed);
     }
     // The folders were made by `prepare`; check again that none was
@@ -41,7 +48,7 @@ pub(super) fn place(
     let mut hard_links = true;
     for n in 0..=MAX_NUMBER {
         let name = if n == 0 {
-            mapped_name.clone()
+            mapped_name.to_owned()
         } else {
             numbered_name(original, n)
         };
@@ -125,9 +132,8 @@ pub(super) fn place_unnamed(
     rel: &SafePath,
     placement: &Placement,
 ) -> Result<PathBuf, StoreError> {
-    let mut folders: Vec<&str> = placement.mapped_components(rel).collect();
-    let mapped_name = folders.pop().unwrap_or(rel.file_name()).to_owned();
-    let named = name_at(rel, &folders, &mapped_name, placement, |folder, name| {
+    let (folders, mapped_name) = target(rel, placement);
+    let named = name_at(rel, &folders, mapped_name, placement, |folder, name| {
         dirs::link_unnamed(file, folder, name, link)
     })?;
     // `unnamed_support` named a file the same way before this one was made.
