@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use super::error::human_bytes;
 use super::*;
 
 const ID: &str = "0123456789abcdef0123456789abcdef";
