@@ -30,7 +30,7 @@ pub enum StoreError {
         human_bytes(*.available)
     )]
     NoSpace {
-        /// Bytes still to receive plus [`SPACE_MARGIN`].
+        /// Bytes still to receive plus [`SPACE_MARGIN`](super::SPACE_MARGIN).
         needed: u64,
         /// Bytes available to this user on that disk.
         available: u64,
@@ -45,7 +45,7 @@ pub enum StoreError {
         /// The file, as named by the peer (escaped).
         path: String,
     },
-    /// [`PartialFile::finish`] was called before every byte arrived.
+    /// [`PartialFile::finish`](super::PartialFile::finish) was called before every byte arrived.
     #[error(
         "\"{path}\" is incomplete; the data received so far is kept, and sending it again resumes"
     )]
@@ -81,7 +81,7 @@ pub enum StoreError {
         /// The name, as named by the peer (escaped).
         name: String,
     },
-    /// [`Placement::open`] was asked to resume further than the partial
+    /// [`Placement::open`](super::Placement::open) was asked to resume further than the partial
     /// data reaches (it was shortened or deleted meanwhile).
     #[error(
         "cannot resume \"{path}\" at byte {offset}: only {have} bytes of it are on disk; \
@@ -108,7 +108,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Whether the disk is full: an I/O error saying so (`StorageFull`,
-    /// `ENOSPC`), or [`StoreError::NoSpace`] from [`Store::check_space`].
+    /// `ENOSPC`), or [`StoreError::NoSpace`] from [`Store::check_space`](super::Store::check_space).
     pub fn is_disk_full(&self) -> bool {
         match self {
             StoreError::Io { source, .. } => is_full(source),
