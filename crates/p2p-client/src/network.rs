@@ -10,6 +10,7 @@ mod dialing;
 mod event_loop;
 mod muxer;
 mod quic;
+mod tls;
 
 use std::time::Duration;
 

@@ -10,7 +10,8 @@
 //! hole punch QUIC is often the only direct path (UDP punches through more
 //! NATs than TCP), so this transport speaks the same protocol as
 //! libp2p-quic (`/quic-v1`, libp2p's TLS certificates, ALPN `libp2p`, any
-//! libp2p peer can talk to it) with BBR.
+//! libp2p peer can talk to it) with BBR, and with AES-GCM where the
+//! processor has AES instructions (see `tls`).
 //!
 //! # Layout
 //! - this file: settings ([`Config`]), errors, multiaddr ↔ socket address;
@@ -66,8 +67,8 @@ impl Config {
     /// per stream and per connection (what a peer can make us buffer).
     pub(crate) fn new(key: &Keypair, receive_window: u32) -> Result<Self, Error> {
         let tls_error = |e: &dyn std::fmt::Display| Error::Tls(e.to_string());
-        let client_tls = libp2p_tls::make_client_config(key, None).map_err(|e| tls_error(&e))?;
-        let server_tls = libp2p_tls::make_server_config(key).map_err(|e| tls_error(&e))?;
+        let client_tls = super::tls::client_config(key).map_err(|e| tls_error(&e))?;
+        let server_tls = super::tls::server_config(key).map_err(|e| tls_error(&e))?;
         let client_tls = QuicClientConfig::try_from(client_tls).map_err(|e| tls_error(&e))?;
         let server_tls = QuicServerConfig::try_from(server_tls).map_err(|e| tls_error(&e))?;
 
