@@ -6,6 +6,7 @@
 //! streams opened with [`Network::control`].
 
 mod behaviour;
+mod buffered;
 mod dialing;
 mod event_loop;
 mod muxer;

@@ -7,7 +7,7 @@ use libp2p::{StreamProtocol, Swarm, autonat, dcutr, identify, mdns, noise, ping,
 use protocol::offer::MAX_OFFER_BYTES;
 use protocol::transfer::{CONTROL_PROTOCOL, Request, Response};
 
-use super::{IDLE_TIMEOUT, NetConfig, NetError, REQUEST_TIMEOUT, muxer, quic};
+use super::{IDLE_TIMEOUT, NetConfig, NetError, REQUEST_TIMEOUT, buffered, muxer, quic};
 
 /// Identify's protocol string; peers of other products are told apart by it.
 const IDENTIFY_PROTOCOL: &str = "/p2p-share/id/1.0.0";
@@ -37,7 +37,7 @@ pub(crate) fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>, NetErr
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
-            noise::Config::new,
+            |key: &libp2p::identity::Keypair| noise::Config::new(key).map(buffered::Buffered),
             muxer::Config::default,
         )
         .map_err(|e| fail("TCP transport", &e))?

@@ -33,6 +33,8 @@ use protocol::path::{SafePath, display_escaped, numbered_name};
 use protocol::transfer::ResumePoint;
 
 #[cfg(target_os = "linux")]
+mod direct;
+#[cfg(target_os = "linux")]
 mod dirs;
 mod error;
 mod partial;

@@ -54,6 +54,13 @@ pub struct PartialFile {
     pub(super) written_back: u64,
     /// A write failed, so the hash no longer matches what is on disk.
     pub(super) failed: bool,
+    /// Where writes switch to going around the page cache (an aligned
+    /// offset of a large file), until they do.
+    #[cfg(target_os = "linux")]
+    pub(super) direct_at: Option<u64>,
+    /// Writes going around the page cache (see `direct`).
+    #[cfg(target_os = "linux")]
+    pub(super) direct: Option<direct::Direct>,
 }
 
 impl PartialFile {
@@ -82,7 +89,7 @@ impl PartialFile {
                 path: self.name.clone(),
             });
         }
-        if let Err(source) = self.writer.write_all(data) {
+        if let Err(source) = self.write_out(data) {
             self.failed = true;
             return Err(StoreError::Io {
                 path: self.part.clone(),
@@ -91,6 +98,65 @@ impl PartialFile {
         }
         self.hasher.update(data);
         self.written += len;
+        Ok(())
+    }
+
+    /// Writes `data` at the file's end: buffered, or around the page cache
+    /// from `direct_at` on.
+    #[cfg(target_os = "linux")]
+    fn write_out(&mut self, mut data: &[u8]) -> io::Result<()> {
+        let mut at = self.written;
+        while !data.is_empty() {
+            if let Some(direct) = &mut self.direct {
+                return direct.write(data);
+            }
+            let Some(switch) = self.direct_at else {
+                return self.writer.write_all(data);
+            };
+            if at == switch {
+                self.direct_at = None;
+                self.writer.flush()?;
+                self.direct = direct::Direct::start(self.writer.get_ref(), at);
+                continue;
+            }
+            let before = usize::try_from(switch.saturating_sub(at)).unwrap_or(usize::MAX);
+            let (now, rest) = data.split_at(before.min(data.len()));
+            self.writer.write_all(now)?;
+            at += now.len() as u64;
+            data = rest;
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
+        self.writer.write_all(data)
+    }
+
+    /// Whether writes go around the page cache now.
+    #[cfg(all(test, target_os = "linux"))]
+    pub(super) fn is_direct(&self) -> bool {
+        self.direct.as_ref().is_some_and(direct::Direct::is_direct)
+    }
+
+    /// Writes what direct writing has gathered and leaves it.
+    #[cfg(target_os = "linux")]
+    fn end_direct(&mut self) -> Result<(), StoreError> {
+        self.direct_at = None;
+        let Some(direct) = self.direct.take() else {
+            return Ok(());
+        };
+        direct.finish().map_err(|source| {
+            self.failed = true;
+            StoreError::Io {
+                path: self.part.clone(),
+                source,
+            }
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn end_direct(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -108,6 +174,11 @@ impl PartialFile {
     /// [`StoreError::Io`], as [`PartialFile::write`].
     pub fn writeback(&mut self) -> Result<Option<File>, StoreError> {
         if self.written - self.written_back < WRITEBACK {
+            return Ok(None);
+        }
+        // Direct writes leave nothing in the cache to push out.
+        #[cfg(target_os = "linux")]
+        if self.direct.is_some() {
             return Ok(None);
         }
         self.check_not_failed()?;
@@ -156,8 +227,9 @@ impl PartialFile {
     ///
     /// # Errors
     /// As [`PartialFile::finish`], without the placing ones.
-    pub fn verify(self) -> Result<VerifiedFile, StoreError> {
+    pub fn verify(mut self) -> Result<VerifiedFile, StoreError> {
         self.check_not_failed()?;
+        self.end_direct()?;
         if self.written != self.size {
             return Err(StoreError::Incomplete {
                 path: self.name.clone(),
@@ -195,7 +267,11 @@ impl PartialFile {
     }
 
     /// Deletes the partial data (the transfer is abandoned for good).
-    pub fn discard(self) {
+    pub fn discard(mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(direct) = self.direct.take() {
+            direct.forget();
+        }
         let (file, _unwritten) = self.writer.into_parts();
         drop(file);
         if self.kind == Kind::Named {

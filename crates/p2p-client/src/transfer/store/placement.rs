@@ -121,6 +121,16 @@ impl Placement {
             }
         };
         tracing::debug!(index, file = %name, offset, "partial file open");
+        // A large file goes around the page cache from its first aligned
+        // offset on (see `direct`).
+        #[cfg(target_os = "linux")]
+        let direct_at = {
+            let aligned = offset.next_multiple_of(direct::ALIGN as u64);
+            (kind == Kind::Named
+                && aligned <= entry.size
+                && direct::worthwhile(&file, aligned, entry.size - aligned))
+            .then_some(aligned)
+        };
         Ok(PartialFile {
             // Sized to the file: a small file need not cost a large buffer.
             writer: BufWriter::with_capacity(
@@ -139,6 +149,10 @@ impl Placement {
             written: offset,
             written_back: offset,
             failed: false,
+            #[cfg(target_os = "linux")]
+            direct_at,
+            #[cfg(target_os = "linux")]
+            direct: None,
         })
     }
 
