@@ -7,13 +7,17 @@
 //! 1. the sender hashes the file with BLAKE3 before it offers it, on several
 //!    threads while the next MiB is read (as the engine does);
 //! 2. a sender thread reads the file 256 KiB at a time, seals it in Noise's
-//!    largest frames (65,519 bytes of data and a 16-byte tag,
-//!    ChaCha20-Poly1305 from ring, the only cipher and the implementation
-//!    libp2p's Noise uses) and writes them to a loopback TCP socket;
+//!    largest frames (65,519 bytes of data and a 16-byte tag) with the
+//!    transport's cipher from ring, and writes them to a loopback TCP
+//!    socket. The cipher is ChaCha20-Poly1305 for TCP (Noise has no
+//!    other) and AES-128-GCM for QUIC on a processor with AES instructions
+//!    (what our TLS picks, see `network/tls.rs`); QUIC seals packets of
+//!    about 1.4 KB, so its real cipher cost is somewhat higher;
 //! 3. a receiver thread reads and opens the frames;
 //! 4. a disk thread hashes the data with BLAKE3 and writes it to the
-//!    destination (a fifth thread syncs what was written every 8 MiB, as
-//!    the engine does), fsyncs it, and checks the hash against the
+//!    destination as the engine writes a large file: gathered into 1 MiB
+//!    aligned blocks written around the page cache (`O_DIRECT`), the tail
+//!    through it; then it fsyncs the file and checks the hash against the
 //!    sender's.
 //!
 //! Timed from the start of the hashing to the verified file synced.
@@ -27,7 +31,8 @@ use std::thread;
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow, ensure};
-use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::{AES_128_GCM, Aad, Algorithm, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 
 /// Noise's largest message and its tag.
 const FRAME: usize = 65_535;
@@ -36,11 +41,30 @@ const TAG: usize = 16;
 const CHUNK: usize = 256 * 1024;
 /// The engine's read buffer for hashing.
 const HASH_CHUNK: usize = 1024 * 1024;
-/// Bytes between two early syncs (the engine's `WRITEBACK`).
-const WRITEBACK: usize = 8 * 1024 * 1024;
+/// The engine's direct writes: 1 MiB blocks at 4 KiB-aligned addresses.
+const DIRECT_BLOCK: usize = 1024 * 1024;
+const ALIGN: usize = 4096;
 /// Frames queued to the disk thread (as many bytes as the engine's
 /// receive queue of 4 × 256 KiB).
 const QUEUE: usize = 16;
+
+/// The transport's cipher.
+#[derive(Clone, Copy)]
+pub(crate) enum Cipher {
+    /// ChaCha20-Poly1305: Noise, over TCP.
+    ChaCha20,
+    /// AES-128-GCM: our TLS over QUIC, on a processor with AES instructions.
+    Aes128,
+}
+
+impl Cipher {
+    fn algorithm(self) -> &'static Algorithm {
+        match self {
+            Cipher::ChaCha20 => &CHACHA20_POLY1305,
+            Cipher::Aes128 => &AES_128_GCM,
+        }
+    }
+}
 
 /// How the essential copy went.
 pub(crate) struct Floor {
@@ -54,7 +78,7 @@ pub(crate) struct Floor {
 
 /// Copies `src` to `dst` doing only the essential work (see the module
 /// documentation).
-pub(crate) fn essential_copy(src: &Path, dst: &Path) -> anyhow::Result<Floor> {
+pub(crate) fn essential_copy(src: &Path, dst: &Path, cipher: Cipher) -> anyhow::Result<Floor> {
     let cpu_before = super::peer::cpu_seconds(std::process::id());
     let start = Instant::now();
     let hash = prehash(src)?;
@@ -65,46 +89,28 @@ pub(crate) fn essential_copy(src: &Path, dst: &Path) -> anyhow::Result<Floor> {
     let sender = thread::spawn(move || -> anyhow::Result<()> {
         let file = File::open(&src).context("cannot open the source")?;
         let sock = TcpStream::connect(addr).context("cannot connect")?;
-        seal_all(file, sock, &key()?)
+        seal_all(file, sock, &key(cipher)?)
     });
     let (sock, _) = listener.accept().context("accept failed")?;
     let (to_disk, from_net) = mpsc::sync_channel::<(Vec<u8>, usize)>(QUEUE);
     let (give_back, spare) = mpsc::sync_channel::<Vec<u8>>(QUEUE + 2);
     let out = File::create(dst).context("cannot create the copy")?;
-    // As the engine does: every 8 MiB, another thread syncs what was
-    // written so far, so the final fsync waits only for the tail.
-    let (writeback, to_sync) = mpsc::sync_channel::<File>(1);
-    let syncer = thread::spawn(move || {
-        for file in to_sync {
-            let _ = file.sync_data();
-        }
-    });
     let disk = thread::spawn(move || -> anyhow::Result<blake3::Hash> {
-        let (mut out, mut hasher) = (out, blake3::Hasher::new());
-        let mut unsynced = 0;
+        let mut hasher = blake3::Hasher::new();
+        let mut out = Direct::new(out)?;
         for (frame, len) in from_net {
             hasher.update(&frame[..len]);
-            out.write_all(&frame[..len])
-                .context("cannot write the copy")?;
+            out.write(&frame[..len]).context("cannot write the copy")?;
             let _ = give_back.try_send(frame);
-            unsynced += len;
-            if unsynced >= WRITEBACK {
-                unsynced = 0;
-                let _ = writeback.try_send(out.try_clone().context("no second handle")?);
-            }
         }
-        drop(writeback);
-        out.sync_all().context("cannot fsync the copy")?;
+        out.finish()?.sync_all().context("cannot fsync the copy")?;
         Ok(hasher.finalize())
     });
-    let opened = key().and_then(|key| open_all(sock, &key, &to_disk, &spare));
+    let opened = key(cipher).and_then(|key| open_all(sock, &key, &to_disk, &spare));
     drop(to_disk);
     let written = disk
         .join()
         .map_err(|_| anyhow!("the disk thread panicked"))?;
-    syncer
-        .join()
-        .map_err(|_| anyhow!("the sync thread panicked"))?;
     sender
         .join()
         .map_err(|_| anyhow!("the sender thread panicked"))??;
@@ -204,10 +210,64 @@ fn open_all(
 }
 
 /// The key both ends use (a constant: this measures work, not secrecy).
-fn key() -> anyhow::Result<LessSafeKey> {
-    UnboundKey::new(&CHACHA20_POLY1305, &[7u8; 32])
+fn key(cipher: Cipher) -> anyhow::Result<LessSafeKey> {
+    let algorithm = cipher.algorithm();
+    UnboundKey::new(algorithm, &[7u8; 32][..algorithm.key_len()])
         .map(LessSafeKey::new)
-        .map_err(|_| anyhow!("no ChaCha20-Poly1305 key"))
+        .map_err(|_| anyhow!("no key for the cipher"))
+}
+
+/// The engine's way of writing a large file (`transfer/store/direct.rs`):
+/// 1 MiB aligned blocks around the page cache, the tail through it.
+struct Direct {
+    file: File,
+    memory: Vec<u8>,
+    start: usize,
+    filled: usize,
+    at: u64,
+}
+
+impl Direct {
+    fn new(file: File) -> anyhow::Result<Self> {
+        let flags = fcntl_getfl(&file).context("no file flags")?;
+        fcntl_setfl(&file, flags | OFlags::DIRECT).context("no direct writes here")?;
+        let memory = vec![0u8; DIRECT_BLOCK + ALIGN];
+        let start = memory.as_ptr().align_offset(ALIGN);
+        Ok(Self {
+            file,
+            memory,
+            start,
+            filled: 0,
+            at: 0,
+        })
+    }
+
+    fn write(&mut self, mut data: &[u8]) -> anyhow::Result<()> {
+        use std::os::unix::fs::FileExt as _;
+        while !data.is_empty() {
+            let n = (DIRECT_BLOCK - self.filled).min(data.len());
+            let from = self.start + self.filled;
+            self.memory[from..from + n].copy_from_slice(&data[..n]);
+            self.filled += n;
+            data = &data[n..];
+            if self.filled == DIRECT_BLOCK {
+                let block = &self.memory[self.start..self.start + DIRECT_BLOCK];
+                self.file.write_all_at(block, self.at)?;
+                self.at += DIRECT_BLOCK as u64;
+                self.filled = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<File> {
+        use std::os::unix::fs::FileExt as _;
+        let flags = fcntl_getfl(&self.file).context("no file flags")?;
+        fcntl_setfl(&self.file, flags - OFlags::DIRECT).context("cannot leave direct mode")?;
+        let tail = &self.memory[self.start..self.start + self.filled];
+        self.file.write_all_at(tail, self.at)?;
+        Ok(self.file)
+    }
 }
 
 /// Noise's nonce: 4 zero bytes and the little-endian counter.
