@@ -243,7 +243,7 @@ pub(crate) fn new(
     config: NetConfig,
 ) -> Result<(Network, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
     let peer_id = config.key.public().to_peer_id();
-    let mut swarm = behaviour::build_swarm(&config)?;
+    let (mut swarm, quic_endpoints) = behaviour::build_swarm(&config)?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
@@ -260,7 +260,11 @@ pub(crate) fn new(
         control,
         peer_id,
     };
-    Ok((network, events, EventLoop::new(swarm, command_rx, event_tx)))
+    Ok((
+        network,
+        events,
+        EventLoop::new(swarm, quic_endpoints, command_rx, event_tx),
+    ))
 }
 
 impl Network {

@@ -27,12 +27,18 @@ pub(crate) struct Behaviour {
     pub(crate) stream: libp2p_stream::Behaviour,
 }
 
-pub(crate) fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+/// The swarm, and the QUIC endpoints its transport makes (to wait on at
+/// shutdown).
+pub(crate) fn build_swarm(
+    config: &NetConfig,
+) -> Result<(Swarm<Behaviour>, quic::Endpoints), NetError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| NetError::Listen {
         addr: libp2p::Multiaddr::empty(),
         reason: format!("{what}: {e}"),
     };
     let mdns_enabled = config.mdns;
+    let endpoints = quic::Endpoints::default();
+    let quic_endpoints = endpoints.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(config.key.clone())
         .with_tokio()
         .with_tcp(
@@ -49,7 +55,7 @@ pub(crate) fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>, NetErr
         // wants about twice the bandwidth-delay product in flight.
         .with_other_transport(|key| {
             quic::Config::new(key, QUIC_WINDOW)
-                .map(quic::Transport::new)
+                .map(|quic| quic::Transport::new(quic, quic_endpoints))
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
         })
         .map_err(|e| fail("QUIC transport", &e))?
@@ -91,5 +97,5 @@ pub(crate) fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>, NetErr
         .map_err(|e| fail("behaviour", &e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
-    Ok(swarm)
+    Ok((swarm, endpoints))
 }

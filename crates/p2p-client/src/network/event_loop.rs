@@ -17,13 +17,15 @@ use tracing::{debug, info, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::dialing::Dials;
-use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT, is_dialable};
+use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT, is_dialable, quic};
 
 type PendingReply = BoxFuture<'static, (ResponseChannel<Response>, Response)>;
 
 /// The swarm and everything waiting on it.
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
+    /// QUIC's endpoints, waited on at shutdown (see `quic::Endpoints`).
+    quic_endpoints: quic::Endpoints,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
     dials: HashMap<PeerId, Vec<oneshot::Sender<Result<PathInfo, NetError>>>>,
@@ -41,11 +43,13 @@ pub(crate) struct EventLoop {
 impl EventLoop {
     pub(super) fn new(
         swarm: Swarm<Behaviour>,
+        quic_endpoints: quic::Endpoints,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<NetEvent>,
     ) -> Self {
         Self {
             swarm,
+            quic_endpoints,
             commands,
             events,
             dials: HashMap::new(),
@@ -98,6 +102,7 @@ impl EventLoop {
             }
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        self.quic_endpoints.wait_closed().await;
     }
 
     fn best_path(&self, peer: &PeerId) -> Option<PathInfo> {

@@ -37,6 +37,36 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 pub(crate) use connection::Connection;
 pub(crate) use transport::Transport;
 
+/// How long shutting down waits for QUIC's goodbyes to go out.
+const CLOSE_WAIT: Duration = Duration::from_millis(250);
+
+/// Every quinn endpoint the transport made, for the event loop to wait on
+/// at shutdown: a closed connection's last packet (its CONNECTION_CLOSE)
+/// is sent by the endpoint's driver task, which dies with the process.
+/// Without waiting, a receiver sometimes heard nothing of the sender's
+/// goodbye and waited its 3 s for the sender to hang up.
+#[derive(Clone, Default)]
+pub(crate) struct Endpoints(Arc<std::sync::Mutex<Vec<quinn::Endpoint>>>);
+
+impl Endpoints {
+    fn add(&self, endpoint: &quinn::Endpoint) {
+        if let Ok(mut all) = self.0.lock() {
+            all.push(endpoint.clone());
+        }
+    }
+
+    /// Waits (at most [`CLOSE_WAIT`]) until every connection of every
+    /// endpoint has finished closing, so their peers hear of it.
+    pub(crate) async fn wait_closed(&self) {
+        let all: Vec<quinn::Endpoint> = match self.0.lock() {
+            Ok(all) => all.clone(),
+            Err(_) => return,
+        };
+        let idle = futures::future::join_all(all.iter().map(quinn::Endpoint::wait_idle));
+        let _ = tokio::time::timeout(CLOSE_WAIT, idle).await;
+    }
+}
+
 /// How long a handshake may take before the dial fails. A hole punch
 /// needs a retransmitted Initial or two (quinn's first retry comes after
 /// about a second).

@@ -18,7 +18,9 @@ use rand::Rng;
 use tokio::sync::oneshot;
 
 use super::connection::handshake;
-use super::{Config, Connection, Error, HANDSHAKE_TIMEOUT, multiaddr_of, socket_addr_of};
+use super::{
+    Config, Connection, Endpoints, Error, HANDSHAKE_TIMEOUT, multiaddr_of, socket_addr_of,
+};
 
 /// A connection on its way: the handshake, then the peer's certificate.
 type Upgrade = BoxFuture<'static, Result<(PeerId, Connection), Error>>;
@@ -39,6 +41,8 @@ const PUNCH_DELAY: Duration = Duration::from_millis(500);
 /// QUIC over quinn (see the module above).
 pub(crate) struct Transport {
     config: Config,
+    /// Every endpoint made, for waiting on at shutdown.
+    endpoints: Endpoints,
     listeners: Vec<Listener>,
     /// Endpoints for dials that cannot reuse a listener's port, by family
     /// (IPv4, IPv6); made on first use.
@@ -65,9 +69,10 @@ struct Listener {
 }
 
 impl Transport {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, endpoints: Endpoints) -> Self {
         Self {
             config,
+            endpoints,
             listeners: Vec::new(),
             dialers: [None, None],
             events: VecDeque::new(),
@@ -102,6 +107,7 @@ impl Transport {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let endpoint = new_endpoint(UdpSocket::bind(any)?, None)?;
+        self.endpoints.add(&endpoint);
         *slot = Some(endpoint.clone());
         Ok(endpoint)
     }
@@ -235,6 +241,7 @@ impl libp2p::core::Transport for Transport {
         let local = socket.local_addr().map_err(|e| other(e.into()))?;
         let punch_socket = socket.try_clone().map_err(|e| other(e.into()))?;
         let endpoint = new_endpoint(socket, Some(self.config.server.clone())).map_err(other)?;
+        self.endpoints.add(&endpoint);
         let interfaces = if local.ip().is_unspecified() {
             Some(if_watch::tokio::IfWatcher::new().map_err(|e| other(e.into()))?)
         } else {
