@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Peer, Running, Tmpfs, tree};
+use common::{Ext4, Peer, Running, Tmpfs, tree};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
@@ -773,12 +773,32 @@ async fn resume_offsets_that_were_never_offered_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_that_fills_up_keeps_what_arrived_and_resumes() {
-    let mut receiver = block_in_place(Receiver::start);
+    let receiver = block_in_place(Receiver::start);
     // The download folder becomes a 24 MiB disk.
     let Some(_disk) = Tmpfs::mount(&receiver.dir, "24m") else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     };
+    disk_fills_up(receiver, 20).await;
+}
+
+/// The same on ext4, where a large file is written around the page cache
+/// (`O_DIRECT`): the disk fills up in the middle of a direct write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_fills_up_during_direct_writes_keeps_what_arrived_and_resumes() {
+    let receiver = block_in_place(Receiver::start);
+    let Some(_disk) = Ext4::mount(&receiver.dir, 32) else {
+        eprintln!("skipped: mounting an ext4 image needs root, mkfs.ext4 and loop devices");
+        return;
+    };
+    // About 30 MiB free: the offer fits, the filler leaves about 4 MiB.
+    disk_fills_up(receiver, 26).await;
+}
+
+/// A 6 MiB file is accepted, then a filler of `filler_mib` takes the space:
+/// the transfer fails as "disk is full", keeps a true prefix, and resumes
+/// from it once the filler is gone.
+async fn disk_fills_up(mut receiver: Receiver, filler_mib: usize) {
     let hostile = Hostile::connect(receiver.peer_id, receiver.addr.clone()).await;
 
     // 6 MiB fits (with the 16 MiB margin the receiver keeps)...
@@ -787,7 +807,7 @@ async fn a_disk_that_fills_up_keeps_what_arrived_and_resumes() {
     assert_eq!(hostile.offer_accepted(&offer).await, Vec::new());
     // ...until something else takes the space once it was accepted.
     let filler = receiver.dir.join("filler");
-    std::fs::write(&filler, vec![1u8; 20 * MIB]).unwrap();
+    std::fs::write(&filler, vec![1u8; filler_mib * MIB]).unwrap();
     let reason = hostile
         .send_data_failed(&header(&offer, vec![0]), &content)
         .await;

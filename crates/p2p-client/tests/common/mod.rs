@@ -269,3 +269,52 @@ impl Drop for Tmpfs {
             .status();
     }
 }
+
+/// A small ext4 file system (an image file on a loop device) mounted over a
+/// folder for one test: root, `mkfs.ext4` and loop devices needed, `None`
+/// without them. Unmounted, and its image deleted, when dropped.
+pub struct Ext4 {
+    dir: PathBuf,
+    _image: tempfile::TempDir,
+}
+
+impl Ext4 {
+    pub fn mount(dir: &Path, mib: u64) -> Option<Self> {
+        let image_dir = tempfile::tempdir().ok()?;
+        let image = image_dir.path().join("disk.img");
+        std::fs::File::create(&image)
+            .ok()?
+            .set_len(mib * 1024 * 1024)
+            .ok()?;
+        let made = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-O", "^has_journal", "-m", "0"])
+            .arg(&image)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        if !made.success() {
+            return None;
+        }
+        let mounted = std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        let disk = mounted.success().then(|| Self {
+            dir: dir.to_path_buf(),
+            _image: image_dir,
+        })?;
+        // An empty download folder, as on any other disk.
+        std::fs::remove_dir(dir.join("lost+found")).ok()?;
+        Some(disk)
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+    }
+}
