@@ -5,7 +5,7 @@
 //! - `app`: [`GuiApp`], the state and the frame: drains messages, draws the
 //!   panels, applies the commands they return.
 //! - `panels`: top bar (identity, server state, share codes), peer list,
-//!   transfers, offer dialog, settings; each returns [`UiCommand`]s
+//!   transfers, offer dialog, settings; each returns `UiCommand`s
 //!   (`panels::UiCommand`) instead of acting.
 //! - `model`: what is shown, built from engine events (pure, unit-tested).
 //! - `bridge`: the tokio runtime on its own threads, the engine's

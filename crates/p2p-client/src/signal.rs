@@ -2,7 +2,7 @@
 //! presence current, reconnects with backoff, reserves a relay slot and
 //! answers the engine's share-code and lookup requests.
 //!
-//! One task owns the WebSocket; [`SignalHandle`] sends it requests. The
+//! One task owns the WebSocket; a `SignalHandle` sends it requests. The
 //! protocol has no request IDs, so the task runs one request at a time.
 
 use std::collections::HashMap;

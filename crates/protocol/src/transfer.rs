@@ -11,7 +11,7 @@
 //!   the receiver answers with one [`DataResult`] frame after verifying.
 //!
 //! Frames on the data stream are a 4-byte big-endian length and JSON
-//! ([`encode_frame`], [`FrameDecoder`]).
+//! ([`encode_frame`]; [`frame_len`] and [`decode_frame_body`] to read one).
 
 use serde::{Deserialize, Serialize};
 

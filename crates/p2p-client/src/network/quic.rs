@@ -18,7 +18,7 @@
 //! - `transport`: listeners (one quinn endpoint each, addresses reported
 //!   per interface), dials (reusing a listener's port, so that NAT mappings
 //!   and observed addresses match), and hole punching for DCUtR;
-//! - `connection`: a quinn connection as a libp2p [`StreamMuxer`]
+//! - `connection`: a quinn connection as a libp2p `StreamMuxer`
 //!   (`libp2p::core::muxing::StreamMuxer`), its streams as
 //!   `AsyncRead`/`AsyncWrite`.
 

@@ -308,7 +308,7 @@ fn check_portable(path: &Path, rel: &str) -> Result<(), ScanError> {
 pub type OnHashed<'a> = dyn Fn(u64) + Sync + 'a;
 
 /// Most threads hashing at once while scanning. Each holds at most two
-/// buffers of [`HASH_CHUNK`] bytes.
+/// buffers of `HASH_CHUNK` bytes (1 MiB).
 pub const HASH_THREADS: usize = 4;
 
 /// Files at least this large are hashed on several threads at once (BLAKE3

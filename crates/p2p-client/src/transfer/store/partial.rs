@@ -160,7 +160,7 @@ impl PartialFile {
         Ok(())
     }
 
-    /// Once [`WRITEBACK`] more bytes were written since it last returned a
+    /// Once `WRITEBACK` (8 MiB) more bytes were written since it last returned a
     /// file: the buffered bytes written out and a second handle on the
     /// file, for another thread to `sync_data` while writing goes on. The
     /// kernel keeps a large file's data in memory until a sync, so without
