@@ -144,7 +144,6 @@ fn main() -> anyhow::Result<()> {
     }
     write_synced(&one, &[0x5a])?;
 
-    let mb = |bytes: u64, secs: f64| format!("{:.0}", bytes as f64 / 1e6 / secs);
     let both: &[&str] = &[TCP, QUIC];
     let cases: [(&str, &str, &Path, &[&str]); 4] = [
         ("p2p-client over TCP", size, &big_file, &[TCP]),
@@ -268,11 +267,6 @@ fn main() -> anyhow::Result<()> {
     let chacha = Floors::of(&floor_runs);
     let aes = Floors::of(&aes_floor_runs);
     let tar = median(tar_runs.iter().copied());
-    let spread = |values: &[f64]| {
-        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = values.iter().copied().fold(0.0, f64::max);
-        format!("{lo:.3}–{hi:.3}")
-    };
     let raw_all: Vec<f64> = raw_runs.iter().map(|r| r.0).collect();
     let synced_all: Vec<f64> = raw_runs.iter().map(|r| r.1).collect();
     let mut rows = vec![
@@ -286,20 +280,12 @@ fn main() -> anyhow::Result<()> {
             spread(&synced_all),
             mb(big, synced)
         ),
-        format!(
-            "| Essential work only, ChaCha20 (TCP's floor, see floor.rs) | {size} | {:.3} | {} | {} | – | – | – | – | {:.2} |",
-            chacha.wall,
-            spread(&chacha.walls),
-            mb(big, chacha.wall),
-            chacha.cpu
+        chacha.row(
+            "Essential work only, ChaCha20 (TCP's floor, see floor.rs)",
+            size,
+            big,
         ),
-        format!(
-            "| Essential work only, AES-128-GCM (QUIC's floor) | {size} | {:.3} | {} | {} | – | – | – | – | {:.2} |",
-            aes.wall,
-            spread(&aes.walls),
-            mb(big, aes.wall),
-            aes.cpu
-        ),
+        aes.row("Essential work only, AES-128-GCM (QUIC's floor)", size, big),
         format!(
             "| tar stream over TCP (baseline) | {} | {tar:.3} | {} | {} | – | – | – | – | – |",
             files_label(count),
@@ -369,6 +355,17 @@ impl Floors {
             walls: runs.iter().map(|f| f.wall).collect(),
         }
     }
+
+    /// The table row `label` for copies of `bytes` bytes (shown as `size`).
+    fn row(&self, label: &str, size: &str, bytes: u64) -> String {
+        format!(
+            "| {label} | {size} | {:.3} | {} | {} | – | – | – | – | {:.2} |",
+            self.wall,
+            spread(&self.walls),
+            mb(bytes, self.wall),
+            self.cpu
+        )
+    }
 }
 
 /// How the rows name a cipher.
@@ -388,6 +385,18 @@ struct CaseRun {
     receiver_mib: f64,
     cpu: f64,
     transport: String,
+}
+
+/// MB/s (10^6 bytes per second).
+fn mb(bytes: u64, secs: f64) -> String {
+    format!("{:.0}", bytes as f64 / 1e6 / secs)
+}
+
+/// The range of `values`, as "lo–hi".
+fn spread(values: &[f64]) -> String {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(0.0, f64::max);
+    format!("{lo:.3}–{hi:.3}")
 }
 
 /// The median of `values` (the mean of the middle two for an even count).
