@@ -193,7 +193,7 @@ pub(crate) enum Command {
     },
     Listen {
         addr: Multiaddr,
-        reply: oneshot::Sender<Result<(), NetError>>,
+        reply: oneshot::Sender<Result<oneshot::Receiver<String>, NetError>>,
     },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
@@ -329,8 +329,14 @@ impl Network {
         .await?
     }
 
-    /// Starts listening on another address (e.g. a relay circuit).
-    pub(crate) async fn listen(&self, addr: Multiaddr) -> Result<(), NetError> {
+    /// Starts listening on another address (e.g. a relay circuit). The
+    /// receiver resolves with the reason when the listener closes (a
+    /// circuit's closes with the connection to its relay), or fails when the
+    /// network stops.
+    pub(crate) async fn listen(
+        &self,
+        addr: Multiaddr,
+    ) -> Result<oneshot::Receiver<String>, NetError> {
         self.ask(|reply| Command::Listen { addr, reply }).await?
     }
 

@@ -32,6 +32,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// First wait before a lost or unreachable relay is tried again (doubling up
+/// to [`MAX_BACKOFF`] while it stays away).
+const RELAY_RETRY: Duration = Duration::from_secs(2);
+
 /// Why a signal-server request failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -310,7 +314,7 @@ async fn session(
         peer_found(events, &peer);
         room.insert(peer.peer_id.clone(), peer);
     }
-    match relay {
+    match &relay {
         // Not on a reconnect while we hold a reservation or are getting one;
         // an unreachable relay is tried again.
         Some(relay)
@@ -319,13 +323,14 @@ async fn session(
                 RelayLink::Unknown | RelayLink::Unreachable(_)
             ) =>
         {
-            spawn_reservation(net.clone(), relay, Arc::clone(relay_link));
+            spawn_reservation(net.clone(), relay.clone(), Arc::clone(relay_link));
         }
         Some(_) => {}
         None => {
             relay_link.send_replace(RelayLink::Unreachable(Vec::new()));
         }
     }
+    let mut relay_retry = RelayRetry::default();
 
     let mut current: Option<Pending> = None;
     let mut opened: HashMap<u32, oneshot::Sender<PeerInfo>> = HashMap::new();
@@ -347,6 +352,11 @@ async fn session(
                 current = Some(pending);
             }
             _ = refresh.tick() => {
+                // A relay that went away (it restarted, or the connection to
+                // it broke) or could not be reached is tried again.
+                if let Some(relay) = &relay {
+                    relay_retry.tick(net, relay, relay_link);
+                }
                 // Keep presence current: new listen or relay addresses.
                 let addrs = announce_addrs(net, &config.url).await;
                 if addrs != announced {
@@ -514,17 +524,69 @@ fn spawn_reservation(net: Network, relay: RelayInfo, link: Arc<watch::Sender<Rel
             net.dial_alongside(relay_peer, quic).await;
         }
         link.send_replace(RelayLink::Up(chosen.clone()));
-        for addr in chosen {
+        for addr in chosen.clone() {
             let circuit = addr.with(Protocol::P2pCircuit);
             match net.listen(circuit.clone()).await {
-                Ok(()) => {
+                Ok(closed) => {
                     info!(%circuit, "listening through the relay");
+                    let why = closed
+                        .await
+                        .unwrap_or_else(|_| "the network stopped".to_owned());
+                    warn!(%circuit, reason = %why, "the relay reservation ended; trying again soon");
+                    link.send_replace(RelayLink::Unreachable(chosen));
                     return;
                 }
                 Err(e) => debug!(%circuit, error = %e, "relay listen failed"),
             }
         }
+        warn!("the relay refused a reservation; peers behind NATs may not reach us");
+        link.send_replace(RelayLink::Unreachable(chosen));
     });
+}
+
+/// When to try the server's relay again while it is unreachable.
+struct RelayRetry {
+    backoff: Duration,
+    /// The next attempt, once the relay is seen unreachable.
+    at: Option<tokio::time::Instant>,
+}
+
+impl Default for RelayRetry {
+    fn default() -> Self {
+        Self {
+            backoff: RELAY_RETRY,
+            at: None,
+        }
+    }
+}
+
+impl RelayRetry {
+    /// Called every refresh: starts a new reservation once the relay has
+    /// been unreachable for the current backoff.
+    fn tick(&mut self, net: &Network, relay: &RelayInfo, link: &Arc<watch::Sender<RelayLink>>) {
+        let unreachable = match &*link.borrow() {
+            RelayLink::Up(_) => {
+                *self = Self::default();
+                return;
+            }
+            RelayLink::Unreachable(_) => true,
+            RelayLink::Unknown | RelayLink::Connecting(_) => false,
+        };
+        if !unreachable {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        match self.at {
+            None => self.at = Some(now + self.backoff),
+            Some(at) if now >= at => {
+                debug!(retry_in = ?self.backoff, "trying the relay again");
+                self.at = None;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                spawn_reservation(net.clone(), relay.clone(), Arc::clone(link));
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 type Ws =

@@ -259,6 +259,41 @@ fn symmetric_nats_fall_back_to_the_relay() {
 }
 
 #[test]
+fn a_receiver_behind_nat_takes_a_new_relay_slot_after_the_server_restarts() {
+    let Some(lab) = lab_or_skip(Nat::Symmetric, Nat::Symmetric) else {
+        return;
+    };
+    let server = start_server(&lab);
+    let bob = Peer::new();
+    let mut receiving = receiver(&lab, "b", &bob, Transports::Quic);
+    // The relay's peer ID in a circuit address Bob listens on.
+    let circuit = |e: &serde_json::Value| {
+        let addr = e["addr"].as_str().filter(|_| e["event"] == "listening")?;
+        let (relay, _) = addr.split_once("/p2p-circuit")?;
+        relay.rsplit_once("/p2p/").map(|(_, id)| id.to_owned())
+    };
+    let old = receiving.seen.iter().find_map(circuit).unwrap();
+    // The server and its relay restart with a new relay identity (it keeps
+    // no key file here); Bob's reservation went with the old one.
+    server.kill();
+    let _server = start_server(&lab);
+    receiving.wait_for("a circuit address through the new relay", |e| {
+        circuit(e).is_some_and(|a| a != old)
+    });
+    // Symmetric NATs: only the relay joins them.
+    let (started, done) = send(
+        &lab,
+        "a",
+        &bob,
+        &mut receiving,
+        1024 * 1024,
+        Transports::Quic,
+    );
+    assert_eq!(started["path"]["relayed"], true, "{started}");
+    assert_eq!(done["summary"]["path"]["relayed"], true, "{done}");
+}
+
+#[test]
 fn a_peer_behind_nat_reaches_a_public_peer_directly_over_tcp() {
     let Some(lab) = lab_or_skip(Nat::Cone, Nat::Cone) else {
         return;

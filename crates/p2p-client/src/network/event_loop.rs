@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::core::transport::ListenerId;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, relay};
 use protocol::transfer::{Refusal, Request, Response};
@@ -38,6 +39,8 @@ pub(crate) struct EventLoop {
     waiting_best: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
     /// Callers waiting for the last connection to a peer to close.
     waiting_gone: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
+    /// Listeners added by `Command::Listen`: told why when they close.
+    listeners: HashMap<ListenerId, oneshot::Sender<String>>,
 }
 
 impl EventLoop {
@@ -61,6 +64,7 @@ impl EventLoop {
             our_dials: Dials::default(),
             waiting_best: HashMap::new(),
             waiting_gone: HashMap::new(),
+            listeners: HashMap::new(),
         }
     }
 
@@ -177,14 +181,17 @@ impl EventLoop {
                 }
             }
             Command::Listen { addr, reply } => {
-                let result =
-                    self.swarm
-                        .listen_on(addr.clone())
-                        .map(|_| ())
-                        .map_err(|e| NetError::Listen {
-                            addr,
-                            reason: e.to_string(),
-                        });
+                let result = match self.swarm.listen_on(addr.clone()) {
+                    Ok(id) => {
+                        let (closed, on_closed) = oneshot::channel();
+                        self.listeners.insert(id, closed);
+                        Ok(on_closed)
+                    }
+                    Err(e) => Err(NetError::Listen {
+                        addr,
+                        reason: e.to_string(),
+                    }),
+                };
                 let _ = reply.send(result);
             }
             Command::ListenAddrs { reply } => {
@@ -256,6 +263,21 @@ impl EventLoop {
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.retain(|a| *a != address);
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                reason,
+            } => {
+                self.listen_addrs.retain(|a| !addresses.contains(a));
+                let why = match reason {
+                    Ok(()) => "closed".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                debug!(?addresses, %why, "listener closed");
+                if let Some(closed) = self.listeners.remove(&listener_id) {
+                    let _ = closed.send(why);
+                }
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
