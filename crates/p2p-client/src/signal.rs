@@ -5,6 +5,8 @@
 //! One task owns the WebSocket; a `SignalHandle` sends it requests. The
 //! protocol has no request IDs, so the task runs one request at a time.
 
+mod relay;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use protocol::signal::{
-    ClientMsg, ErrorCode, PROTOCOL_VERSION, PeerInfo, Register, RelayInfo, RoomRequest, ServerMsg,
+    ClientMsg, ErrorCode, PROTOCOL_VERSION, PeerInfo, Register, RoomRequest, ServerMsg,
     decode_server, encode_client, registration_payload,
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -23,6 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use self::relay::{RelayLink, RelayRetry, spawn_reservation};
 use crate::event::{Event, PeerSource};
 use crate::network::Network;
 
@@ -31,10 +34,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// First wait before a lost or unreachable relay is tried again (doubling up
-/// to [`MAX_BACKOFF`] while it stays away).
-const RELAY_RETRY: Duration = Duration::from_secs(2);
 
 /// Why a signal-server request failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -87,21 +86,6 @@ enum Answer {
 struct Pending {
     ask: Ask,
     reply: oneshot::Sender<Result<Answer, SignalError>>,
-}
-
-/// What this client knows of the server's relay.
-#[derive(Clone, Debug, Default)]
-enum RelayLink {
-    /// No word from the server yet.
-    #[default]
-    Unknown,
-    /// Announced at these addresses (with its peer ID); being connected to.
-    Connecting(Vec<Multiaddr>),
-    /// Connected over these addresses.
-    Up(Vec<Multiaddr>),
-    /// The server has no relay, or it cannot be reached from here at these
-    /// addresses.
-    Unreachable(Vec<Multiaddr>),
 }
 
 /// A handle to the signal-server task.
@@ -478,115 +462,6 @@ fn is_loopback(addr: &Multiaddr) -> bool {
         Protocol::Ip6(ip) => ip.is_loopback(),
         _ => false,
     })
-}
-
-/// Connects to the relay and listens on a circuit through it.
-fn spawn_reservation(net: Network, relay: RelayInfo, link: Arc<watch::Sender<RelayLink>>) {
-    let Ok(relay_peer) = relay.peer_id.parse::<PeerId>() else {
-        warn!("the server announced a relay with an invalid peer ID");
-        link.send_replace(RelayLink::Unreachable(Vec::new()));
-        return;
-    };
-    let addrs: Vec<Multiaddr> = relay.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-    link.send_replace(RelayLink::Connecting(addrs.clone()));
-    tokio::spawn(async move {
-        // Circuits go over one transport to the relay, the same for every
-        // peer (TCP when it works). Hole punching needs both sides to know
-        // their public address on the transports they punch with, and they
-        // learn it from the relay: so QUIC (which punches through more NATs
-        // than TCP) gets a connection of its own beside it.
-        let tcp_and_other = addrs.clone();
-        let (tcp, other): (Vec<Multiaddr>, Vec<Multiaddr>) = addrs.into_iter().partition(|a| {
-            crate::network::PathInfo::of(a).transport == crate::network::Transport::Tcp
-        });
-        let quic = other.clone();
-        let mut chosen = Vec::new();
-        for candidates in [tcp, other] {
-            if candidates.is_empty() {
-                continue;
-            }
-            match net.dial(relay_peer, candidates.clone()).await {
-                Ok(_) => {
-                    chosen = candidates;
-                    break;
-                }
-                Err(e) => debug!(error = %e, "relay not reachable this way"),
-            }
-        }
-        if chosen.is_empty() {
-            warn!("cannot reach the relay; peers behind NATs may not reach us");
-            link.send_replace(RelayLink::Unreachable(tcp_and_other));
-            return;
-        }
-        // Once the circuits' connection is up (so that the reservation
-        // takes it), and before peers are told to come.
-        if chosen != quic && !quic.is_empty() {
-            net.dial_alongside(relay_peer, quic).await;
-        }
-        link.send_replace(RelayLink::Up(chosen.clone()));
-        for addr in chosen.clone() {
-            let circuit = addr.with(Protocol::P2pCircuit);
-            match net.listen(circuit.clone()).await {
-                Ok(closed) => {
-                    info!(%circuit, "listening through the relay");
-                    let why = closed
-                        .await
-                        .unwrap_or_else(|_| "the network stopped".to_owned());
-                    warn!(%circuit, reason = %why, "the relay reservation ended; trying again soon");
-                    link.send_replace(RelayLink::Unreachable(chosen));
-                    return;
-                }
-                Err(e) => debug!(%circuit, error = %e, "relay listen failed"),
-            }
-        }
-        warn!("the relay refused a reservation; peers behind NATs may not reach us");
-        link.send_replace(RelayLink::Unreachable(chosen));
-    });
-}
-
-/// When to try the server's relay again while it is unreachable.
-struct RelayRetry {
-    backoff: Duration,
-    /// The next attempt, once the relay is seen unreachable.
-    at: Option<tokio::time::Instant>,
-}
-
-impl Default for RelayRetry {
-    fn default() -> Self {
-        Self {
-            backoff: RELAY_RETRY,
-            at: None,
-        }
-    }
-}
-
-impl RelayRetry {
-    /// Called every refresh: starts a new reservation once the relay has
-    /// been unreachable for the current backoff.
-    fn tick(&mut self, net: &Network, relay: &RelayInfo, link: &Arc<watch::Sender<RelayLink>>) {
-        let unreachable = match &*link.borrow() {
-            RelayLink::Up(_) => {
-                *self = Self::default();
-                return;
-            }
-            RelayLink::Unreachable(_) => true,
-            RelayLink::Unknown | RelayLink::Connecting(_) => false,
-        };
-        if !unreachable {
-            return;
-        }
-        let now = tokio::time::Instant::now();
-        match self.at {
-            None => self.at = Some(now + self.backoff),
-            Some(at) if now >= at => {
-                debug!(retry_in = ?self.backoff, "trying the relay again");
-                self.at = None;
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                spawn_reservation(net.clone(), relay.clone(), Arc::clone(link));
-            }
-            Some(_) => {}
-        }
-    }
 }
 
 type Ws =
