@@ -18,8 +18,10 @@ use rand::Rng;
 use tokio::sync::oneshot;
 
 use super::connection::handshake;
+use super::socket::Socket;
 use super::{
-    Config, Connection, Endpoints, Error, HANDSHAKE_TIMEOUT, multiaddr_of, socket_addr_of,
+    Config, Connection, Endpoints, Error, HANDSHAKE_TIMEOUT, MAX_UDP_PAYLOAD, multiaddr_of,
+    socket_addr_of,
 };
 
 /// A connection on its way: the handshake, then the peer's certificate.
@@ -119,10 +121,14 @@ fn new_endpoint(
 ) -> Result<quinn::Endpoint, Error> {
     // quinn spawns the endpoint's driver on the current runtime.
     tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-    let endpoint = quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
+    let mut config = quinn::EndpointConfig::default();
+    config
+        .max_udp_payload_size(MAX_UDP_PAYLOAD)
+        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    let endpoint = quinn::Endpoint::new_with_abstract_socket(
+        config,
         server,
-        socket,
+        Socket::wrap(socket)?,
         Arc::new(quinn::TokioRuntime),
     )?;
     Ok(endpoint)
