@@ -41,28 +41,54 @@ pub(crate) use transport::Transport;
 /// How long shutting down waits for QUIC's goodbyes to go out.
 const CLOSE_WAIT: Duration = Duration::from_millis(250);
 
-/// Every quinn endpoint the transport made, for the event loop to wait on
-/// at shutdown: a closed connection's last packet (its CONNECTION_CLOSE)
-/// is sent by the endpoint's driver task, which dies with the process.
-/// Without waiting, a receiver sometimes heard nothing of the sender's
-/// goodbye and waited its 3 s for the sender to hang up.
+/// Every quinn endpoint and connection the transport made, for the event
+/// loop to wait on at shutdown: a closed connection's last packet (its
+/// CONNECTION_CLOSE) is sent by quinn's driver tasks, which die with the
+/// process. Without waiting, a receiver sometimes heard nothing of the
+/// sender's goodbye and waited its 3 s for the sender to hang up.
 #[derive(Clone, Default)]
-pub(crate) struct Endpoints(Arc<std::sync::Mutex<Vec<quinn::Endpoint>>>);
+pub(crate) struct Endpoints(Arc<std::sync::Mutex<Registry>>);
+
+#[derive(Default)]
+struct Registry {
+    endpoints: Vec<quinn::Endpoint>,
+    /// Connections that were open when the last one was added.
+    connections: Vec<quinn::Connection>,
+}
 
 impl Endpoints {
     fn add(&self, endpoint: &quinn::Endpoint) {
-        if let Ok(mut all) = self.0.lock() {
-            all.push(endpoint.clone());
+        if let Ok(mut registry) = self.0.lock() {
+            registry.endpoints.push(endpoint.clone());
+        }
+    }
+
+    fn add_connection(&self, connection: &quinn::Connection) {
+        if let Ok(mut registry) = self.0.lock() {
+            registry.connections.retain(|c| c.close_reason().is_none());
+            registry.connections.push(connection.clone());
         }
     }
 
     /// Waits (at most [`CLOSE_WAIT`]) until every connection of every
-    /// endpoint has finished closing, so their peers hear of it.
+    /// endpoint has finished closing, so their peers hear of it; at once if
+    /// the peers closed them all (there is nothing left to tell them).
     pub(crate) async fn wait_closed(&self) {
-        let all: Vec<quinn::Endpoint> = match self.0.lock() {
-            Ok(all) => all.clone(),
+        let (all, telling) = match self.0.lock() {
+            Ok(registry) => (
+                registry.endpoints.clone(),
+                registry.connections.iter().any(|c| {
+                    matches!(
+                        c.close_reason(),
+                        None | Some(quinn::ConnectionError::LocallyClosed)
+                    )
+                }),
+            ),
             Err(_) => return,
         };
+        if !telling {
+            return;
+        }
         let idle = futures::future::join_all(all.iter().map(quinn::Endpoint::wait_idle));
         let _ = tokio::time::timeout(CLOSE_WAIT, idle).await;
     }

@@ -9,7 +9,7 @@ use futures::{AsyncRead, AsyncWrite, FutureExt};
 use libp2p::PeerId;
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 
-use super::{Error, HANDSHAKE_TIMEOUT};
+use super::{Endpoints, Error, HANDSHAKE_TIMEOUT};
 
 type OpenFuture =
     BoxFuture<'static, Result<(quinn::SendStream, quinn::RecvStream), quinn::ConnectionError>>;
@@ -47,15 +47,19 @@ fn peer_of(conn: &quinn::Connection) -> Result<PeerId, Error> {
 }
 
 /// Waits for `connecting` to finish its handshake, at most
-/// [`HANDSHAKE_TIMEOUT`].
+/// [`HANDSHAKE_TIMEOUT`], and registers the connection in `endpoints`.
 pub(super) async fn handshake(
     connecting: quinn::Connecting,
+    endpoints: Endpoints,
 ) -> Result<(PeerId, Connection), Error> {
     let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
         .await
         .map_err(|_| Error::HandshakeTimedOut)??;
     match peer_of(&conn) {
-        Ok(peer) => Ok((peer, Connection::new(conn))),
+        Ok(peer) => {
+            endpoints.add_connection(&conn);
+            Ok((peer, Connection::new(conn)))
+        }
         Err(e) => {
             conn.close(0u32.into(), b"bad certificate");
             Err(e)

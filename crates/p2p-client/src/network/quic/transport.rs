@@ -68,6 +68,8 @@ struct Listener {
     /// this address, goes to the punch instead of being a new inbound
     /// connection.
     punches: HashMap<SocketAddr, oneshot::Sender<quinn::Incoming>>,
+    /// Where its connections are registered (see `Endpoints`).
+    endpoints: Endpoints,
 }
 
 impl Transport {
@@ -217,7 +219,8 @@ impl Listener {
             let local = incoming
                 .local_ip()
                 .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
-            let upgrade = async move { handshake(incoming.accept()?).await }.boxed();
+            let endpoints = self.endpoints.clone();
+            let upgrade = async move { handshake(incoming.accept()?, endpoints).await }.boxed();
             return Poll::Ready(TransportEvent::Incoming {
                 listener_id,
                 upgrade,
@@ -266,6 +269,7 @@ impl libp2p::core::Transport for Transport {
             interfaces,
             socket: Arc::new(punch_socket),
             punches: HashMap::new(),
+            endpoints: self.endpoints.clone(),
         });
         self.wake();
         Ok(())
@@ -311,7 +315,7 @@ impl libp2p::core::Transport for Transport {
                 let connecting = endpoint
                     .connect_with(self.config.client.clone(), remote, "l")
                     .map_err(|e| TransportError::Other(e.into()))?;
-                Ok(handshake(connecting).boxed())
+                Ok(handshake(connecting, self.endpoints.clone()).boxed())
             }
             // A hole punch where the peer is the QUIC client: open our NAT
             // towards it with a few packets and take its handshake.
@@ -322,6 +326,7 @@ impl libp2p::core::Transport for Transport {
                 let (tx, rx) = oneshot::channel();
                 listener.punches.insert(remote, tx);
                 let socket = Arc::clone(&listener.socket);
+                let endpoints = self.endpoints.clone();
                 Ok(async move {
                     let punching = std::pin::pin!(punch(socket, remote));
                     let incoming =
@@ -334,7 +339,7 @@ impl libp2p::core::Transport for Transport {
                             Ok(Either::Right((never, _))) => match never {},
                             Err(_) => return Err(Error::HolePunchTimedOut),
                         };
-                    handshake(incoming.accept()?).await
+                    handshake(incoming.accept()?, endpoints).await
                 }
                 .boxed())
             }
