@@ -10,8 +10,9 @@
 //! hole punch QUIC is often the only direct path (UDP punches through more
 //! NATs than TCP), so this transport speaks the same protocol as
 //! libp2p-quic (`/quic-v1`, libp2p's TLS certificates, ALPN `libp2p`, any
-//! libp2p peer can talk to it) with BBR, and with AES-GCM where the
-//! processor has AES instructions (see `tls`).
+//! libp2p peer can talk to it) with BBR, with AES-GCM where the processor
+//! has AES instructions (see `tls`), and with path MTU discovery up to
+//! jumbo-frame packets (see [`MAX_UDP_PAYLOAD`] and `socket`).
 //!
 //! # Layout
 //! - this file: settings ([`Config`]), errors, multiaddr ↔ socket address;
@@ -20,7 +21,9 @@
 //!   and observed addresses match), and hole punching for DCUtR;
 //! - `connection`: a quinn connection as a libp2p `StreamMuxer`
 //!   (`libp2p::core::muxing::StreamMuxer`), its streams as
-//!   `AsyncRead`/`AsyncWrite`.
+//!   `AsyncRead`/`AsyncWrite`;
+//! - `socket`: quinn's UDP socket with its offload batches capped for
+//!   large packets.
 
 mod connection;
 mod socket;
@@ -70,25 +73,31 @@ impl Endpoints {
         }
     }
 
+    /// Whether a connection is open or was closed by us: its peer may not
+    /// have heard the goodbye yet. (One its peer closed, or that timed out,
+    /// has nothing left to tell.)
+    fn goodbyes_to_send(&self) -> bool {
+        self.0.lock().is_ok_and(|registry| {
+            registry.connections.iter().any(|c| {
+                matches!(
+                    c.close_reason(),
+                    None | Some(quinn::ConnectionError::LocallyClosed)
+                )
+            })
+        })
+    }
+
     /// Waits (at most [`CLOSE_WAIT`]) until every connection of every
     /// endpoint has finished closing, so their peers hear of it; at once if
-    /// the peers closed them all (there is nothing left to tell them).
+    /// there are no goodbyes to send.
     pub(crate) async fn wait_closed(&self) {
-        let (all, telling) = match self.0.lock() {
-            Ok(registry) => (
-                registry.endpoints.clone(),
-                registry.connections.iter().any(|c| {
-                    matches!(
-                        c.close_reason(),
-                        None | Some(quinn::ConnectionError::LocallyClosed)
-                    )
-                }),
-            ),
-            Err(_) => return,
-        };
-        if !telling {
+        if !self.goodbyes_to_send() {
             return;
         }
+        let all: Vec<quinn::Endpoint> = match self.0.lock() {
+            Ok(registry) => registry.endpoints.clone(),
+            Err(_) => return,
+        };
         let idle = futures::future::join_all(all.iter().map(quinn::Endpoint::wait_idle));
         let _ = tokio::time::timeout(CLOSE_WAIT, idle).await;
     }
@@ -243,6 +252,46 @@ mod tests {
         assert_eq!(socket_addr_of(&with_peer), Some((sock, Some(peer))));
         let v6: SocketAddr = "[::1]:9".parse().unwrap();
         assert_eq!(socket_addr_of(&multiaddr_of(v6)), Some((v6, None)));
+    }
+
+    #[tokio::test]
+    async fn shutting_down_waits_only_for_goodbyes_still_to_send() {
+        let config = |key| Config::new(&key, 1 << 20).unwrap();
+        let (dialer, listener) = (
+            config(Keypair::generate_ed25519()),
+            config(Keypair::generate_ed25519()),
+        );
+        let bind = || std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (ours, theirs) = (Endpoints::default(), Endpoints::default());
+        let client = transport::new_endpoint(bind(), None).unwrap();
+        let server = transport::new_endpoint(bind(), Some(listener.server.clone())).unwrap();
+        ours.add(&client);
+        theirs.add(&server);
+        let connecting = client
+            .connect_with(dialer.client.clone(), server.local_addr().unwrap(), "l")
+            .unwrap();
+        let accepting = async {
+            let incoming = server.accept().await.unwrap();
+            connection::handshake(incoming.accept().unwrap(), theirs.clone()).await
+        };
+        let (dialled, accepted) =
+            tokio::join!(connection::handshake(connecting, ours.clone()), accepting);
+        let (_ours_muxer, _theirs_muxer) = (dialled.unwrap(), accepted.unwrap());
+        let conn = |e: &Endpoints| e.0.lock().unwrap().connections[0].clone();
+        assert!(ours.goodbyes_to_send(), "an open connection");
+
+        // They close; once we have heard it, we owe them nothing.
+        conn(&theirs).close(0u32.into(), b"bye");
+        let reason = conn(&ours).closed().await;
+        assert!(
+            matches!(reason, quinn::ConnectionError::ApplicationClosed(_)),
+            "{reason}"
+        );
+        assert!(!ours.goodbyes_to_send());
+        assert!(theirs.goodbyes_to_send(), "their own close still goes out");
+        tokio::time::timeout(CLOSE_WAIT * 2, theirs.wait_closed())
+            .await
+            .unwrap();
     }
 
     #[test]

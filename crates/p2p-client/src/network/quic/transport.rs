@@ -117,7 +117,7 @@ impl Transport {
     }
 }
 
-fn new_endpoint(
+pub(super) fn new_endpoint(
     socket: UdpSocket,
     server: Option<quinn::ServerConfig>,
 ) -> Result<quinn::Endpoint, Error> {
