@@ -18,6 +18,9 @@
 //! - [`PartialFile::finish`] checks the BLAKE3 hash and only then gives the
 //!   file its final name, never over an existing file: a taken name gets a
 //!   number (`report (1).pdf`). A mismatch deletes the partial data.
+//! - A partial file or transfer record untouched for 30 days belongs to a
+//!   transfer that never came back: [`Store::prepare`] removes it (`expire`),
+//!   unless a transfer holds it.
 //!
 //! Every name here was checked by [`SafePath`]; symlinks already in `DIR`
 //! are never followed. All of it is blocking file-system work: call it from
@@ -37,6 +40,7 @@ mod direct;
 #[cfg(target_os = "linux")]
 mod dirs;
 mod error;
+mod expire;
 mod partial;
 mod place;
 mod placement;
@@ -210,6 +214,7 @@ impl Store {
             source,
         })?;
         ensure_dirs(&self.dir, [STATE_DIR, PARTIAL_DIR])?;
+        expire::sweep(&self.dir, std::time::SystemTime::now());
 
         let dirs = offer
             .dirs

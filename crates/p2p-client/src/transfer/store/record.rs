@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::STATE_DIR;
 
 /// Folder of the records under the state folder.
-const RECORD_DIR: &str = "transfers";
+pub(super) const RECORD_DIR: &str = "transfers";
 
 /// Largest record read, in bytes.
 const MAX_RECORD_BYTES: u64 = 1024 * 1024;

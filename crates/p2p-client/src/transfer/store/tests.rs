@@ -289,6 +289,38 @@ fn a_crash_resumes_where_it_stopped_and_verifies() {
 }
 
 #[test]
+fn a_partial_abandoned_for_a_month_goes_and_a_recent_one_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path().to_path_buf());
+    let (old, recent) = (large(21), large(22));
+    let (o_old, o_recent) = (
+        offer(&[("old.bin", &old)], &[]),
+        offer(&[("recent.bin", &recent)], &[]),
+    );
+    for (o, data) in [(&o_old, &old), (&o_recent, &recent)] {
+        let placement = store.prepare(o).unwrap();
+        let mut part = placement.open(0, &o.files[0], 0).unwrap();
+        part.write(&data[..1000]).unwrap();
+        drop(part); // the transfer stopped
+    }
+    let stale = part_path(tmp.path(), &o_old.files[0]);
+    let month_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(31 * 86_400);
+    File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(month_ago)
+        .unwrap();
+
+    // The next accepted transfer, of anything, clears the abandoned one.
+    let next = offer(&[("next.txt", b"hello")], &[]);
+    receive(&store.prepare(&next).unwrap(), &next, &[b"hello"]);
+    assert!(!stale.exists());
+    assert!(store.resume_points(&o_old).is_empty());
+    assert_eq!(store.resume_points(&o_recent)[0].offset, 1000);
+}
+
+#[test]
 fn a_resumed_prefix_that_was_corrupted_fails_verification() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
