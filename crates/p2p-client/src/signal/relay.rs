@@ -126,22 +126,19 @@ impl RelayRetry {
         relay: &RelayInfo,
         link: &Arc<watch::Sender<RelayLink>>,
     ) {
-        let unreachable = match &*link.borrow() {
+        match &*link.borrow() {
             RelayLink::Up(_) => {
                 *self = Self::default();
                 return;
             }
-            RelayLink::Unreachable(_) => true,
-            RelayLink::Unknown | RelayLink::Connecting(_) => false,
-        };
-        if !unreachable {
-            return;
+            RelayLink::Unreachable(_) => {}
+            RelayLink::Unknown | RelayLink::Connecting(_) => return,
         }
         let now = tokio::time::Instant::now();
         match self.at {
             None => self.at = Some(now + self.backoff),
             Some(at) if now >= at => {
-                debug!(retry_in = ?self.backoff, "trying the relay again");
+                debug!(after = ?self.backoff, "trying the relay again");
                 self.at = None;
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 spawn_reservation(net.clone(), relay.clone(), Arc::clone(link));

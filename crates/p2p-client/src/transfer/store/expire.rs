@@ -111,6 +111,7 @@ fn open_existing(path: &Path) -> Option<File> {
 mod tests {
     use std::fs::FileTimes;
 
+    use super::super::tests::list;
     use super::*;
 
     fn aged(path: &Path, age: Duration) {
@@ -143,16 +144,8 @@ mod tests {
         write(&dir.path().join("photo.part"), b"a download", OLD);
 
         assert_eq!(sweep(dir.path(), SystemTime::now()), 2);
-        let left = |folder: &Path| {
-            let mut names: Vec<String> = fs::read_dir(folder)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect();
-            names.sort();
-            names
-        };
-        assert_eq!(left(&partial), ["bb-10.part", "notes.txt"]);
-        assert_eq!(left(&records), ["dd.json"]);
+        assert_eq!(list(&partial), ["bb-10.part", "notes.txt"]);
+        assert_eq!(list(&records), ["dd.json"]);
         assert!(dir.path().join("photo.part").exists());
     }
 

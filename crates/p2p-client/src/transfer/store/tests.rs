@@ -62,7 +62,8 @@ fn part_path(dir: &Path, entry: &FileEntry) -> PathBuf {
         .join(partial_name(entry))
 }
 
-fn list(dir: &Path) -> Vec<String> {
+/// The names in the folder `dir`, sorted.
+pub(super) fn list(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
