@@ -6,10 +6,10 @@
 //! streams opened with [`Network::control`].
 
 mod behaviour;
-mod buffered;
 mod dialing;
 mod event_loop;
 mod muxer;
+mod noise;
 mod quic;
 mod tls;
 

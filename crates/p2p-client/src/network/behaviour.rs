@@ -3,11 +3,11 @@
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{StreamProtocol, Swarm, autonat, dcutr, identify, mdns, noise, ping, relay, tcp};
+use libp2p::{StreamProtocol, Swarm, autonat, dcutr, identify, mdns, ping, relay, tcp};
 use protocol::offer::MAX_OFFER_BYTES;
 use protocol::transfer::{CONTROL_PROTOCOL, Request, Response};
 
-use super::{IDLE_TIMEOUT, NetConfig, NetError, REQUEST_TIMEOUT, buffered, muxer, quic};
+use super::{IDLE_TIMEOUT, NetConfig, NetError, REQUEST_TIMEOUT, muxer, noise, quic};
 
 /// Identify's protocol string; peers of other products are told apart by it.
 const IDENTIFY_PROTOCOL: &str = "/p2p-share/id/1.0.0";
@@ -43,7 +43,7 @@ pub(crate) fn build_swarm(
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
-            |key: &libp2p::identity::Keypair| noise::Config::new(key).map(buffered::Buffered),
+            noise::Config::new,
             muxer::Config::default,
         )
         .map_err(|e| fail("TCP transport", &e))?

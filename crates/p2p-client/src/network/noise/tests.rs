@@ -1,0 +1,400 @@
+//! The handshake against ourselves and against libp2p-noise over loopback
+//! TCP, lying and tampering peers, and the framing on crafted bytes.
+
+#![allow(clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::io::Cursor;
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade};
+use libp2p::identity::Keypair;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+
+use super::transport::{CipherState, MAX_PLAINTEXT};
+use super::*;
+
+type Socket = Compat<TcpStream>;
+
+/// Two ends of a loopback TCP connection.
+async fn pair() -> (Socket, Socket) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (dialed, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    (
+        dialed.expect("connect").compat(),
+        accepted.expect("accept").0.compat(),
+    )
+}
+
+/// Two ends joined through a relay of ours that flips the last bit of the
+/// next chunk it forwards from the first end once `tamper` is set.
+async fn tampered_pair(tamper: Arc<AtomicBool>) -> (Socket, Socket) {
+    let (a, mut relay_a) = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (dialed, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (dialed.expect("connect"), accepted.expect("accept").0)
+    };
+    let (mut relay_b, b) = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (dialed, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (dialed.expect("connect"), accepted.expect("accept").0)
+    };
+    tokio::spawn(async move {
+        let (mut a_read, mut a_write) = relay_a.split();
+        let (mut b_read, mut b_write) = relay_b.split();
+        let forward = async {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = a_read.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                if tamper.swap(false, Ordering::SeqCst) {
+                    buf[n - 1] ^= 1;
+                }
+                if b_write.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let back = tokio::io::copy(&mut b_read, &mut a_write);
+        let _ = tokio::join!(forward, back);
+    });
+    (a.compat(), b.compat())
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// Writes `data` in uneven pieces with a flush now and then.
+async fn write_uneven<W: AsyncWrite + Unpin>(w: &mut W, data: &[u8]) {
+    let sizes = [1, 12, MAX_PLAINTEXT, 100_000, 7, 262_064, 65_536, 3];
+    let (mut at, mut i) = (0, 0);
+    while at < data.len() {
+        let n = sizes[i % sizes.len()].min(data.len() - at);
+        w.write_all(&data[at..at + n]).await.expect("write");
+        if i % 3 == 0 {
+            w.flush().await.expect("flush");
+        }
+        at += n;
+        i += 1;
+    }
+    w.flush().await.expect("flush");
+}
+
+/// Reads `len` bytes in uneven pieces.
+async fn read_uneven<R: AsyncRead + Unpin>(r: &mut R, len: usize) -> Vec<u8> {
+    let sizes = [5, 70_000, 12, 1 << 20, 999];
+    let (mut out, mut i) = (Vec::with_capacity(len), 0);
+    while out.len() < len {
+        let mut buf = vec![0u8; sizes[i % sizes.len()].min(len - out.len())];
+        r.read_exact(&mut buf).await.expect("read");
+        out.extend_from_slice(&buf);
+        i += 1;
+    }
+    out
+}
+
+/// Sends 3 MiB and some from `a` to `b` and a reply back.
+async fn exchange<A, B>(a: &mut A, b: &mut B)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let data = pattern(3 * 1024 * 1024 + 12_345);
+    let (_, got) = tokio::join!(write_uneven(a, &data), read_uneven(b, data.len()));
+    assert!(got == data, "the bytes arrived changed");
+    b.write_all(b"thanks").await.expect("reply");
+    b.flush().await.expect("flush");
+    let mut reply = [0u8; 6];
+    a.read_exact(&mut reply).await.expect("read the reply");
+    assert_eq!(&reply, b"thanks");
+}
+
+#[tokio::test]
+async fn two_peers_of_ours_learn_each_others_ids_and_carry_data_both_ways() {
+    let (a, b) = pair().await;
+    let (key_a, key_b) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let (at_a, at_b) = tokio::join!(
+        Config::new(&key_a)
+            .expect("config")
+            .upgrade_outbound(a, PROTOCOL),
+        Config::new(&key_b)
+            .expect("config")
+            .upgrade_inbound(b, PROTOCOL),
+    );
+    let (seen_by_a, mut a) = at_a.expect("initiator");
+    let (seen_by_b, mut b) = at_b.expect("responder");
+    assert_eq!(seen_by_a, key_b.public().to_peer_id());
+    assert_eq!(seen_by_b, key_a.public().to_peer_id());
+    exchange(&mut a, &mut b).await;
+    exchange(&mut b, &mut a).await;
+}
+
+#[tokio::test]
+async fn ours_dials_libp2p_noise_and_libp2p_noise_dials_ours() {
+    let (key_a, key_b) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+
+    let (a, b) = pair().await;
+    let stock = libp2p::noise::Config::new(&key_b).expect("libp2p-noise");
+    let (at_a, at_b) = tokio::join!(
+        Config::new(&key_a)
+            .expect("config")
+            .upgrade_outbound(a, PROTOCOL),
+        stock.upgrade_inbound(b, PROTOCOL),
+    );
+    let (seen_by_a, mut a) = at_a.expect("ours as initiator");
+    let (seen_by_b, mut b) = at_b.expect("libp2p-noise as responder");
+    assert_eq!(seen_by_a, key_b.public().to_peer_id());
+    assert_eq!(seen_by_b, key_a.public().to_peer_id());
+    exchange(&mut a, &mut b).await;
+    exchange(&mut b, &mut a).await;
+
+    let (a, b) = pair().await;
+    let stock = libp2p::noise::Config::new(&key_a).expect("libp2p-noise");
+    let (at_a, at_b) = tokio::join!(
+        stock.upgrade_outbound(a, PROTOCOL),
+        Config::new(&key_b)
+            .expect("config")
+            .upgrade_inbound(b, PROTOCOL),
+    );
+    let (seen_by_a, mut a) = at_a.expect("libp2p-noise as initiator");
+    let (seen_by_b, mut b) = at_b.expect("ours as responder");
+    assert_eq!(seen_by_a, key_b.public().to_peer_id());
+    assert_eq!(seen_by_b, key_a.public().to_peer_id());
+    exchange(&mut a, &mut b).await;
+    exchange(&mut b, &mut a).await;
+}
+
+/// Claims `claimed`'s identity while signing with another key.
+fn liar(claimed: &Keypair) -> Local {
+    Local {
+        public: claimed.public(),
+        signer: Keypair::generate_ed25519(),
+    }
+}
+
+#[tokio::test]
+async fn a_peer_whose_identity_did_not_sign_its_noise_key_is_refused_either_way() {
+    let victim = Keypair::generate_ed25519();
+    let honest = Keypair::generate_ed25519();
+
+    let (a, b) = pair().await;
+    let (_, at_b) = tokio::join!(
+        bounded(a, liar(&victim), Role::Initiator, HANDSHAKE_TIMEOUT),
+        bounded(
+            b,
+            Local::of(honest.clone()),
+            Role::Responder,
+            HANDSHAKE_TIMEOUT
+        ),
+    );
+    assert!(
+        matches!(at_b, Err(NoiseError::BadSignature)),
+        "responder: {at_b:?}"
+    );
+
+    let (a, b) = pair().await;
+    let (at_a, _) = tokio::join!(
+        bounded(a, Local::of(honest), Role::Initiator, HANDSHAKE_TIMEOUT),
+        bounded(b, liar(&victim), Role::Responder, HANDSHAKE_TIMEOUT),
+    );
+    assert!(
+        matches!(at_a, Err(NoiseError::BadSignature)),
+        "initiator: {at_a:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_libp2p_noise_peer_rejects_our_liar_too() {
+    let (a, b) = pair().await;
+    let stock = libp2p::noise::Config::new(&Keypair::generate_ed25519()).expect("libp2p-noise");
+    let (_, at_b) = tokio::join!(
+        bounded(
+            a,
+            liar(&Keypair::generate_ed25519()),
+            Role::Initiator,
+            HANDSHAKE_TIMEOUT
+        ),
+        stock.upgrade_inbound(b, PROTOCOL),
+    );
+    assert!(at_b.is_err(), "libp2p-noise accepted a forged identity");
+}
+
+#[tokio::test]
+async fn a_bit_flipped_on_the_way_fails_the_read_and_every_read_after() {
+    let tamper = Arc::new(AtomicBool::new(false));
+    let (a, b) = tampered_pair(tamper.clone()).await;
+    let (key_a, key_b) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let (at_a, at_b) = tokio::join!(
+        Config::new(&key_a)
+            .expect("config")
+            .upgrade_outbound(a, PROTOCOL),
+        Config::new(&key_b)
+            .expect("config")
+            .upgrade_inbound(b, PROTOCOL),
+    );
+    let (_, mut a) = at_a.expect("initiator");
+    let (_, mut b) = at_b.expect("responder");
+    exchange(&mut a, &mut b).await;
+
+    tamper.store(true, Ordering::SeqCst);
+    a.write_all(&pattern(1000)).await.expect("write");
+    a.flush().await.expect("flush");
+    let mut buf = [0u8; 1000];
+    let first = b
+        .read(&mut buf)
+        .await
+        .expect_err("a tampered message was read");
+    assert_eq!(first.kind(), io::ErrorKind::InvalidData, "{first}");
+    assert!(first.to_string().contains("authentication"), "{first}");
+    let again = b.read(&mut buf).await.expect_err("read after a failure");
+    assert_eq!(again.kind(), io::ErrorKind::InvalidData);
+}
+
+#[tokio::test]
+async fn a_peer_that_goes_silent_mid_handshake_is_timed_out() {
+    let (a, _silent) = pair().await;
+    let local = Local::of(Keypair::generate_ed25519());
+    let result = bounded(a, local, Role::Initiator, Duration::from_millis(300)).await;
+    assert!(matches!(result, Err(NoiseError::Timeout)), "{result:?}");
+}
+
+#[tokio::test]
+async fn an_identity_in_the_first_message_is_refused() {
+    let (a, b) = pair().await;
+    let local = Local::of(Keypair::generate_ed25519());
+    let responder = bounded(b, local, Role::Responder, HANDSHAKE_TIMEOUT);
+    let initiator = async move {
+        // The first message as an initiator would send it, with a payload.
+        let builder = builder().expect("snow");
+        let key = builder.generate_keypair().expect("key");
+        let mut state = builder
+            .local_private_key(&key.private)
+            .and_then(|b| b.build_initiator())
+            .expect("initiator");
+        let mut a = a;
+        let mut wire = vec![0u8; 1024];
+        let payload = payload::encode(b"key", b"signature");
+        let len = state.write_message(&payload, &mut wire).expect("message");
+        a.write_all(&(len as u16).to_be_bytes())
+            .await
+            .expect("write");
+        a.write_all(&wire[..len]).await.expect("write");
+        a.flush().await.expect("flush");
+        a
+    };
+    let (result, _a) = tokio::join!(responder, initiator);
+    assert!(matches!(result, Err(NoiseError::Invalid(_))), "{result:?}");
+}
+
+// The framing on its own, with fixed keys.
+
+const KEY_1: [u8; 32] = [1; 32];
+const KEY_2: [u8; 32] = [2; 32];
+
+fn output<C>(io: C, send: &[u8; 32], receive: &[u8; 32]) -> Output<C> {
+    Output::new(
+        io,
+        CipherState::new(send).expect("key"),
+        CipherState::new(receive).expect("key"),
+    )
+}
+
+/// What a sender writing `data` unevenly puts on the wire.
+async fn sealed(data: &[u8]) -> Vec<u8> {
+    let mut out = output(Cursor::new(Vec::new()), &KEY_1, &KEY_2);
+    write_uneven(&mut out, data).await;
+    out.close().await.expect("close");
+    out.into_io().into_inner()
+}
+
+/// The messages of `wire`, as (start, length) of each body.
+fn messages(wire: &[u8]) -> Vec<(usize, usize)> {
+    let (mut at, mut found) = (0, Vec::new());
+    while at + 2 <= wire.len() {
+        let len = usize::from(u16::from_be_bytes([wire[at], wire[at + 1]]));
+        found.push((at + 2, len));
+        at += 2 + len;
+    }
+    assert_eq!(at, wire.len(), "the wire ends inside a message");
+    found
+}
+
+async fn read_all(wire: Vec<u8>) -> (Vec<u8>, io::Result<usize>) {
+    let mut input = output(Cursor::new(wire), &KEY_2, &KEY_1);
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 50_000];
+    loop {
+        match input.read(&mut buf).await {
+            Ok(0) => return (got, Ok(0)),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return (got, Err(e)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn messages_stay_within_noise_limits_and_read_back() {
+    let data = pattern(2_000_000);
+    let wire = sealed(&data).await;
+    let found = messages(&wire);
+    assert!(
+        found
+            .iter()
+            .all(|&(_, len)| (16..=MAX_MESSAGE).contains(&len))
+    );
+    // Full messages wherever the writer did not flush early.
+    assert!(found.iter().filter(|&&(_, len)| len == MAX_MESSAGE).count() >= 20);
+    let (got, end) = read_all(wire).await;
+    assert!(got == data, "the bytes read back changed");
+    assert!(matches!(end, Ok(0)));
+}
+
+#[tokio::test]
+async fn a_connection_closed_inside_a_message_is_an_error_after_the_whole_ones() {
+    let data = pattern(200_000);
+    let wire = sealed(&data).await;
+    let found = messages(&wire);
+    let (last_start, last_len) = *found.last().expect("messages");
+    let cut = wire[..last_start + last_len / 2].to_vec();
+    let (got, end) = read_all(cut).await;
+    assert!(data.starts_with(&got) && got.len() == data.len() - (last_len - 16));
+    let end = end.expect_err("a cut message was accepted");
+    assert_eq!(end.kind(), io::ErrorKind::UnexpectedEof);
+}
+
+#[tokio::test]
+async fn reordered_replayed_or_short_messages_are_refused() {
+    let wire = sealed(&pattern(200_000)).await;
+    let found = messages(&wire);
+    let frame = |i: usize| wire[found[i].0 - 2..found[i].0 + found[i].1].to_vec();
+
+    let swapped = [frame(1), frame(0)].concat();
+    let (got, end) = read_all(swapped).await;
+    assert!(got.is_empty());
+    assert_eq!(
+        end.expect_err("reordered").kind(),
+        io::ErrorKind::InvalidData
+    );
+
+    let replayed = [frame(0), frame(0)].concat();
+    let (got, end) = read_all(replayed).await;
+    assert_eq!(got.len(), found[0].1 - 16);
+    assert_eq!(
+        end.expect_err("replayed").kind(),
+        io::ErrorKind::InvalidData
+    );
+
+    let short = vec![0, 5, 1, 2, 3, 4, 5];
+    let (got, end) = read_all(short).await;
+    assert!(got.is_empty());
+    assert_eq!(end.expect_err("short").kind(), io::ErrorKind::InvalidData);
+}

@@ -1,0 +1,320 @@
+//! Noise transport messages, sealed and opened in place.
+//!
+//! On the wire each message is a 2-byte big-endian length, then up to
+//! [`MAX_MESSAGE`] bytes of ChaCha20-Poly1305 ciphertext and tag, under the
+//! key of its direction and a nonce counting messages from 0 (Noise's
+//! `CipherState`: 4 zero bytes, then the counter little-endian; no
+//! associated data).
+//!
+//! Reading: the socket fills one buffer; each whole message in it is opened
+//! where it lies and its plaintext copied out as the reader asks. Writing:
+//! plaintext is copied into the frame being filled at the end of one buffer,
+//! sealed there when the frame is full or on flush, and the buffer goes to
+//! the socket once it holds [`WRITE_BUFFER`] bytes or is flushed.
+
+use std::io;
+use std::ops::Range;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use futures::{AsyncRead, AsyncWrite};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+
+use super::MAX_MESSAGE;
+
+/// Bytes of the Poly1305 tag that ends each message.
+const TAG: usize = 16;
+
+/// Plaintext bytes of a full message.
+pub(crate) const MAX_PLAINTEXT: usize = MAX_MESSAGE - TAG;
+
+/// A message with its length prefix, at most.
+const MAX_FRAME: usize = 2 + MAX_MESSAGE;
+
+/// Bytes read from the socket at once, at most: four full messages and
+/// room for the rest of one begun before them.
+const READ_BUFFER: usize = 5 * MAX_FRAME;
+
+/// Sealed bytes gathered before they go to the socket: four full messages.
+const WRITE_BUFFER: usize = 4 * MAX_FRAME;
+
+/// One direction's key and message counter.
+pub(super) struct CipherState {
+    key: LessSafeKey,
+    nonce: u64,
+}
+
+impl CipherState {
+    pub(super) fn new(key: &[u8; 32]) -> io::Result<Self> {
+        let key = UnboundKey::new(&CHACHA20_POLY1305, key)
+            .map_err(|_| io::Error::other("noise: ring refused a ChaCha20-Poly1305 key"))?;
+        Ok(Self {
+            key: LessSafeKey::new(key),
+            nonce: 0,
+        })
+    }
+
+    /// The next message's nonce. Noise reserves the last counter value.
+    fn next_nonce(&mut self) -> io::Result<Nonce> {
+        if self.nonce == u64::MAX {
+            return Err(io::Error::other(
+                "noise: 2^64 - 1 messages on one connection; reconnect",
+            ));
+        }
+        let mut bytes = [0u8; 12];
+        bytes[4..].copy_from_slice(&self.nonce.to_le_bytes());
+        self.nonce += 1;
+        Ok(Nonce::assume_unique_for_key(bytes))
+    }
+}
+
+/// An encrypted connection after the handshake.
+pub(crate) struct Output<C> {
+    io: C,
+    send: CipherState,
+    receive: CipherState,
+    /// Bytes from the socket are `read_buf[..read_end]`; the ones from
+    /// `read_start` on are not yet opened.
+    read_buf: Vec<u8>,
+    read_start: usize,
+    read_end: usize,
+    /// Opened plaintext not yet read, inside `read_buf`.
+    plain: Range<usize>,
+    /// Set when the peer sent something that did not authenticate: the
+    /// connection is unusable from then on.
+    broken: bool,
+    /// Sealed messages from `write_pos` on, then the frame being filled.
+    write_buf: Vec<u8>,
+    write_pos: usize,
+    /// Where the frame being filled begins (its length prefix).
+    open: Option<usize>,
+}
+
+impl<C> std::fmt::Debug for Output<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("noise::Output").finish_non_exhaustive()
+    }
+}
+
+impl<C> Output<C> {
+    pub(super) fn new(io: C, send: CipherState, receive: CipherState) -> Self {
+        Self {
+            io,
+            send,
+            receive,
+            read_buf: Vec::new(),
+            read_start: 0,
+            read_end: 0,
+            plain: 0..0,
+            broken: false,
+            write_buf: Vec::new(),
+            write_pos: 0,
+            open: None,
+        }
+    }
+
+    /// The connection underneath.
+    #[cfg(test)]
+    pub(super) fn into_io(self) -> C {
+        self.io
+    }
+
+    /// Opens the message at `read_start` if all of it has arrived; returns
+    /// whether it did.
+    fn open_next(&mut self) -> io::Result<bool> {
+        let start = self.read_start;
+        let prefix = match self.read_buf.get(start..start + 2) {
+            Some(&[hi, lo]) if start + 2 <= self.read_end => [hi, lo],
+            _ => return Ok(false),
+        };
+        let len = usize::from(u16::from_be_bytes(prefix));
+        if len < TAG {
+            return Err(self.fail("a Noise message shorter than its tag"));
+        }
+        let body = start + 2..start + 2 + len;
+        if body.end > self.read_end {
+            return Ok(false);
+        }
+        let nonce = self.receive.next_nonce()?;
+        let Some(message) = self.read_buf.get_mut(body.clone()) else {
+            return Ok(false);
+        };
+        let opened = self
+            .receive
+            .key
+            .open_in_place(nonce, Aad::empty(), message)
+            .map(|plain| plain.len());
+        match opened {
+            Ok(n) => {
+                self.plain = body.start..body.start + n;
+                self.read_start = body.end;
+                Ok(true)
+            }
+            Err(_) => Err(self.fail("a Noise message failed authentication")),
+        }
+    }
+
+    fn fail(&mut self, what: &str) -> io::Error {
+        self.broken = true;
+        io::Error::new(io::ErrorKind::InvalidData, format!("noise: {what}"))
+    }
+
+    /// Makes room to read more: drops what was consumed and moves a message
+    /// begun near the end of the buffer to its front, so that a whole one
+    /// always fits after `read_start`.
+    fn make_room(&mut self) {
+        if self.read_buf.is_empty() {
+            self.read_buf = vec![0; READ_BUFFER];
+        }
+        if self.read_start == self.read_end {
+            self.read_start = 0;
+            self.read_end = 0;
+        } else if self.read_buf.len() - self.read_start < MAX_FRAME {
+            self.read_buf.copy_within(self.read_start..self.read_end, 0);
+            self.read_end -= self.read_start;
+            self.read_start = 0;
+        }
+    }
+
+    /// Seals the frame being filled, if any.
+    fn seal(&mut self) -> io::Result<()> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let len = self.write_buf.len() - open - 2;
+        if len == 0 {
+            self.write_buf.truncate(open);
+            return Ok(());
+        }
+        let nonce = self.send.next_nonce()?;
+        let Some(plain) = self.write_buf.get_mut(open + 2..) else {
+            return Err(io::Error::other("noise: a frame outside its buffer"));
+        };
+        let tag = self
+            .send
+            .key
+            .seal_in_place_separate_tag(nonce, Aad::empty(), plain)
+            .map_err(|_| io::Error::other("noise: sealing a message failed"))?;
+        self.write_buf.extend_from_slice(tag.as_ref());
+        let prefix = u16::try_from(len + TAG)
+            .map_err(|_| io::Error::other("noise: a message over 65,535 bytes"))?;
+        if let Some(slot) = self.write_buf.get_mut(open..open + 2) {
+            slot.copy_from_slice(&prefix.to_be_bytes());
+        }
+        Ok(())
+    }
+}
+
+impl<C: AsyncWrite + Unpin> Output<C> {
+    /// Writes every sealed message to the socket. No frame may be open.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.write_pos < self.write_buf.len() {
+            let pending = self.write_buf.get(self.write_pos..).unwrap_or_default();
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, pending))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.write_pos += n;
+        }
+        self.write_buf.clear();
+        self.write_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<C: AsyncRead + Unpin> AsyncRead for Output<C> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.broken {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "noise: the connection failed authentication before",
+            )));
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            if !this.plain.is_empty() {
+                let n = this.plain.len().min(buf.len());
+                let from = this.plain.start..this.plain.start + n;
+                if let (Some(to), Some(from)) = (buf.get_mut(..n), this.read_buf.get(from)) {
+                    to.copy_from_slice(from);
+                }
+                this.plain.start += n;
+                return Poll::Ready(Ok(n));
+            }
+            if this.open_next()? {
+                continue;
+            }
+            this.make_room();
+            let free = this.read_buf.get_mut(this.read_end..).unwrap_or_default();
+            let n = ready!(Pin::new(&mut this.io).poll_read(cx, free))?;
+            if n == 0 {
+                if this.read_start == this.read_end {
+                    return Poll::Ready(Ok(0));
+                }
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "noise: the connection closed inside a message",
+                )));
+            }
+            this.read_end += n;
+        }
+    }
+}
+
+impl<C: AsyncWrite + Unpin> AsyncWrite for Output<C> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let open = match this.open {
+            Some(open) => open,
+            None => {
+                // Between frames: send what is gathered once it is enough.
+                if this.write_buf.len() >= WRITE_BUFFER {
+                    ready!(this.poll_drain(cx))?;
+                }
+                if this.write_buf.capacity() == 0 {
+                    this.write_buf.reserve_exact(WRITE_BUFFER + MAX_FRAME);
+                }
+                let open = this.write_buf.len();
+                this.write_buf.extend_from_slice(&[0, 0]);
+                this.open = Some(open);
+                open
+            }
+        };
+        let filled = this.write_buf.len() - open - 2;
+        let n = (MAX_PLAINTEXT - filled).min(buf.len());
+        this.write_buf
+            .extend_from_slice(buf.get(..n).unwrap_or_default());
+        if filled + n == MAX_PLAINTEXT {
+            this.seal()?;
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.seal()?;
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.seal()?;
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_close(cx)
+    }
+}
