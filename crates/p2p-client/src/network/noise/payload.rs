@@ -1,7 +1,9 @@
 //! The handshake payload of libp2p's Noise: the protobuf message
 //! `NoiseHandshakePayload { bytes identity_key = 1; bytes identity_sig = 2;
-//! NoiseExtensions extensions = 4; }`, by hand: two byte fields written,
-//! those two read and everything else skipped.
+//! NoiseExtensions extensions = 4; }`, by hand, with one field of ours,
+//! `bytes ciphers = 20563`, which libp2p's decoder skips as unknown: the
+//! transport ciphers its sender offers or chose (see the parent module).
+//! Those three are read and everything else skipped.
 
 /// The fields of a received payload we use, borrowed from it. Missing
 /// fields are empty, as protobuf's defaults are.
@@ -11,6 +13,8 @@ pub(super) struct Payload<'a> {
     pub(super) identity_key: &'a [u8],
     /// Its signature over the sender's Noise static key.
     pub(super) identity_sig: &'a [u8],
+    /// Comma-separated Noise cipher names; empty from libp2p's peers.
+    pub(super) ciphers: &'a [u8],
 }
 
 /// Protobuf wire types.
@@ -22,11 +26,22 @@ const FIXED32: u64 = 5;
 /// Field numbers.
 const IDENTITY_KEY: u64 = 1;
 const IDENTITY_SIG: u64 = 2;
+/// Ours: "PS" in ASCII, far from the numbers libp2p gives out in order.
+const CIPHERS: u64 = 20_563;
 
-/// The payload carrying `identity_key` and `identity_sig`.
-pub(super) fn encode(identity_key: &[u8], identity_sig: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(identity_key.len() + identity_sig.len() + 8);
-    for (field, value) in [(IDENTITY_KEY, identity_key), (IDENTITY_SIG, identity_sig)] {
+/// The payload carrying `identity_key`, `identity_sig` and, unless empty,
+/// `ciphers`.
+pub(super) fn encode(identity_key: &[u8], identity_sig: &[u8], ciphers: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(identity_key.len() + identity_sig.len() + ciphers.len() + 16);
+    let fields = [
+        (IDENTITY_KEY, identity_key),
+        (IDENTITY_SIG, identity_sig),
+        (CIPHERS, ciphers),
+    ];
+    for (field, value) in fields {
+        if field == CIPHERS && value.is_empty() {
+            continue;
+        }
         put_varint(&mut out, field << 3 | LENGTH_DELIMITED);
         put_varint(&mut out, value.len() as u64);
         out.extend_from_slice(value);
@@ -65,6 +80,7 @@ pub(super) fn decode(mut bytes: &[u8]) -> Result<Payload<'_>, &'static str> {
                 match field {
                     IDENTITY_KEY => payload.identity_key = value,
                     IDENTITY_SIG => payload.identity_sig = value,
+                    CIPHERS => payload.ciphers = value,
                     _ => {}
                 }
             }
@@ -121,10 +137,14 @@ mod tests {
 
     #[test]
     fn what_is_encoded_decodes() {
-        let bytes = encode(&[1, 2, 3], &[9; 200]);
+        let bytes = encode(&[1, 2, 3], &[9; 200], b"AESGCM");
         let payload = decode(&bytes).expect("decodes");
         assert_eq!(payload.identity_key, &[1, 2, 3]);
         assert_eq!(payload.identity_sig, &[9; 200][..]);
+        assert_eq!(payload.ciphers, b"AESGCM");
+        // No cipher field at all when there is nothing to offer, so what a
+        // libp2p peer receives is exactly what libp2p-noise would send.
+        assert_eq!(encode(&[1], &[2], &[]), vec![0x0a, 1, 1, 0x12, 1, 2]);
     }
 
     #[test]
@@ -173,7 +193,7 @@ mod tests {
     #[test]
     fn long_fields_take_multi_byte_lengths() {
         let key = vec![5u8; 300];
-        let bytes = encode(&key, &[]);
+        let bytes = encode(&key, &[], &[]);
         assert_eq!(&bytes[..3], &[0x0a, 0xac, 0x02]);
         assert_eq!(decode(&bytes).expect("decodes").identity_key, &key[..]);
     }

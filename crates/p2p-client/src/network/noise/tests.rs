@@ -10,6 +10,7 @@ use futures::io::Cursor;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade};
 use libp2p::identity::Keypair;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
@@ -134,8 +135,55 @@ async fn two_peers_of_ours_learn_each_others_ids_and_carry_data_both_ways() {
     let (seen_by_b, mut b) = at_b.expect("responder");
     assert_eq!(seen_by_a, key_b.public().to_peer_id());
     assert_eq!(seen_by_b, key_a.public().to_peer_id());
+    let expected = if aes_is_fast() {
+        Cipher::AesGcm
+    } else {
+        Cipher::ChaChaPoly
+    };
+    assert_eq!((a.cipher(), b.cipher()), (expected, expected));
     exchange(&mut a, &mut b).await;
     exchange(&mut b, &mut a).await;
+}
+
+/// `Local::of(key)`, with or without AES instructions.
+fn with_aes(key: &Keypair, aes: bool) -> Local {
+    Local {
+        aes,
+        ..Local::of(key.clone())
+    }
+}
+
+#[tokio::test]
+async fn aes_gcm_is_used_only_when_both_sides_have_it() {
+    let (key_a, key_b) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    for (initiator, responder) in [(true, true), (true, false), (false, true), (false, false)] {
+        let (a, b) = pair().await;
+        let (at_a, at_b) = tokio::join!(
+            bounded(
+                a,
+                with_aes(&key_a, initiator),
+                Role::Initiator,
+                HANDSHAKE_TIMEOUT
+            ),
+            bounded(
+                b,
+                with_aes(&key_b, responder),
+                Role::Responder,
+                HANDSHAKE_TIMEOUT
+            ),
+        );
+        let (_, mut a) = at_a.expect("initiator");
+        let (_, mut b) = at_b.expect("responder");
+        let expected = if initiator && responder {
+            Cipher::AesGcm
+        } else {
+            Cipher::ChaChaPoly
+        };
+        let case = format!("initiator {initiator}, responder {responder}");
+        assert_eq!((a.cipher(), b.cipher()), (expected, expected), "{case}");
+        exchange(&mut a, &mut b).await;
+        exchange(&mut b, &mut a).await;
+    }
 }
 
 #[tokio::test]
@@ -151,6 +199,7 @@ async fn ours_dials_libp2p_noise_and_libp2p_noise_dials_ours() {
         stock.upgrade_inbound(b, PROTOCOL),
     );
     let (seen_by_a, mut a) = at_a.expect("ours as initiator");
+    assert_eq!(a.cipher(), Cipher::ChaChaPoly);
     let (seen_by_b, mut b) = at_b.expect("libp2p-noise as responder");
     assert_eq!(seen_by_a, key_b.public().to_peer_id());
     assert_eq!(seen_by_b, key_a.public().to_peer_id());
@@ -167,6 +216,7 @@ async fn ours_dials_libp2p_noise_and_libp2p_noise_dials_ours() {
     );
     let (seen_by_a, mut a) = at_a.expect("libp2p-noise as initiator");
     let (seen_by_b, mut b) = at_b.expect("ours as responder");
+    assert_eq!(b.cipher(), Cipher::ChaChaPoly);
     assert_eq!(seen_by_a, key_b.public().to_peer_id());
     assert_eq!(seen_by_b, key_a.public().to_peer_id());
     exchange(&mut a, &mut b).await;
@@ -178,6 +228,7 @@ fn liar(claimed: &Keypair) -> Local {
     Local {
         public: claimed.public(),
         signer: Keypair::generate_ed25519(),
+        aes: aes_is_fast(),
     }
 }
 
@@ -282,7 +333,7 @@ async fn an_identity_in_the_first_message_is_refused() {
             .expect("initiator");
         let mut a = a;
         let mut wire = vec![0u8; 1024];
-        let payload = payload::encode(b"key", b"signature");
+        let payload = payload::encode(b"key", b"signature", b"");
         let len = state.write_message(&payload, &mut wire).expect("message");
         a.write_all(&(len as u16).to_be_bytes())
             .await
@@ -300,17 +351,17 @@ async fn an_identity_in_the_first_message_is_refused() {
 const KEY_1: [u8; 32] = [1; 32];
 const KEY_2: [u8; 32] = [2; 32];
 
-fn output<C>(io: C, send: &[u8; 32], receive: &[u8; 32]) -> Output<C> {
+fn output<C>(io: C, cipher: Cipher, send: &[u8; 32], receive: &[u8; 32]) -> Output<C> {
     Output::new(
         io,
-        CipherState::new(send).expect("key"),
-        CipherState::new(receive).expect("key"),
+        CipherState::new(cipher, send).expect("key"),
+        CipherState::new(cipher, receive).expect("key"),
     )
 }
 
 /// What a sender writing `data` unevenly puts on the wire.
-async fn sealed(data: &[u8]) -> Vec<u8> {
-    let mut out = output(Cursor::new(Vec::new()), &KEY_1, &KEY_2);
+async fn sealed(cipher: Cipher, data: &[u8]) -> Vec<u8> {
+    let mut out = output(Cursor::new(Vec::new()), cipher, &KEY_1, &KEY_2);
     write_uneven(&mut out, data).await;
     out.close().await.expect("close");
     out.into_io().into_inner()
@@ -328,8 +379,8 @@ fn messages(wire: &[u8]) -> Vec<(usize, usize)> {
     found
 }
 
-async fn read_all(wire: Vec<u8>) -> (Vec<u8>, io::Result<usize>) {
-    let mut input = output(Cursor::new(wire), &KEY_2, &KEY_1);
+async fn read_all(cipher: Cipher, wire: Vec<u8>) -> (Vec<u8>, io::Result<usize>) {
+    let mut input = output(Cursor::new(wire), cipher, &KEY_2, &KEY_1);
     let mut got = Vec::new();
     let mut buf = vec![0u8; 50_000];
     loop {
@@ -344,7 +395,7 @@ async fn read_all(wire: Vec<u8>) -> (Vec<u8>, io::Result<usize>) {
 #[tokio::test]
 async fn messages_stay_within_noise_limits_and_read_back() {
     let data = pattern(2_000_000);
-    let wire = sealed(&data).await;
+    let wire = sealed(Cipher::AesGcm, &data).await;
     let found = messages(&wire);
     assert!(
         found
@@ -353,19 +404,70 @@ async fn messages_stay_within_noise_limits_and_read_back() {
     );
     // Full messages wherever the writer did not flush early.
     assert!(found.iter().filter(|&&(_, len)| len == MAX_MESSAGE).count() >= 20);
-    let (got, end) = read_all(wire).await;
+    let (got, end) = read_all(Cipher::AesGcm, wire).await;
     assert!(got == data, "the bytes read back changed");
     assert!(matches!(end, Ok(0)));
 }
 
 #[tokio::test]
+async fn each_cipher_reads_back_its_own_messages_and_not_the_others() {
+    let data = pattern(300_000);
+    for (cipher, other) in [
+        (Cipher::ChaChaPoly, Cipher::AesGcm),
+        (Cipher::AesGcm, Cipher::ChaChaPoly),
+    ] {
+        let wire = sealed(cipher, &data).await;
+        let (got, end) = read_all(cipher, wire.clone()).await;
+        assert!(got == data && matches!(end, Ok(0)), "{cipher:?}");
+        let (got, end) = read_all(other, wire).await;
+        assert!(
+            got.is_empty() && end.is_err(),
+            "{cipher:?} opened as {other:?}"
+        );
+    }
+}
+
+#[test]
+fn nonces_follow_noise_for_each_cipher() {
+    // Noise: ChaChaPoly's counter is little-endian, AESGCM's big-endian,
+    // after 4 zero bytes. The second message must open under nonce 1.
+    let chacha_1 = [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
+    let aes_1 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    for (cipher, algorithm, nonce) in [
+        (Cipher::ChaChaPoly, &ring::aead::CHACHA20_POLY1305, chacha_1),
+        (Cipher::AesGcm, &ring::aead::AES_256_GCM, aes_1),
+    ] {
+        let data = pattern(100);
+        let wire = futures::executor::block_on(async {
+            let mut out = output(Cursor::new(Vec::new()), cipher, &KEY_1, &KEY_2);
+            for chunk in [&data[..40], &data[40..]] {
+                out.write_all(chunk).await.expect("write");
+                out.flush().await.expect("flush");
+            }
+            out.into_io().into_inner()
+        });
+        let (start, len) = messages(&wire)[1];
+        let mut second = wire[start..start + len].to_vec();
+        let key = LessSafeKey::new(UnboundKey::new(algorithm, &KEY_1).expect("key"));
+        let plain = key
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::empty(),
+                &mut second,
+            )
+            .expect("the second message opens under nonce 1");
+        assert_eq!(plain, &data[40..], "{cipher:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_connection_closed_inside_a_message_is_an_error_after_the_whole_ones() {
     let data = pattern(200_000);
-    let wire = sealed(&data).await;
+    let wire = sealed(Cipher::AesGcm, &data).await;
     let found = messages(&wire);
     let (last_start, last_len) = *found.last().expect("messages");
     let cut = wire[..last_start + last_len / 2].to_vec();
-    let (got, end) = read_all(cut).await;
+    let (got, end) = read_all(Cipher::AesGcm, cut).await;
     assert!(data.starts_with(&got) && got.len() == data.len() - (last_len - 16));
     let end = end.expect_err("a cut message was accepted");
     assert_eq!(end.kind(), io::ErrorKind::UnexpectedEof);
@@ -373,12 +475,12 @@ async fn a_connection_closed_inside_a_message_is_an_error_after_the_whole_ones()
 
 #[tokio::test]
 async fn reordered_replayed_or_short_messages_are_refused() {
-    let wire = sealed(&pattern(200_000)).await;
+    let wire = sealed(Cipher::ChaChaPoly, &pattern(200_000)).await;
     let found = messages(&wire);
     let frame = |i: usize| wire[found[i].0 - 2..found[i].0 + found[i].1].to_vec();
 
     let swapped = [frame(1), frame(0)].concat();
-    let (got, end) = read_all(swapped).await;
+    let (got, end) = read_all(Cipher::ChaChaPoly, swapped).await;
     assert!(got.is_empty());
     assert_eq!(
         end.expect_err("reordered").kind(),
@@ -386,7 +488,7 @@ async fn reordered_replayed_or_short_messages_are_refused() {
     );
 
     let replayed = [frame(0), frame(0)].concat();
-    let (got, end) = read_all(replayed).await;
+    let (got, end) = read_all(Cipher::ChaChaPoly, replayed).await;
     assert_eq!(got.len(), found[0].1 - 16);
     assert_eq!(
         end.expect_err("replayed").kind(),
@@ -394,7 +496,7 @@ async fn reordered_replayed_or_short_messages_are_refused() {
     );
 
     let short = vec![0, 5, 1, 2, 3, 4, 5];
-    let (got, end) = read_all(short).await;
+    let (got, end) = read_all(Cipher::ChaChaPoly, short).await;
     assert!(got.is_empty());
     assert_eq!(end.expect_err("short").kind(), io::ErrorKind::InvalidData);
 }

@@ -3,8 +3,8 @@
 //! On the wire each message is a 2-byte big-endian length, then up to
 //! [`MAX_MESSAGE`] bytes of ChaCha20-Poly1305 ciphertext and tag, under the
 //! key of its direction and a nonce counting messages from 0 (Noise's
-//! `CipherState`: 4 zero bytes, then the counter little-endian; no
-//! associated data).
+//! `CipherState`: 4 zero bytes, then the counter, little-endian for
+//! ChaCha20-Poly1305 and big-endian for AES-256-GCM; no associated data).
 //!
 //! Reading: the socket fills one buffer; each whole message in it is opened
 //! where it lies and its plaintext copied out as the reader asks. Writing:
@@ -18,9 +18,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use futures::{AsyncRead, AsyncWrite};
-use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::{AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 
-use super::MAX_MESSAGE;
+use super::{Cipher, MAX_MESSAGE};
 
 /// Bytes of the Poly1305 tag that ends each message.
 const TAG: usize = 16;
@@ -41,15 +41,21 @@ const WRITE_BUFFER: usize = 4 * MAX_FRAME;
 /// One direction's key and message counter.
 pub(super) struct CipherState {
     key: LessSafeKey,
+    cipher: Cipher,
     nonce: u64,
 }
 
 impl CipherState {
-    pub(super) fn new(key: &[u8; 32]) -> io::Result<Self> {
-        let key = UnboundKey::new(&CHACHA20_POLY1305, key)
-            .map_err(|_| io::Error::other("noise: ring refused a ChaCha20-Poly1305 key"))?;
+    pub(super) fn new(cipher: Cipher, key: &[u8; 32]) -> io::Result<Self> {
+        let algorithm = match cipher {
+            Cipher::ChaChaPoly => &CHACHA20_POLY1305,
+            Cipher::AesGcm => &AES_256_GCM,
+        };
+        let key = UnboundKey::new(algorithm, key)
+            .map_err(|_| io::Error::other(format!("noise: ring refused a {cipher:?} key")))?;
         Ok(Self {
             key: LessSafeKey::new(key),
+            cipher,
             nonce: 0,
         })
     }
@@ -62,7 +68,11 @@ impl CipherState {
             ));
         }
         let mut bytes = [0u8; 12];
-        bytes[4..].copy_from_slice(&self.nonce.to_le_bytes());
+        let counter = match self.cipher {
+            Cipher::ChaChaPoly => self.nonce.to_le_bytes(),
+            Cipher::AesGcm => self.nonce.to_be_bytes(),
+        };
+        bytes[4..].copy_from_slice(&counter);
         self.nonce += 1;
         Ok(Nonce::assume_unique_for_key(bytes))
     }
@@ -111,6 +121,12 @@ impl<C> Output<C> {
             write_pos: 0,
             open: None,
         }
+    }
+
+    /// The cipher of the messages we send.
+    #[cfg(test)]
+    pub(super) fn cipher(&self) -> Cipher {
+        self.send.cipher
     }
 
     /// The connection underneath.
