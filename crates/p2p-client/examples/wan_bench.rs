@@ -21,7 +21,9 @@
 //! Rows: the plain TCP copy (the kernel's congestion control, BBR or CUBIC
 //! as the host sets it, printed), then `p2p-client` with only a TCP and with
 //! only a QUIC listen address. A row still running after 120 s is cut and its
-//! rate taken from the receiver's last progress event.
+//! rate taken from the receiver's last progress event. With `WAN_TRACE` set
+//! in the environment, every progress event of the receivers goes to
+//! stderr as `LISTEN SECONDS MB`, to tell a stall from a slow path.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -180,7 +182,16 @@ fn p2p(
             return Ok((rate, format!(" (cut after {secs:.0} s)")));
         };
         match event["event"].as_str() {
-            Some("progress") => last_done = event["done"].as_u64().unwrap_or(last_done),
+            Some("progress") => {
+                last_done = event["done"].as_u64().unwrap_or(last_done);
+                if std::env::var_os("WAN_TRACE").is_some() {
+                    eprintln!(
+                        "{listen} {:.2} {:.1}",
+                        started.elapsed().as_secs_f64(),
+                        last_done as f64 / 1e6
+                    );
+                }
+            }
             Some("transfer_done") => {
                 let secs = event["summary"]["seconds"].as_f64().unwrap_or(f64::NAN);
                 let bytes = event["summary"]["bytes"].as_f64().unwrap_or(f64::NAN);
