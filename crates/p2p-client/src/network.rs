@@ -22,6 +22,27 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use event_loop::EventLoop;
 
+/// Whether this processor encrypts AES-GCM in hardware (AES and
+/// carry-less multiplication instructions): our TLS then prefers
+/// AES-128-GCM and our Noise offers AES-256-GCM; without them ChaCha20 is
+/// faster.
+pub(crate) fn aes_in_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
 /// Queue sizes: commands to the loop and events from it.
 const COMMAND_QUEUE: usize = 64;
 const EVENT_QUEUE: usize = 256;

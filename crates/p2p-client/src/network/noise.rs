@@ -178,27 +178,8 @@ impl Local {
         Self {
             public: identity.public(),
             signer: identity,
-            aes: aes_is_fast(),
+            aes: super::aes_in_hardware(),
         }
-    }
-}
-
-/// Whether this processor has AES and carry-less multiply instructions,
-/// which ring uses for AES-GCM; without them ChaCha20-Poly1305 is faster.
-fn aes_is_fast() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("aes")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        std::arch::is_aarch64_feature_detected!("aes")
-            && std::arch::is_aarch64_feature_detected!("pmull")
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        false
     }
 }
 

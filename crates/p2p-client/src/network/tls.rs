@@ -44,25 +44,6 @@ const ALPN: &[u8] = b"libp2p";
 #[error("TLS: {0}")]
 pub(crate) struct Error(String);
 
-/// Whether this processor encrypts AES-GCM in hardware (AES and
-/// carry-less multiplication instructions).
-fn aes_in_hardware() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("aes")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        std::arch::is_aarch64_feature_detected!("aes")
-            && std::arch::is_aarch64_feature_detected!("pmull")
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        false
-    }
-}
-
 /// TLS 1.3's suites, the fastest here first. All three stay: a peer may
 /// support only one of them (libp2p-tls supports all three), and QUIC
 /// needs AES-128-GCM for its Initial packets.
@@ -93,7 +74,7 @@ fn tls_error(e: &dyn std::fmt::Display) -> Error {
 /// The client side: presents `key`'s libp2p certificate, accepts any
 /// valid libp2p certificate from the server.
 pub(crate) fn client_config(key: &Keypair) -> Result<rustls::ClientConfig, Error> {
-    client_config_with(key, aes_in_hardware())
+    client_config_with(key, super::aes_in_hardware())
 }
 
 fn client_config_with(key: &Keypair, aes: bool) -> Result<rustls::ClientConfig, Error> {
@@ -112,7 +93,7 @@ fn client_config_with(key: &Keypair, aes: bool) -> Result<rustls::ClientConfig, 
 /// The server side: presents `key`'s libp2p certificate, asks every
 /// client for one and accepts any valid libp2p certificate.
 pub(crate) fn server_config(key: &Keypair) -> Result<rustls::ServerConfig, Error> {
-    server_config_with(key, aes_in_hardware())
+    server_config_with(key, super::aes_in_hardware())
 }
 
 fn server_config_with(key: &Keypair, aes: bool) -> Result<rustls::ServerConfig, Error> {
