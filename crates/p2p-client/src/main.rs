@@ -44,8 +44,9 @@ fn main() -> ExitCode {
 /// arenas (Linux with glibc only; a `GLIBC_TUNABLES` that names a malloc
 /// setting, or a `MALLOC_ARENA_MAX`, wins).
 ///
-/// libp2p's Noise and yamux allocate a fresh buffer for every frame they
-/// receive: 64 KiB per Noise frame and up to 256 KiB per yamux frame.
+/// yamux allocates a fresh buffer for every frame it receives, up to
+/// 256 KiB (libp2p's Noise, which our own replaced, did so for every 64 KiB
+/// message as well).
 /// With glibc's default, sliding thresholds, the free memory at the top of
 /// each thread's heap is given back to the kernel over and over and taken
 /// again, zeroed: about 200,000 page faults per GiB received, and 15 to 30%
