@@ -371,6 +371,10 @@ async fn drive(
                         let _ = reply.send(Err(error.to_string()));
                     }
                 }
+                // Shown when a test fails: why the connection went away.
+                SwarmEvent::ConnectionClosed { cause, endpoint, .. } => {
+                    eprintln!("hostile: connection {endpoint:?} closed: {cause:?}");
+                }
                 _ => {}
             }
         }

@@ -53,7 +53,9 @@ impl Peer {
         for addr in self.listen {
             cmd.args(["--listen", addr]);
         }
-        cmd.env("RUST_LOG", "warn")
+        // P2P_TEST_LOG sets the processes' log filter (shown when a test fails).
+        let log = std::env::var("P2P_TEST_LOG").unwrap_or_else(|_| "warn".into());
+        cmd.env("RUST_LOG", log)
             .env_remove("P2P_SERVER")
             .env_remove("P2P_CODE");
         cmd
@@ -170,6 +172,13 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the process logged: the cause of a
+        // failure is often on the other side.
+        if std::thread::panicking()
+            && let Some(stderr) = self.stderr.take().and_then(|h| h.join().ok())
+        {
+            eprintln!("--- stderr of {:?} ---\n{stderr}--- end ---", self.child.id());
+        }
     }
 }
 
