@@ -16,6 +16,10 @@ use futures::{AsyncRead, AsyncWrite, future};
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade, UpgradeInfo};
 
+mod rtt_floor;
+
+use rtt_floor::RttFloor;
+
 /// Largest data frame we send: with yamux's 12-byte header, exactly four
 /// full Noise frames (65,535 bytes less a 16-byte tag each). Measured on
 /// 1 GiB over loopback against one Noise frame per yamux frame (64 KiB):
@@ -99,7 +103,7 @@ where
 /// bounded queue until [`StreamMuxer::poll_inbound`] takes them.
 #[derive(Debug)]
 pub(crate) struct Muxer<C> {
-    connection: yamux::Connection<C>,
+    connection: yamux::Connection<RttFloor<C>>,
     waiting: VecDeque<Stream>,
     inbound_waker: Option<Waker>,
 }
@@ -110,7 +114,7 @@ where
 {
     fn new(io: C, config: yamux::Config, mode: yamux::Mode) -> Self {
         Self {
-            connection: yamux::Connection::new(io, config, mode),
+            connection: yamux::Connection::new(RttFloor::new(io), config, mode),
             waiting: VecDeque::new(),
             inbound_waker: None,
         }
