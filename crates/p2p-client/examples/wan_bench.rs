@@ -18,12 +18,16 @@
 //! is off, no server is used (the receiver dials the sender's ticket), no
 //! traffic leaves the lab.
 //!
+//! Before each row everything cached is written out (`sync`), so that the
+//! test file or an earlier row's writes do not compete with a row's own.
 //! Rows: the plain TCP copy (the kernel's congestion control, BBR or CUBIC
 //! as the host sets it, printed), then `p2p-client` with only a TCP and with
 //! only a QUIC listen address. A row still running after 120 s is cut and its
 //! rate taken from the receiver's last progress event. With `WAN_TRACE` set
 //! in the environment, every progress event of the receivers goes to
 //! stderr as `LISTEN SECONDS MB`, to tell a stall from a slow path.
+//! `WAN_LOG` sets the clients' `RUST_LOG` and `BENCH_LOG_DIR` keeps their
+//! logs (one file per process).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -92,6 +96,7 @@ fn main() -> anyhow::Result<()> {
                 bail!("cannot add the loss rule");
             }
         }
+        sync()?;
         let tcp = plain_tcp(&lab, &me, &big, work.path())?;
         let tcp_rate = bytes / 1e6 / tcp;
         println!("{label}: plain TCP copy {tcp_rate:.1} MB/s");
@@ -102,6 +107,7 @@ fn main() -> anyhow::Result<()> {
             ("TCP", "/ip4/0.0.0.0/tcp/0"),
             ("QUIC", "/ip4/0.0.0.0/udp/0/quic-v1"),
         ] {
+            sync()?;
             let (rate, note) = p2p(&lab, &client_bin, &big, work.path(), listen)?;
             println!("{label}: p2p-client over {name} {rate:.1} MB/s {note}");
             rows.push(format!(
@@ -115,6 +121,18 @@ fn main() -> anyhow::Result<()> {
     println!("|---|---|--:|--:|");
     for row in rows {
         println!("{row}");
+    }
+    Ok(())
+}
+
+/// Writes out what earlier rows (and the test file) left in the page
+/// cache, so that no row's disk writes compete with another's.
+fn sync() -> anyhow::Result<()> {
+    let status = std::process::Command::new("sync")
+        .status()
+        .context("cannot run sync")?;
+    if !status.success() {
+        bail!("sync failed");
     }
     Ok(())
 }
@@ -157,7 +175,10 @@ fn p2p(
         let mut cmd = lab.command(role, bin.to_str().unwrap_or_default());
         cmd.args(["--no-mdns", "--json", "--listen", listen, "--config-dir"])
             .arg(work.join(format!("{config}{tag}")))
-            .env("RUST_LOG", "error")
+            .env(
+                "RUST_LOG",
+                std::env::var("WAN_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .env_remove("P2P_SERVER");
         cmd
     };

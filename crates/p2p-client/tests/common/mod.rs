@@ -177,7 +177,10 @@ impl Drop for Running {
         if std::thread::panicking()
             && let Some(stderr) = self.stderr.take().and_then(|h| h.join().ok())
         {
-            eprintln!("--- stderr of {:?} ---\n{stderr}--- end ---", self.child.id());
+            eprintln!(
+                "--- stderr of {:?} ---\n{stderr}--- end ---",
+                self.child.id()
+            );
         }
     }
 }
