@@ -301,8 +301,9 @@ impl Engine {
     /// Waits until the node listens on at least one address and the list
     /// has settled (unchanged over 20 ms), for at most 2 s. A listener on
     /// `0.0.0.0` reports each interface's address on its own, and a ticket
-    /// made between two of them lacked the machine's reachable address:
-    /// seen in the WAN lab, a ticket with only 127.0.0.1 in 4 of 46 runs.
+    /// made between two reports lacks the ones still to come. (Four WAN lab
+    /// runs in a row once dialled only 127.0.0.1 from a ticket, most
+    /// likely this.)
     pub async fn wait_listening(&self) -> Vec<Multiaddr> {
         let sorted = |addrs: &[Multiaddr]| {
             let mut names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
