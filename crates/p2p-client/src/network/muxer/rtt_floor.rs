@@ -72,6 +72,18 @@ fn parse(header: &[u8; HEADER]) -> Header {
     }
 }
 
+/// Copies what is left of `header` after `given` into `buf`, as much as
+/// fits; returns how much and counts it in `given`.
+fn give(header: &[u8; HEADER], given: &mut usize, buf: &mut [u8]) -> usize {
+    let from = header.get(*given..).unwrap_or_default();
+    let n = from.len().min(buf.len());
+    if let (Some(to), Some(from)) = (buf.get_mut(..n), from.get(..n)) {
+        to.copy_from_slice(from);
+    }
+    *given += n;
+    n
+}
+
 /// Follows the frames of one direction, byte by byte as they pass.
 #[derive(Debug, Default)]
 struct Follower {
@@ -120,7 +132,6 @@ impl Follower {
 #[derive(Debug)]
 pub(crate) struct RttFloor<C> {
     io: C,
-    floor: Duration,
     /// Our pings as they left: opaque value and when.
     pings: VecDeque<(u32, Instant)>,
     outgoing: Follower,
@@ -142,13 +153,8 @@ pub(crate) struct RttFloor<C> {
 
 impl<C> RttFloor<C> {
     pub(crate) fn new(io: C) -> Self {
-        Self::with_floor(io, FLOOR)
-    }
-
-    pub(crate) fn with_floor(io: C, floor: Duration) -> Self {
         Self {
             io,
-            floor,
             pings: VecDeque::new(),
             outgoing: Follower::default(),
             body: 0,
@@ -176,12 +182,7 @@ impl<C> RttFloor<C> {
     /// Hands on the held answer from where it stopped.
     fn give_held(&mut self, buf: &mut [u8]) -> usize {
         let Some(held) = self.held else { return 0 };
-        let from = held.get(self.held_given..).unwrap_or_default();
-        let n = from.len().min(buf.len());
-        if let (Some(to), Some(from)) = (buf.get_mut(..n), from.get(..n)) {
-            to.copy_from_slice(from);
-        }
-        self.held_given += n;
+        let n = give(&held, &mut self.held_given, buf);
         if self.held_given == HEADER {
             self.held = None;
             self.held_given = 0;
@@ -192,12 +193,7 @@ impl<C> RttFloor<C> {
 
     /// Hands on the gathered header from where it stopped.
     fn give_header(&mut self, buf: &mut [u8]) -> usize {
-        let from = self.header.get(self.given..).unwrap_or_default();
-        let n = from.len().min(buf.len());
-        if let (Some(to), Some(from)) = (buf.get_mut(..n), from.get(..n)) {
-            to.copy_from_slice(from);
-        }
-        self.given += n;
+        let n = give(&self.header, &mut self.given, buf);
         if self.given == HEADER {
             self.given = 0;
             self.have = 0;
@@ -213,7 +209,7 @@ impl<C> RttFloor<C> {
         }
         let at = self.pings.iter().position(|(id, _)| *id == opaque)?;
         let (_, sent) = self.pings.remove(at)?;
-        let release = sent + self.floor;
+        let release = sent + FLOOR;
         (release > Instant::now()).then_some(release)
     }
 }
