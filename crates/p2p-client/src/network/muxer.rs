@@ -17,8 +17,10 @@ use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade, UpgradeInfo};
 
 mod rtt_floor;
+mod unread;
 
 use rtt_floor::RttFloor;
+use unread::Unread;
 
 /// Largest data frame we send: with yamux's 12-byte header, exactly four
 /// full Noise frames (65,535 bytes less a 16-byte tag each). Measured on
@@ -32,14 +34,16 @@ pub(crate) const SEND_FRAME: usize = 4 * (65_535 - 16) - 12;
 /// 128 MiB of receive window (256 KiB per stream, see below).
 const MAX_STREAMS: usize = 16;
 
-/// Bytes a peer may have in flight towards us over one connection, across
-/// all its streams: what we buffer at most. yamux reserves 256 KiB per
-/// stream of this (4 MiB for 16) and lets busy streams grow their window
-/// into the rest, towards twice the bandwidth-delay product: here up to
-/// 4.25 MiB, enough for 200 Mbit/s at 160 ms. Its default of 1 GiB let a
-/// loopback transfer buffer enough to push the receiver's peak RSS past
-/// 32 MiB. QUIC gets the same bound (see `behaviour`).
-const RECEIVE_WINDOW: usize = 8 * 1024 * 1024;
+/// Credit a peer may have towards us over one connection, across all its
+/// streams. yamux reserves 256 KiB per stream of this (4 MiB for 16) and
+/// lets busy streams grow their window into the rest, towards twice the
+/// bandwidth-delay product: here up to 12.25 MiB. That is sized for the
+/// path, not for memory: the sender's socket buffer holds up to 4 MiB of
+/// the credit, so 200 Mbit/s at 40 ms ran at a median 97% of a plain TCP
+/// copy with 4.25 MiB per stream and 100% with 12.25 (`wan_bench`). What
+/// we buffer is bounded by `unread::LIMIT` instead. QUIC has its own
+/// bound (see `behaviour`).
+const RECEIVE_WINDOW: usize = 16 * 1024 * 1024;
 
 /// Inbound streams held while nobody asks for them; more are reset. Equal to
 /// yamux's own ACK backlog, so a well-behaved peer never reaches it.
@@ -104,6 +108,7 @@ where
 #[derive(Debug)]
 pub(crate) struct Muxer<C> {
     connection: yamux::Connection<RttFloor<C>>,
+    unread: Unread,
     waiting: VecDeque<Stream>,
     inbound_waker: Option<Waker>,
 }
@@ -113,8 +118,14 @@ where
     C: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     fn new(io: C, config: yamux::Config, mode: yamux::Mode) -> Self {
+        let unread = Unread::default();
         Self {
-            connection: yamux::Connection::new(RttFloor::new(io), config, mode),
+            connection: yamux::Connection::new(
+                RttFloor::with_unread(io, unread.clone()),
+                config,
+                mode,
+            ),
+            unread,
             waiting: VecDeque::new(),
             inbound_waker: None,
         }
@@ -122,7 +133,7 @@ where
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Stream, Error>> {
         match self.connection.poll_next_inbound(cx) {
-            Poll::Ready(Some(Ok(stream))) => Poll::Ready(Ok(Stream(stream))),
+            Poll::Ready(Some(Ok(stream))) => Poll::Ready(Ok(Stream::new(stream, &self.unread))),
             Poll::Ready(Some(Err(e))) => Poll::Ready(Err(Error(e))),
             Poll::Ready(None) => Poll::Ready(Err(Error(yamux::ConnectionError::Closed))),
             Poll::Pending => Poll::Pending,
@@ -150,10 +161,10 @@ where
     }
 
     fn poll_outbound(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Stream, Error>> {
-        self.get_mut()
-            .connection
+        let this = self.get_mut();
+        this.connection
             .poll_new_outbound(cx)
-            .map(|r| r.map(Stream).map_err(Error))
+            .map(|r| r.map(|s| Stream::new(s, &this.unread)).map_err(Error))
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -182,9 +193,29 @@ where
     }
 }
 
-/// A yamux stream.
+/// A yamux stream, counted in its connection's [`Unread`].
 #[derive(Debug)]
-pub(crate) struct Stream(yamux::Stream);
+pub(crate) struct Stream(yamux::Stream, Unread);
+
+impl Stream {
+    fn new(stream: yamux::Stream, unread: &Unread) -> Self {
+        unread.open(stream.id().val());
+        Self(stream, unread.clone())
+    }
+
+    fn count(&self, read: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = read {
+            self.1.taken(self.0.id().val(), n);
+        }
+        read
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.1.close(self.0.id().val());
+    }
+}
 
 impl AsyncRead for Stream {
     fn poll_read(
@@ -192,7 +223,9 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+        let this = self.get_mut();
+        let read = Pin::new(&mut this.0).poll_read(cx, buf);
+        this.count(read)
     }
 
     fn poll_read_vectored(
@@ -200,7 +233,9 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_read_vectored(cx, bufs)
+        let this = self.get_mut();
+        let read = Pin::new(&mut this.0).poll_read_vectored(cx, bufs);
+        this.count(read)
     }
 }
 
@@ -243,3 +278,6 @@ impl From<Error> for io::Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

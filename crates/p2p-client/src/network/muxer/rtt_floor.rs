@@ -17,9 +17,11 @@
 //! the frames behind it pass first (frame order across streams carries no
 //! meaning in yamux). yamux then sees a round trip of at least `FLOOR`,
 //! and a stream that used half its window within `2 * FLOOR` gets it
-//! doubled, up to the connection's receive window that bounds our memory
+//! doubled, up to what the connection's receive window allows
 //! (see `muxer`). Nothing else is changed, delayed or copied: data frame
-//! bodies are read straight into yamux's buffer.
+//! bodies are read straight into yamux's buffer. Between two frames it
+//! also waits while the connection's streams hold `unread::LIMIT`
+//! unread (see `unread`), counting each data frame for its stream.
 //!
 //! yamux's frames (12-byte header: version 0, type, flags, stream ID, length;
 //! a data frame's body follows its header) are followed in both directions:
@@ -36,6 +38,8 @@ use std::time::Duration;
 
 use futures::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
+
+use super::unread::Unread;
 
 /// The shortest round trip yamux is shown.
 pub(crate) const FLOOR: Duration = Duration::from_millis(250);
@@ -54,18 +58,19 @@ const MAX_PINGS: usize = 4;
 /// What a frame header says, as far as following the stream needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Header {
-    Data { len: u32 },
+    Data { stream: u32, len: u32 },
     Ping { flags: u16, opaque: u32 },
     Other,
     NotYamux,
 }
 
 fn parse(header: &[u8; HEADER]) -> Header {
-    let [version, kind, f0, f1, _, _, _, _, l0, l1, l2, l3] = *header;
+    let [version, kind, f0, f1, s0, s1, s2, s3, l0, l1, l2, l3] = *header;
     let flags = u16::from_be_bytes([f0, f1]);
+    let stream = u32::from_be_bytes([s0, s1, s2, s3]);
     let len = u32::from_be_bytes([l0, l1, l2, l3]);
     match (version, kind) {
-        (VERSION, TYPE_DATA) => Header::Data { len },
+        (VERSION, TYPE_DATA) => Header::Data { stream, len },
         (VERSION, TYPE_PING) => Header::Ping { flags, opaque: len },
         (VERSION, 1..=TYPE_GO_AWAY) => Header::Other,
         _ => Header::NotYamux,
@@ -117,7 +122,7 @@ impl Follower {
                 self.have = 0;
                 let header = parse(&self.header);
                 match header {
-                    Header::Data { len } => self.body = u64::from(len),
+                    Header::Data { len, .. } => self.body = u64::from(len),
                     Header::NotYamux => self.lost = true,
                     _ => {}
                 }
@@ -149,10 +154,19 @@ pub(crate) struct RttFloor<C> {
     release: Option<Pin<Box<Sleep>>>,
     /// Incoming bytes are not yamux's: pass them unread.
     lost: bool,
+    /// What the streams hold unread: no frame is read while it is full.
+    unread: Unread,
 }
 
 impl<C> RttFloor<C> {
+    /// The floor alone, with a bound on unread bytes nothing counts against.
+    #[cfg(test)]
     pub(crate) fn new(io: C) -> Self {
+        Self::with_unread(io, Unread::default())
+    }
+
+    /// The floor, reading no frame while `unread` is full.
+    pub(crate) fn with_unread(io: C, unread: Unread) -> Self {
         Self {
             io,
             pings: VecDeque::new(),
@@ -165,6 +179,7 @@ impl<C> RttFloor<C> {
             held_given: 0,
             release: None,
             lost: false,
+            unread,
         }
     }
 
@@ -245,6 +260,10 @@ impl<C: AsyncRead + Unpin> AsyncRead for RttFloor<C> {
             if this.held_due(cx) {
                 return Poll::Ready(Ok(this.give_held(buf)));
             }
+            // And no frame while the streams hold enough unread.
+            if this.have == 0 && this.unread.poll_room(cx).is_pending() {
+                return Poll::Pending;
+            }
             while this.have < HEADER {
                 let free = this.header.get_mut(this.have..).unwrap_or_default();
                 match Pin::new(&mut this.io).poll_read(cx, free) {
@@ -275,7 +294,10 @@ impl<C: AsyncRead + Unpin> AsyncRead for RttFloor<C> {
                         continue;
                     }
                 }
-                Header::Data { len } => this.body = u64::from(len),
+                Header::Data { stream, len } => {
+                    this.body = u64::from(len);
+                    this.unread.arrived(stream, len);
+                }
                 Header::NotYamux => this.lost = true,
                 _ => {}
             }
