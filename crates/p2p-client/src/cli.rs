@@ -45,6 +45,10 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     no_mdns: bool,
 
+    /// Send at most this many bytes per second, e.g. 500K, 20M, 1.5G (default: no limit).
+    #[arg(long, global = true, env = "P2P_MAX_RATE", value_name = "RATE", value_parser = p2p_client::config::parse_rate)]
+    max_rate: Option<std::num::NonZeroU64>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -69,6 +73,7 @@ pub(crate) struct Setup {
     pub(crate) server: Option<String>,
     listen: Vec<Multiaddr>,
     mdns: bool,
+    max_rate: Option<std::num::NonZeroU64>,
 }
 
 impl Setup {
@@ -91,6 +96,7 @@ impl Setup {
         config.inbound = inbound;
         config.server = self.server.clone();
         config.room = self.file.room();
+        config.max_rate = self.max_rate;
         if let Some(name) = &self.file.name {
             config.name = name.clone();
         }
@@ -166,7 +172,16 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         default_listen()
     };
+    let max_rate = match (cli.max_rate, &file.max_rate) {
+        (Some(rate), _) => Some(rate),
+        (None, Some(text)) => Some(
+            p2p_client::config::parse_rate(text)
+                .map_err(|reason| anyhow::anyhow!("config file: max_rate: {reason}"))?,
+        ),
+        (None, None) => None,
+    };
     let setup = Setup {
+        max_rate,
         mdns: !cli.no_mdns && file.mdns.unwrap_or(true),
         server: cli.server.clone().or_else(|| file.server.clone()),
         json: cli.json,

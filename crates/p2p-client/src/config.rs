@@ -27,6 +27,9 @@ pub struct FileConfig {
     pub trusted_peers: Vec<String>,
     /// Desktop app theme: `system`, `light` or `dark`.
     pub theme: Option<String>,
+    /// Most bytes per second a transfer sends, as [`parse_rate`] reads it
+    /// (`"20M"`); none: as fast as the path allows.
+    pub max_rate: Option<String>,
 }
 
 /// The config file could not be read.
@@ -92,6 +95,55 @@ impl FileConfig {
     }
 }
 
+/// Slowest rate [`parse_rate`] accepts, in bytes per second.
+pub const MIN_RATE: u64 = 1000;
+
+/// Reads a rate in bytes per second: a number with an optional unit, `K`,
+/// `M`, `G` (1000, 10^6, 10^9) or `Ki`, `Mi`, `Gi` (1024, 2^20, 2^30), an
+/// optional `B` and an optional `/s`: `500K`, `2.5MB/s`, `10Mi`, `64000`.
+///
+/// # Errors
+/// A message that says what was wrong and what is accepted.
+pub fn parse_rate(text: &str) -> Result<std::num::NonZeroU64, String> {
+    let bad = || {
+        format!(
+            "{text:?} is not a rate: use bytes per second with an optional unit, e.g. 500K, 20M, 1.5G or 10Mi"
+        )
+    };
+    let lower = text.trim().to_ascii_lowercase();
+    let unit_start = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(unit_start);
+    let unit = unit.trim_start();
+    let unit = unit.strip_suffix("/s").unwrap_or(unit);
+    let unit = unit.strip_suffix('b').unwrap_or(unit);
+    let scale: f64 = match unit {
+        "" => 1.0,
+        "k" => 1e3,
+        "m" => 1e6,
+        "g" => 1e9,
+        "ki" => 1024.0,
+        "mi" => 1024.0 * 1024.0,
+        "gi" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad()),
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let bytes = value * scale;
+    if !bytes.is_finite() || bytes > 1e15 {
+        return Err(bad());
+    }
+    // In range: checked just above.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let bytes = bytes.round() as u64;
+    if bytes < MIN_RATE {
+        return Err(format!(
+            "{text:?} is too slow: the least is 1K (1000 bytes per second)"
+        ));
+    }
+    std::num::NonZeroU64::new(bytes).ok_or_else(bad)
+}
+
 /// The platform's download folder, or `~/Downloads`, or the current folder.
 pub fn default_download_dir() -> PathBuf {
     directories::UserDirs::new()
@@ -120,6 +172,21 @@ mod tests {
     }
 
     #[test]
+    fn rates_read_with_their_units_and_nonsense_is_refused() {
+        let rate = |s: &str| parse_rate(s).map(std::num::NonZeroU64::get);
+        assert_eq!(rate("64000"), Ok(64_000));
+        assert_eq!(rate("500K"), Ok(500_000));
+        assert_eq!(rate("2.5MB/s"), Ok(2_500_000));
+        assert_eq!(rate(" 10 Mi "), Ok(10 * 1024 * 1024));
+        assert_eq!(rate("1g"), Ok(1_000_000_000));
+        assert_eq!(rate("1KiB/s"), Ok(1024));
+        for bad in ["", "fast", "10X", "-5M", "1.2.3M", "M", "1e3", "999", "0"] {
+            let error = parse_rate(bad).unwrap_err();
+            assert!(error.contains(&format!("{bad:?}")), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn saved_settings_load_back() {
         let dir = tempfile::tempdir().unwrap();
         let config = FileConfig {
@@ -128,6 +195,7 @@ mod tests {
             room_secret: Some("s".into()),
             trusted_peers: vec!["12D3KooWx".into()],
             theme: Some("dark".into()),
+            max_rate: Some("20M".into()),
             ..FileConfig::default()
         };
         config.save(dir.path()).unwrap();

@@ -6,6 +6,7 @@
 //! tasks the engine owns, after a person (or `--yes`) accepts with
 //! [`Engine::decide`].
 
+mod pace;
 mod receive;
 mod send;
 mod share;
@@ -72,6 +73,9 @@ pub struct EngineConfig {
     pub name: String,
     /// The server room to join.
     pub room: protocol::signal::RoomRequest,
+    /// Most bytes per second a transfer sends (`--max-rate`); none: as
+    /// fast as the path allows.
+    pub max_rate: Option<std::num::NonZeroU64>,
 }
 
 impl EngineConfig {
@@ -90,6 +94,7 @@ impl EngineConfig {
             server: None,
             name: default_name(),
             room: protocol::signal::RoomRequest::Auto,
+            max_rate: None,
         }
     }
 }

@@ -297,6 +297,26 @@ fn settings_survive_a_restart() {
         harness.run_steps(1);
         harness.get_by_label("dark").click_accesskit();
         harness.run_steps(1);
+        harness
+            .get_by_role_and_label(eframe::egui::accesskit::Role::TextInput, "Upload limit")
+            .focus();
+        harness.run_steps(1);
+        harness
+            .get_by_role_and_label(eframe::egui::accesskit::Role::TextInput, "Upload limit")
+            .type_text("fast");
+        harness.run_steps(1);
+        harness.get_by_label("Save").click_accesskit();
+        harness.run_steps(2);
+        harness.get_by_label_contains("Upload limit: \"fast\" is not a rate");
+        harness
+            .get_by_role_and_label(eframe::egui::accesskit::Role::TextInput, "Upload limit")
+            .focus();
+        harness.run_steps(1);
+        harness.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+        harness
+            .get_by_role_and_label(eframe::egui::accesskit::Role::TextInput, "Upload limit")
+            .type_text("5M");
+        harness.run_steps(1);
         harness.get_by_label("Save").click_accesskit();
         harness.run_steps(2);
         harness.get_by_label("Settings saved.");
@@ -308,6 +328,7 @@ fn settings_survive_a_restart() {
         Some("Kitchen laptop")
     );
     assert_eq!(again.state().settings().theme.as_deref(), Some("dark"));
+    assert_eq!(again.state().settings().max_rate.as_deref(), Some("5M"));
     again.get_by_label("Settings").click_accesskit();
     again.run_steps(2);
     assert!(again.query_all_by_value("Kitchen laptop").next().is_some());

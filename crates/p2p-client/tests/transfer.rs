@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Peer, Running, Tmpfs, random_file, receive_cmd, share, tree};
+use common::{Peer, Running, Tmpfs, random_file, receive_cmd, share, share_with, tree};
 
 /// Sends `paths` by ticket and checks the receiver got them byte for byte.
 fn send_by_ticket(paths: &[&Path]) -> (Peer, serde_json::Value) {
@@ -218,6 +218,32 @@ fn an_unanswered_offer_expires_for_both_sides() {
     assert_eq!(std::fs::read_dir(receiver.dl()).unwrap().count(), 0);
 }
 
+/// `--max-rate` holds the sender to the rate on the wire, and the file
+/// still arrives whole.
+#[test]
+fn a_send_with_a_rate_limit_takes_as_long_as_the_rate_says() {
+    let size: u64 = 6_000_000;
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("notes.bin");
+    random_file(&file, size, 5);
+    let receiver = Peer::new();
+    let (sending, ticket) = share_with(&Peer::new(), &[&file], &["--max-rate", "2M"]);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
+    receiving.wait_event("transfer_started");
+    let started = std::time::Instant::now();
+    let done = receiving.wait_event("transfer_done");
+    let took = started.elapsed();
+    assert_eq!(receiving.finish().0, Some(0));
+    assert_eq!(sending.finish().0, Some(0));
+    // 6 MB at 2 MB/s is 3 s, less at most 0.1 s of burst.
+    assert!(took >= Duration::from_millis(2800), "took only {took:?}");
+    assert_eq!(done["summary"]["transferred"], size);
+    assert_eq!(
+        std::fs::read(receiver.dl().join("notes.bin")).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+}
+
 #[test]
 fn a_killed_receiver_resumes_and_resends_less_than_half() {
     let size: u64 = 256 * 1024 * 1024;
@@ -227,8 +253,10 @@ fn a_killed_receiver_resumes_and_resends_less_than_half() {
     let sender = Peer::new();
     let receiver = Peer::new();
 
-    // First attempt: kill -9 the receiver past the middle.
-    let (sending, ticket) = share(&sender, &[&file]);
+    // First attempt: kill -9 the receiver past the middle. The sender is
+    // held to 80 MB/s (3.4 s in all) so the kill comes before the end
+    // however fast loopback is and however late this thread sees the event.
+    let (sending, ticket) = share_with(&sender, &[&file], &["--max-rate", "80M"]);
     let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
     receiving.wait_for("progress past 55%", |e| {
         e["event"] == "progress" && e["done"].as_u64().unwrap_or(0) > size * 55 / 100
@@ -256,7 +284,6 @@ fn a_killed_receiver_resumes_and_resends_less_than_half() {
         "re-sent {transferred} of {size} bytes"
     );
     assert_eq!(tree(receiver.dl()), tree(src.path()));
-    let _ = Duration::from_secs(0);
 }
 
 #[test]
@@ -272,7 +299,8 @@ fn a_folder_sent_again_after_a_kill_resumes_in_the_same_folder() {
     let sender = Peer::new();
     let receiver = Peer::new();
 
-    let (sending, ticket) = share(&sender, &[&root]);
+    // 64 MB/s: 3.1 s in all, so the kill comes well before the end.
+    let (sending, ticket) = share_with(&sender, &[&root], &["--max-rate", "64M"]);
     let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
     receiving.wait_for("progress past 55%", |e| {
         e["event"] == "progress" && e["done"].as_u64().unwrap_or(0) > total * 55 / 100
@@ -396,11 +424,12 @@ fn a_full_disk_at_the_receiver_stops_the_sender_with_the_reason() {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     };
-    let (sending, ticket) = share(&sender, &[&file]);
+    // At 100 MB/s the 160 MiB take 1.7 s: the disk fills long before.
+    let (sending, ticket) = share_with(&sender, &[&file], &["--max-rate", "100M"]);
     let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
     receiving.wait_event("transfer_started");
     // 160 MiB plus the 16 MiB margin fitted in 192; now whatever is left
-    // is taken (over loopback the receiver may already be far in).
+    // is taken.
     let mut filler = std::fs::File::create(receiver.dl().join("filler")).unwrap();
     let block = vec![0u8; 1024 * 1024];
     while filler.write_all(&block).is_ok() {}

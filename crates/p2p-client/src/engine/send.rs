@@ -13,6 +13,7 @@ use protocol::transfer::{
 use tokio::sync::mpsc;
 use tracing::info;
 
+use super::pace::Pacer;
 use super::wire::{self, WireError};
 use super::{Engine, EngineError};
 use crate::event::{Direction, Event, Summary};
@@ -400,6 +401,7 @@ async fn stream_files(
         })
         .collect();
     let (mut chunks, give_back) = read_ahead(jobs);
+    let mut pacer = Pacer::new(engine.inner.config.max_rate);
     let sending = async {
         let mut left = offer.total_bytes - resumed;
         let mut finished = 0;
@@ -413,9 +415,21 @@ async fn stream_files(
             if len > left {
                 return Err(fail("the files grew while they were read".into()));
             }
-            wire::write_all(stall, &mut stream, &chunk.buf[..chunk.len])
-                .await
-                .map_err(wire_err)?;
+            if pacer.limited() {
+                // Small pieces, each flushed: the rate holds on the wire,
+                // not just into our buffer.
+                for piece in chunk.buf[..chunk.len].chunks(pacer.piece(chunk.len)) {
+                    pacer.wait(piece.len()).await;
+                    wire::write_all(stall, &mut stream, piece)
+                        .await
+                        .map_err(wire_err)?;
+                    wire::flush(stall, &mut stream).await.map_err(wire_err)?;
+                }
+            } else {
+                wire::write_all(stall, &mut stream, &chunk.buf[..chunk.len])
+                    .await
+                    .map_err(wire_err)?;
+            }
             left -= len;
             done += len;
             let _ = give_back.try_send(chunk.buf);

@@ -113,6 +113,14 @@ pub(super) async fn write_all<W: AsyncWrite + Unpin>(
     timed(stall, stream.write_all(buf)).await
 }
 
+/// Sends what `stream` buffers.
+pub(super) async fn flush<W: AsyncWrite + Unpin>(
+    stall: Duration,
+    stream: &mut W,
+) -> Result<(), WireError> {
+    timed(stall, stream.flush()).await
+}
+
 /// Closes our writing half (the peer sees end of stream; we can still read).
 pub(super) async fn close<W: AsyncWrite + Unpin>(
     stall: Duration,

@@ -13,7 +13,7 @@ use super::model::{Model, short_id};
 use super::panels::{self, UiCommand};
 use super::picker::{PickKind, Picker};
 use super::settings::Draft;
-use crate::config::{FileConfig, default_download_dir};
+use crate::config::{FileConfig, default_download_dir, parse_rate};
 use crate::dirs::Dirs;
 use crate::engine::{Engine, EngineConfig, Inbound, default_name};
 use crate::event::Event;
@@ -152,6 +152,17 @@ impl GuiApp {
     }
 
     fn restart_engine(&mut self) {
+        let max_rate = match self.settings.max_rate.as_deref().map(parse_rate) {
+            Some(Ok(rate)) => Some(rate),
+            Some(Err(reason)) => {
+                self.notify(
+                    true,
+                    format!("Upload limit ignored: {reason}. Fix it in Settings."),
+                );
+                None
+            }
+            None => None,
+        };
         let (Some(bridge), Some(key)) = (self.bridge.as_mut(), self.key.clone()) else {
             return;
         };
@@ -174,6 +185,7 @@ impl GuiApp {
             .or_else(|| self.settings.server.clone());
         config.name = self.settings.name.clone().unwrap_or_else(default_name);
         config.room = self.settings.room();
+        config.max_rate = max_rate;
         self.model = Model::new(config.server.is_some());
         bridge.restart(self.engine.take(), config);
     }

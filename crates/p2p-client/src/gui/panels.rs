@@ -431,6 +431,14 @@ pub(crate) fn settings_window(ctx: &egui::Context, draft: &mut Draft) -> Vec<UiC
                         .password(true),
                 );
                 ui.end_row();
+                let label = ui.label("Upload limit");
+                ui.add(
+                    egui::TextEdit::singleline(&mut draft.max_rate)
+                        .id_salt("max_rate")
+                        .hint_text("empty: no limit; e.g. 5M = 5 MB/s"),
+                )
+                .labelled_by(label.id);
+                ui.end_row();
                 ui.label("Theme");
                 ui.horizontal(|ui| {
                     for theme in ["system", "light", "dark"] {

@@ -13,6 +13,8 @@ pub(crate) struct Draft {
     pub(crate) room_name: String,
     pub(crate) room_secret: String,
     pub(crate) theme: String,
+    /// Upload limit as typed (`5M`); empty: none.
+    pub(crate) max_rate: String,
     pub(crate) trusted: Vec<String>,
     /// Why the last save was refused.
     pub(crate) error: Option<String>,
@@ -37,6 +39,7 @@ impl Draft {
             room_name: config.room_name.clone().unwrap_or_default(),
             room_secret: config.room_secret.clone().unwrap_or_default(),
             theme: config.theme.clone().unwrap_or_else(|| "system".into()),
+            max_rate: config.max_rate.clone().unwrap_or_default(),
             trusted: config.trusted_peers.clone(),
             error: None,
         }
@@ -68,6 +71,11 @@ impl Draft {
         if self.room_name.trim().is_empty() != self.room_secret.is_empty() {
             return Err("A named room needs both a name and a secret (or neither).".into());
         }
+        let max_rate = self.max_rate.trim();
+        if !max_rate.is_empty() {
+            crate::config::parse_rate(max_rate)
+                .map_err(|reason| format!("Upload limit: {reason}."))?;
+        }
         config.name = Some(name.to_owned());
         config.download_dir = Some(dir);
         config.server = (!server.is_empty()).then(|| server.to_owned());
@@ -75,6 +83,7 @@ impl Draft {
             (!self.room_name.trim().is_empty()).then(|| self.room_name.trim().to_owned());
         config.room_secret = (!self.room_secret.is_empty()).then(|| self.room_secret.clone());
         config.theme = Some(self.theme.clone());
+        config.max_rate = (!max_rate.is_empty()).then(|| max_rate.to_owned());
         config.trusted_peers = self.trusted.clone();
         Ok(())
     }

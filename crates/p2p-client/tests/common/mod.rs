@@ -187,8 +187,13 @@ impl Drop for Running {
 
 /// Starts `send PATHS` (no `--to`) and returns it with its ticket.
 pub fn share(sender: &Peer, paths: &[&Path]) -> (Running, String) {
+    share_with(sender, paths, &[])
+}
+
+/// [`share`] with more flags for the sender (`--max-rate 100M`).
+pub fn share_with(sender: &Peer, paths: &[&Path], flags: &[&str]) -> (Running, String) {
     let mut cmd = sender.command();
-    cmd.arg("send").args(paths);
+    cmd.args(flags).arg("send").args(paths);
     let mut running = Running::spawn(cmd);
     let ready = running.wait_event("share_ready");
     let ticket = ready["ticket"].as_str().unwrap().to_owned();
