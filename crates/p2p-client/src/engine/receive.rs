@@ -337,8 +337,14 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
             )
         }
     };
-    let _ = wire::write_frame(stall, &mut stream, &answer).await;
+    let told = wire::write_frame(stall, &mut stream, &answer).await;
     let _ = wire::close(stall, &mut stream).await;
+    if told.is_ok() && answer == DataResult::Complete {
+        // Only now: had we stopped before the sender heard of it, the
+        // sender would send again, and the record lets that retry find
+        // every file in place instead of sending it all to new names.
+        Store::new(engine.inner.config.download_dir.clone()).complete(&accepted.offer);
+    }
     engine.emit(event).await;
 }
 
@@ -507,7 +513,6 @@ async fn receive_files(
         Err(WireError::Io(_)) => {}
         Err(e) => return Err(Failure::new(None, e.to_string())),
     }
-    Store::new(engine.inner.config.download_dir.clone()).complete(offer);
     Ok(Summary {
         files: offer.files.len(),
         bytes: offer.total_bytes,
