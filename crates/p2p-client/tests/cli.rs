@@ -51,37 +51,43 @@ fn unknown_subcommand_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `send FILE` with `flags`, in a config folder of its own.
+fn send_output(
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    flags: &[&str],
+) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .arg("--no-mdns")
+        .args(flags)
+        .arg("--config-dir")
+        .arg(dir)
+        .arg("send")
+        .arg(file)
+        .env_remove("P2P_MAX_RATE")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_rate_that_is_not_one_is_refused_from_the_flag_and_from_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a.txt");
     std::fs::write(&file, b"a").unwrap();
-    let out = Command::new(BIN)
-        .args(["--no-mdns", "--max-rate", "fast", "--config-dir"])
-        .arg(dir.path())
-        .arg("send")
-        .arg(&file)
-        .env_remove("P2P_MAX_RATE")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stderr) = send_output(dir.path(), &file, &["--max-rate", "fast"]);
+    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("\"fast\" is not a rate") && stderr.contains("20M"),
         "{stderr}"
     );
 
     std::fs::write(dir.path().join("config.toml"), "max_rate = \"10 X\"\n").unwrap();
-    let out = Command::new(BIN)
-        .args(["--no-mdns", "--config-dir"])
-        .arg(dir.path())
-        .arg("send")
-        .arg(&file)
-        .env_remove("P2P_MAX_RATE")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stderr) = send_output(dir.path(), &file, &[]);
+    assert_eq!(code, Some(1));
     assert!(
         stderr.contains("config file: max_rate") && stderr.contains("\"10 X\""),
         "{stderr}"
