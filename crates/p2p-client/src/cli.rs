@@ -12,9 +12,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use libp2p::Multiaddr;
-use p2p_client::config::{FileConfig, default_download_dir};
+use p2p_client::config::{FileConfig, Flags, Resolved};
 use p2p_client::dirs::Dirs;
-use p2p_client::engine::{Engine, EngineConfig, Inbound, default_listen};
+use p2p_client::engine::{Engine, Inbound};
 use p2p_client::event::Event;
 use tokio::sync::mpsc;
 
@@ -49,6 +49,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "P2P_MAX_RATE", value_name = "RATE", value_parser = p2p_client::config::parse_rate)]
     max_rate: Option<std::num::NonZeroU64>,
 
+    /// Build the node with libp2p's stock Noise, yamux and QUIC instead of
+    /// ours (for comparing them; either talks to either).
+    #[arg(long, global = true, hide = true, env = "P2P_STOCK_TRANSPORTS", value_parser = clap::builder::FalseyValueParser::new())]
+    stock_transports: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -65,19 +70,15 @@ enum Command {
     Peers(peers::PeersArgs),
 }
 
-/// Settings shared by every command, from flags, environment and config file.
+/// Settings shared by every command, resolved once.
 pub(crate) struct Setup {
     pub(crate) dirs: Dirs,
-    pub(crate) file: FileConfig,
     pub(crate) json: bool,
-    pub(crate) server: Option<String>,
-    listen: Vec<Multiaddr>,
-    mdns: bool,
-    max_rate: Option<std::num::NonZeroU64>,
+    pub(crate) settings: Resolved,
 }
 
 impl Setup {
-    /// Starts an engine.
+    /// Starts an engine; `download_dir` (`--dir`) overrides the settings'.
     pub(crate) async fn engine(
         &self,
         download_dir: Option<PathBuf>,
@@ -86,36 +87,25 @@ impl Setup {
     ) -> anyhow::Result<(Engine, mpsc::Receiver<Event>)> {
         let key = p2p_client::identity::load_or_create(&self.dirs.identity_file())
             .context("cannot load this node's identity")?;
-        let download_dir = download_dir
-            .or_else(|| self.file.download_dir.clone())
-            .unwrap_or_else(default_download_dir);
-        let mut config = EngineConfig::new(key, download_dir);
-        config.listen = self.listen.clone();
-        config.mdns = self.mdns;
-        config.auto_accept = auto_accept;
-        config.inbound = inbound;
-        config.server = self.server.clone();
-        config.room = self.file.room();
-        config.max_rate = self.max_rate;
-        if let Some(name) = &self.file.name {
-            config.name = name.clone();
-        }
-        if let Some(secs) = std::env::var("P2P_DECISION_TIMEOUT_SECS")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            config.decision_timeout = Duration::from_secs(secs);
-        }
-        if let Some(secs) = std::env::var("P2P_STALL_TIMEOUT_SECS")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|secs| *secs > 0)
-        {
-            config.stall_timeout = Duration::from_secs(secs);
+        let mut config = self.settings.engine_config(key, auto_accept, inbound);
+        if let Some(dir) = download_dir {
+            config.download_dir = dir;
         }
         Engine::start(config)
             .await
             .context("cannot start the network")
+    }
+}
+
+impl Cli {
+    fn flags(&self) -> Flags {
+        Flags {
+            server: self.server.clone(),
+            listen: self.listen.clone(),
+            no_mdns: self.no_mdns,
+            max_rate: self.max_rate,
+            stock_transports: self.stock_transports,
+        }
     }
 }
 
@@ -124,9 +114,7 @@ impl Setup {
 fn open_app(cli: &Cli, dirs: Dirs) -> anyhow::Result<ExitCode> {
     p2p_client::gui::run(p2p_client::gui::GuiOptions {
         dirs,
-        mdns: !cli.no_mdns,
-        listen: cli.listen.clone(),
-        server: cli.server.clone(),
+        flags: cli.flags(),
     })
     .map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)
@@ -144,6 +132,7 @@ fn open_app(_cli: &Cli, _dirs: Dirs) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let dirs = Dirs::resolve(cli.config_dir.as_deref())?;
+    let flags = cli.flags();
     let Some(command) = cli.command else {
         return open_app(&cli, dirs);
     };
@@ -159,35 +148,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let file = FileConfig::load(&dirs.config)?;
-    let listen = if !cli.listen.is_empty() {
-        cli.listen.clone()
-    } else if !file.listen.is_empty() {
-        file.listen
-            .iter()
-            .map(|a| {
-                a.parse()
-                    .with_context(|| format!("config file: bad listen address {a:?}"))
-            })
-            .collect::<anyhow::Result<_>>()?
-    } else {
-        default_listen()
-    };
-    let max_rate = match (cli.max_rate, &file.max_rate) {
-        (Some(rate), _) => Some(rate),
-        (None, Some(text)) => Some(
-            p2p_client::config::parse_rate(text)
-                .map_err(|reason| anyhow::anyhow!("config file: max_rate: {reason}"))?,
-        ),
-        (None, None) => None,
-    };
+    let settings = Resolved::strict(&flags, &file)?;
     let setup = Setup {
-        max_rate,
-        mdns: !cli.no_mdns && file.mdns.unwrap_or(true),
-        server: cli.server.clone().or_else(|| file.server.clone()),
         json: cli.json,
-        listen,
         dirs,
-        file,
+        settings,
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async move {

@@ -1,7 +1,18 @@
-//! The config file (`config.toml` in the config folder). Flags and
-//! environment variables override what it says.
+//! Configuration: the config file (`config.toml` in the config folder),
+//! and the settings resolved from flags, environment, that file and
+//! defaults.
+//!
+//! # Layout
+//! - this file: [`FileConfig`] (what `config.toml` may say), [`parse_rate`],
+//!   [`default_download_dir`];
+//! - `resolve`: [`Resolved`], the one place where flags, environment, the
+//!   file and defaults meet, used by the CLI and the app alike.
+
+mod resolve;
 
 use std::path::{Path, PathBuf};
+
+pub use resolve::{ConfigIssue, ENV_DECISION_TIMEOUT, ENV_STALL_TIMEOUT, Flags, Resolved};
 
 use serde::{Deserialize, Serialize};
 

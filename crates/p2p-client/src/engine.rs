@@ -6,6 +6,9 @@
 //! tasks the engine owns, after a person (or `--yes`) accepts with
 //! [`Engine::decide`].
 
+mod config;
+mod error;
+mod find;
 mod pace;
 mod receive;
 mod send;
@@ -17,185 +20,34 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use protocol::offer::Offer;
 use protocol::transfer::{Request, Response, ResumePoint};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
+pub use config::{EngineConfig, Inbound, default_listen, default_name};
+pub use error::EngineError;
+pub use find::Secret;
 pub use share::Share;
+pub(crate) use wire::STALL_TIMEOUT;
 
 use crate::event::{Event, PeerSource};
-use crate::network::{self, NetConfig, NetError, NetEvent, Network};
+use crate::network::{self, NetConfig, NetEvent, Network};
 
 /// Events queued for the view before progress events are dropped.
 const EVENT_QUEUE: usize = 1024;
 
+/// How long the listen addresses must stay unchanged to count as settled.
+const LISTEN_SETTLE: Duration = Duration::from_millis(20);
+
+/// The longest [`Engine::wait_listening`] waits.
+const LISTEN_WAIT: Duration = Duration::from_secs(2);
+
 /// Offers waiting for a decision, at most, from all peers together.
 const MAX_PENDING_OFFERS: usize = 16;
-
-/// Who may send us offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inbound {
-    /// Only peers we asked (by ticket or code).
-    Expected,
-    /// Anyone (the `receive` command without a code, the desktop app).
-    Anyone,
-}
-
-/// How the engine is set up.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct EngineConfig {
-    /// The node's identity.
-    pub key: Keypair,
-    /// Listen addresses (TCP and QUIC).
-    pub listen: Vec<Multiaddr>,
-    /// LAN discovery by mDNS.
-    pub mdns: bool,
-    /// Where received files land.
-    pub download_dir: PathBuf,
-    /// Accept every offer without asking (`--yes`).
-    pub auto_accept: bool,
-    /// Who may send offers.
-    pub inbound: Inbound,
-    /// How long an offer waits for a decision.
-    pub decision_timeout: Duration,
-    /// How long a transfer's data stream may make no progress before the
-    /// transfer fails (what arrived is kept for a resume).
-    pub stall_timeout: Duration,
-    /// Signal server URL; none means LAN and tickets only.
-    pub server: Option<String>,
-    /// Display name shown to peers in the server's room.
-    pub name: String,
-    /// The server room to join.
-    pub room: protocol::signal::RoomRequest,
-    /// Most bytes per second a transfer sends (`--max-rate`); none: as
-    /// fast as the path allows.
-    pub max_rate: Option<std::num::NonZeroU64>,
-}
-
-impl EngineConfig {
-    /// A configuration with defaults: listen on every interface, TCP and QUIC
-    /// on random ports, mDNS on, ask before accepting, five minutes to decide.
-    pub fn new(key: Keypair, download_dir: PathBuf) -> Self {
-        Self {
-            key,
-            listen: default_listen(),
-            mdns: true,
-            download_dir,
-            auto_accept: false,
-            inbound: Inbound::Expected,
-            decision_timeout: Duration::from_secs(5 * 60),
-            stall_timeout: wire::STALL_TIMEOUT,
-            server: None,
-            name: default_name(),
-            room: protocol::signal::RoomRequest::Auto,
-            max_rate: None,
-        }
-    }
-}
-
-/// The computer's host name, or a neutral name.
-pub fn default_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|n| {
-            n.trim()
-                .chars()
-                .take(protocol::signal::MAX_NAME_CHARS)
-                .collect::<String>()
-        })
-        .filter(|n| !n.is_empty() && !n.chars().any(char::is_control))
-        .unwrap_or_else(|| "p2p-share".into())
-}
-
-/// Listen on all IPv4 interfaces, TCP and QUIC, random ports.
-pub fn default_listen() -> Vec<Multiaddr> {
-    ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
-        .iter()
-        .filter_map(|a| a.parse().ok())
-        .collect()
-}
-
-/// Why a transfer or an engine operation failed. Messages name the peer and
-/// the file where one is concerned, and say what to do.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EngineError {
-    /// Network failure.
-    #[error(transparent)]
-    Net(#[from] NetError),
-    /// The files to send could not be read.
-    #[error(transparent)]
-    Scan(#[from] crate::transfer::scan::ScanError),
-    /// The other side declined.
-    #[error("{0}")]
-    Declined(String),
-    /// The other side refused a request.
-    #[error("peer {peer} refused: {message}")]
-    Refused {
-        /// The peer.
-        peer: PeerId,
-        /// Its explanation.
-        message: String,
-    },
-    /// The signal server failed or refused.
-    #[error(transparent)]
-    Signal(#[from] crate::signal::SignalError),
-    /// The operation needs a signal server and none is configured.
-    #[error("share codes need a signal server: pass --server URL (or use the ticket)")]
-    NoServer,
-    /// The share code expired before anyone used it.
-    #[error("the share code expired unused; run send again for a new one")]
-    CodeExpired,
-    /// Someone cancelled the transfer.
-    #[error("the transfer was cancelled")]
-    Cancelled,
-    /// The share code did not match on both sides.
-    #[error("the share code does not match: check it and try again with a new code")]
-    WrongCode,
-    /// The peer broke the protocol.
-    #[error("peer {peer} broke the protocol: {reason}")]
-    Protocol {
-        /// The peer.
-        peer: PeerId,
-        /// What it did.
-        reason: String,
-    },
-    /// The transfer itself failed.
-    #[error("transfer with {peer} failed: {reason}")]
-    Transfer {
-        /// The peer.
-        peer: PeerId,
-        /// What happened and what to do.
-        reason: String,
-    },
-    /// The engine is shutting down.
-    #[error("the engine stopped")]
-    Stopped,
-}
-
-impl EngineError {
-    /// The error for an answer that is not the one expected: the peer's
-    /// refusal, or a protocol error naming `what` was asked.
-    fn unexpected(peer: PeerId, answer: Response, what: &str) -> Self {
-        match answer {
-            Response::Refused { message, .. } => EngineError::Refused {
-                peer,
-                message: protocol::transfer::sanitize_reason(&message),
-            },
-            other => EngineError::Protocol {
-                peer,
-                reason: format!("unexpected answer to {what}: {other:?}"),
-            },
-        }
-    }
-}
 
 /// An offer waiting for a person's decision.
 struct PendingOffer {
@@ -220,7 +72,6 @@ struct State {
     accepted: HashMap<String, Accepted>,
     expected_senders: HashSet<PeerId>,
     shares: share::Shares,
-    lan_peers: HashSet<PeerId>,
     running: HashMap<String, CancellationToken>,
 }
 
@@ -232,6 +83,10 @@ struct Inner {
     signal: Option<crate::signal::SignalHandle>,
     events: mpsc::Sender<Event>,
     config: EngineConfig,
+    /// Peers mDNS sees on the LAN now.
+    lan_peers: watch::Sender<HashSet<PeerId>>,
+    /// The upload limit now (`config.max_rate` at start).
+    max_rate: pace::RateLimit,
     state: Mutex<State>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -252,6 +107,7 @@ impl Engine {
             key: config.key.clone(),
             listen: config.listen.clone(),
             mdns: config.mdns,
+            transports: config.transports,
         })?;
         let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
         let shutdown = CancellationToken::new();
@@ -276,6 +132,8 @@ impl Engine {
             net,
             signal,
             events,
+            lan_peers: watch::Sender::new(HashSet::new()),
+            max_rate: pace::RateLimit::new(config.max_rate),
             config,
             state: Mutex::new(State::default()),
             shutdown,
@@ -299,37 +157,42 @@ impl Engine {
     }
 
     /// Addresses this node listens on now.
-    pub async fn listen_addrs(&self) -> Vec<Multiaddr> {
-        self.inner.net.listen_addrs().await.unwrap_or_default()
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.inner.net.listen_addrs()
     }
 
     /// Waits until the node listens on at least one address and the list
-    /// has settled (unchanged over 20 ms), for at most 2 s. A listener on
-    /// `0.0.0.0` reports each interface's address on its own, and a ticket
-    /// made between two reports lacks the ones still to come. (Four WAN lab
-    /// runs in a row once dialled only 127.0.0.1 from a ticket, most
-    /// likely this.)
+    /// has settled (no change for [`LISTEN_SETTLE`]), for at most
+    /// [`LISTEN_WAIT`]. A listener on `0.0.0.0` reports each interface's
+    /// address on its own, and a ticket made between two reports would
+    /// lack the ones still to come.
     pub async fn wait_listening(&self) -> Vec<Multiaddr> {
-        let sorted = |addrs: &[Multiaddr]| {
-            let mut names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-            names.sort();
-            names
-        };
-        let mut last = Vec::new();
-        for _ in 0..100 {
-            let addrs = self.listen_addrs().await;
-            if !addrs.is_empty() && sorted(&addrs) == sorted(&last) {
-                return addrs;
+        let mut listening = self.inner.net.listening();
+        let deadline = tokio::time::Instant::now() + LISTEN_WAIT;
+        loop {
+            let addrs = listening.borrow_and_update().clone();
+            let wait = if addrs.is_empty() {
+                deadline
+            } else {
+                deadline.min(tokio::time::Instant::now() + LISTEN_SETTLE)
+            };
+            match tokio::time::timeout_at(wait, listening.changed()).await {
+                Ok(Ok(())) => continue,
+                // Settled, out of time, or the network stopped.
+                Err(_) | Ok(Err(_)) => return addrs,
             }
-            last = addrs;
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        last
+    }
+
+    /// Changes the upload limit (bytes per second; none: no limit), for
+    /// running transfers too.
+    pub fn set_max_rate(&self, rate: Option<std::num::NonZeroU64>) {
+        self.inner.max_rate.set(rate);
     }
 
     /// Peers seen on the LAN now.
     pub fn lan_peers(&self) -> Vec<PeerId> {
-        self.state().lan_peers.iter().copied().collect()
+        self.inner.lan_peers.borrow().iter().copied().collect()
     }
 
     /// Answers an offer: accept (`true`) or decline.
@@ -352,40 +215,6 @@ impl Engine {
     /// a receiver uses to come and fetch. Wait for it with [`Share::receiver`].
     pub async fn share(&self) -> Result<Share, EngineError> {
         share::create(self).await
-    }
-
-    /// Meets the sender of `code` through the signal server and proves the
-    /// code (SPAKE2); its offer then arrives as an [`Event::OfferReceived`].
-    pub async fn fetch_code(
-        &self,
-        code: &protocol::code::ShareCode,
-    ) -> Result<PeerId, EngineError> {
-        let signal = self.inner.signal.as_ref().ok_or(EngineError::NoServer)?;
-        let sender = signal.claim_code(code.nameplate()).await?;
-        let peer: PeerId = sender.peer_id.parse().map_err(|_| EngineError::Protocol {
-            peer: self.peer_id(),
-            reason: "the server paired us with an invalid peer ID".into(),
-        })?;
-        let addrs = sender.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-        share::knock_code(self, code, peer, addrs).await
-    }
-
-    /// Addresses of `peer` from the signal server, if it is registered there.
-    pub async fn lookup(&self, peer: PeerId) -> Result<Vec<Multiaddr>, EngineError> {
-        let signal = self.inner.signal.as_ref().ok_or(EngineError::NoServer)?;
-        let found = signal.lookup(peer).await?;
-        Ok(found
-            .map(|p| p.addrs.iter().filter_map(|a| a.parse().ok()).collect())
-            .unwrap_or_default())
-    }
-
-    /// Knocks on a waiting sender with a ticket; its offer then arrives as
-    /// an [`Event::OfferReceived`].
-    pub async fn fetch_ticket(
-        &self,
-        ticket: &protocol::ticket::Ticket,
-    ) -> Result<PeerId, EngineError> {
-        share::knock_ticket(self, ticket).await
     }
 
     /// Waits until `peer` has hung up (it has what it needed), for at most
@@ -468,9 +297,13 @@ impl Engine {
                     reply,
                 } => self.on_request(peer, request, reply).await,
                 NetEvent::LanPeer { peer, .. } => {
-                    if self.state().lan_peers.insert(peer) {
+                    if self
+                        .inner
+                        .lan_peers
+                        .send_if_modified(|peers| peers.insert(peer))
+                    {
                         self.emit(Event::PeerFound {
-                            peer: peer.to_string(),
+                            peer,
                             name: None,
                             source: PeerSource::Lan,
                         })
@@ -478,19 +311,20 @@ impl Engine {
                     }
                 }
                 NetEvent::LanPeerGone { peer } => {
-                    if self.state().lan_peers.remove(&peer) {
+                    if self
+                        .inner
+                        .lan_peers
+                        .send_if_modified(|peers| peers.remove(&peer))
+                    {
                         self.emit(Event::PeerLost {
-                            peer: peer.to_string(),
+                            peer,
                             source: PeerSource::Lan,
                         })
                         .await;
                     }
                 }
                 NetEvent::Listening { addr } => {
-                    self.emit(Event::Listening {
-                        addr: addr.to_string(),
-                    })
-                    .await;
+                    self.emit(Event::Listening { addr }).await;
                 }
                 NetEvent::Reserved { relay } => debug!(%relay, "relay slot reserved"),
             }

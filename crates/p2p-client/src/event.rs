@@ -3,9 +3,23 @@
 //! Every event serializes to one JSON object with an `event` field: that is
 //! what `--json` prints, one per line.
 
-use serde::Serialize;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+use libp2p::{Multiaddr, PeerId};
+use serde::{Serialize, Serializer};
 
 use crate::network::PathInfo;
+
+/// Serializes a peer ID or an address as its text form.
+fn text<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+/// Serializes a path as text (lossy where it is not Unicode).
+fn path_text<P: AsRef<Path>, S: Serializer>(path: &P, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&path.as_ref().display())
+}
 
 /// Where a peer was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,12 +78,14 @@ pub enum Event {
     /// The node listens on an address.
     Listening {
         /// The multiaddr.
-        addr: String,
+        #[serde(serialize_with = "text")]
+        addr: Multiaddr,
     },
     /// A peer became visible.
     PeerFound {
         /// Peer ID.
-        peer: String,
+        #[serde(serialize_with = "text")]
+        peer: PeerId,
         /// Display name, if known.
         name: Option<String>,
         /// Where it was seen.
@@ -78,7 +94,8 @@ pub enum Event {
     /// A peer is no longer visible.
     PeerLost {
         /// Peer ID.
-        peer: String,
+        #[serde(serialize_with = "text")]
+        peer: PeerId,
         /// Where it was seen.
         source: PeerSource,
     },
@@ -108,7 +125,8 @@ pub enum Event {
         /// The transfer.
         transfer_id: String,
         /// The sender.
-        peer: String,
+        #[serde(serialize_with = "text")]
+        peer: PeerId,
         /// Number of files.
         files: usize,
         /// Number of folders.
@@ -123,7 +141,8 @@ pub enum Event {
         /// The transfer.
         transfer_id: String,
         /// The receiver.
-        peer: String,
+        #[serde(serialize_with = "text")]
+        peer: PeerId,
         /// Number of files.
         files: usize,
         /// Total size in bytes.
@@ -134,7 +153,8 @@ pub enum Event {
         /// The transfer.
         transfer_id: String,
         /// The other peer.
-        peer: String,
+        #[serde(serialize_with = "text")]
+        peer: PeerId,
         /// Our side.
         direction: Direction,
         /// Number of files.
@@ -166,7 +186,8 @@ pub enum Event {
         /// The transfer.
         transfer_id: String,
         /// Its relative path (receiver: where it landed).
-        file: String,
+        #[serde(serialize_with = "path_text")]
+        file: PathBuf,
     },
     /// The transfer finished; every file verified.
     TransferDone {
@@ -180,7 +201,8 @@ pub enum Event {
         /// The transfer.
         transfer_id: String,
         /// The other peer.
-        peer: String,
+        #[serde(serialize_with = "text")]
+        peer: PeerId,
         /// What happened and what to do.
         error: String,
     },

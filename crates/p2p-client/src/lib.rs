@@ -9,8 +9,8 @@
 //!   codes), `wire` (frames on streams).
 //! - `network`: one task owns the libp2p `Swarm` (TCP, QUIC, Noise, yamux,
 //!   relay client, DCUtR, AutoNAT, identify, ping, mDNS, request-response,
-//!   libp2p-stream; `muxer`: yamux with 256 KiB frames; `quic`: our QUIC
-//!   transport, quinn with BBR); a cloneable handle sends it commands with
+//!   libp2p-stream; the Noise, yamux and QUIC layers come from the
+//!   `p2p-transport` crate); a cloneable handle sends it commands with
 //!   oneshot replies.
 //! - [`transfer`]: disk work without async: [`transfer::scan`] hashes what is
 //!   sent; [`transfer::store`] keeps partial files, resumes, and places verified
@@ -38,4 +38,4 @@ mod network;
 pub mod signal;
 pub mod transfer;
 
-pub use network::{NetError, PathInfo, Transport};
+pub use network::{NetError, PathInfo, Transport, Transports};

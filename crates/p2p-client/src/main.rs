@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 /// heap per arena, and blocks of 1 MiB or more (our direct-write and
 /// hashing buffers) keep their own mappings. Measured on 1 GiB over TCP:
 /// receiver CPU 1.82 → 1.29 s, and peak RSS unchanged (27–28 MiB over TCP,
-/// 29–30 over QUIC); see the README's benchmark section.
+/// 29–30 over QUIC); see docs/performance.md.
 ///
 /// glibc gives threads up to 8 arenas per core, each holding its own free
 /// memory; two suffice for our few busy threads. Measured on 10,000 small

@@ -8,40 +8,15 @@
 mod behaviour;
 mod dialing;
 mod event_loop;
-mod muxer;
-mod noise;
-mod quic;
-mod tls;
 
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use protocol::transfer::{Request, Response};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub(crate) use event_loop::EventLoop;
-
-/// Whether this processor encrypts AES-GCM in hardware (AES and
-/// carry-less multiplication instructions): our TLS then prefers
-/// AES-128-GCM and our Noise offers AES-256-GCM; without them ChaCha20 is
-/// faster.
-pub(crate) fn aes_in_hardware() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("aes")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        std::arch::is_aarch64_feature_detected!("aes")
-            && std::arch::is_aarch64_feature_detected!("pmull")
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        false
-    }
-}
 
 /// Queue sizes: commands to the loop and events from it.
 const COMMAND_QUEUE: usize = 64;
@@ -59,6 +34,18 @@ pub(crate) struct NetConfig {
     pub(crate) key: Keypair,
     pub(crate) listen: Vec<Multiaddr>,
     pub(crate) mdns: bool,
+    pub(crate) transports: Transports,
+}
+
+/// Which Noise, yamux and QUIC a node is built with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Transports {
+    /// Ours, from the `p2p-transport` crate: the default.
+    #[default]
+    Tuned,
+    /// libp2p's own (`libp2p-noise`, `libp2p-yamux`, `libp2p-quic`), to
+    /// measure what ours buy. Same wire protocols: either talks to either.
+    Stock,
 }
 
 /// Why a network operation failed.
@@ -216,9 +203,6 @@ pub(crate) enum Command {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<oneshot::Receiver<String>, NetError>>,
     },
-    ListenAddrs {
-        reply: oneshot::Sender<Vec<Multiaddr>>,
-    },
     Path {
         peer: PeerId,
         reply: oneshot::Sender<Option<PathInfo>>,
@@ -257,6 +241,8 @@ pub(crate) struct Network {
     commands: mpsc::Sender<Command>,
     control: libp2p_stream::Control,
     peer_id: PeerId,
+    /// The listen addresses, as the event loop updates them.
+    listening: watch::Receiver<Vec<Multiaddr>>,
 }
 
 /// Builds the swarm and returns the handle, the event stream and the loop to spawn.
@@ -276,15 +262,17 @@ pub(crate) fn new(
     let control = swarm.behaviour().stream.new_control();
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let (listening_tx, listening) = watch::channel(Vec::new());
     let network = Network {
         commands,
         control,
         peer_id,
+        listening,
     };
     Ok((
         network,
         events,
-        EventLoop::new(swarm, quic_endpoints, command_rx, event_tx),
+        EventLoop::new(swarm, quic_endpoints, command_rx, event_tx, listening_tx),
     ))
 }
 
@@ -362,8 +350,14 @@ impl Network {
     }
 
     /// The addresses this node listens on now.
-    pub(crate) async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
-        self.ask(|reply| Command::ListenAddrs { reply }).await
+    pub(crate) fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.listening.borrow().clone()
+    }
+
+    /// The listen addresses, changed whenever a listener reports one or
+    /// loses one (relay circuits included, so a new reservation shows).
+    pub(crate) fn listening(&self) -> watch::Receiver<Vec<Multiaddr>> {
+        self.listening.clone()
     }
 
     /// Waits (at most `limit`) for a direct connection to `peer` when the

@@ -35,6 +35,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// How long registering waits for the listeners' first address.
+const LISTEN_WAIT: Duration = Duration::from_secs(2);
+
 /// Why a signal-server request failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -261,14 +264,9 @@ async fn session(
         .sign(&registration_payload(&nonce))
         .map_err(|e| format!("cannot sign the challenge: {e}"))?;
     // Register with our addresses, once the listeners report them.
-    let mut addrs = announce_addrs(net, &config.url).await;
-    for _ in 0..40 {
-        if !addrs.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        addrs = announce_addrs(net, &config.url).await;
-    }
+    let mut listening = net.listening();
+    let _ = tokio::time::timeout(LISTEN_WAIT, listening.wait_for(|addrs| !addrs.is_empty())).await;
+    let addrs = announce_addrs(&listening.borrow_and_update(), &config.url);
     let register = ClientMsg::Register(Register {
         version: PROTOCOL_VERSION,
         peer_id: net.peer_id().to_string(),
@@ -319,7 +317,8 @@ async fn session(
     let mut current: Option<Pending> = None;
     let mut opened: HashMap<u32, oneshot::Sender<PeerInfo>> = HashMap::new();
     let mut announced = addrs_registered;
-    let mut refresh = tokio::time::interval(Duration::from_millis(500));
+    // When to check whether the relay is due for another try.
+    let mut relay_tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
@@ -335,14 +334,16 @@ async fn session(
                 send(&mut ws, &msg).await?;
                 current = Some(pending);
             }
-            _ = refresh.tick() => {
+            _ = relay_tick.tick() => {
                 // A relay that went away (it restarted, or the connection to
                 // it broke) or could not be reached is tried again.
                 if let Some(relay) = &relay {
                     relay_retry.tick(net, relay, relay_link);
                 }
+            }
+            Ok(()) = listening.changed() => {
                 // Keep presence current: new listen or relay addresses.
-                let addrs = announce_addrs(net, &config.url).await;
+                let addrs = announce_addrs(&listening.borrow_and_update(), &config.url);
                 if addrs != announced {
                     send(&mut ws, &ClientMsg::Update { name: None, addrs: Some(addrs.clone()) }).await?;
                     announced = addrs;
@@ -376,9 +377,11 @@ fn on_server_msg(
             room.insert(peer.peer_id.clone(), peer);
         }
         ServerMsg::PeerLeft { peer_id } => {
-            if room.remove(&peer_id).is_some() {
+            if room.remove(&peer_id).is_some()
+                && let Ok(peer) = peer_id.parse::<PeerId>()
+            {
                 let _ = events.try_send(Event::PeerLost {
-                    peer: peer_id,
+                    peer,
                     source: PeerSource::Server,
                 });
             }
@@ -421,15 +424,19 @@ fn on_server_msg(
 }
 
 fn peer_found(events: &mpsc::Sender<Event>, peer: &PeerInfo) {
+    let Ok(id) = peer.peer_id.parse::<PeerId>() else {
+        warn!(peer = %peer.peer_id, "the server listed a peer with an invalid peer ID; ignored");
+        return;
+    };
     let _ = events.try_send(Event::PeerFound {
-        peer: peer.peer_id.clone(),
+        peer: id,
         name: Some(protocol::path::display_escaped(&peer.name, 64)),
         source: PeerSource::Server,
     });
 }
 
 /// Our listen addresses worth announcing (not unspecified), relay circuits included.
-async fn announce_addrs(net: &Network, url: &str) -> Vec<String> {
+fn announce_addrs(listening: &[Multiaddr], url: &str) -> Vec<String> {
     // Loopback addresses only help peers on this machine: announce them only
     // to a server on this machine.
     let local_server = [
@@ -442,10 +449,7 @@ async fn announce_addrs(net: &Network, url: &str) -> Vec<String> {
     ]
     .iter()
     .any(|p| url.starts_with(p));
-    let mut addrs: Vec<String> = net
-        .listen_addrs()
-        .await
-        .unwrap_or_default()
+    let mut addrs: Vec<String> = listening
         .iter()
         .filter(|a| crate::network::is_dialable(a))
         .filter(|a| local_server || !is_loopback(a))

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use p2p_client::config::FileConfig;
+use p2p_client::config::{FileConfig, Flags};
 use p2p_client::dirs::Dirs;
 use p2p_client::gui::{FixedPicker, GuiApp, GuiOptions, RowState, short_id};
 use signal_server::testing::TestServer;
@@ -69,9 +69,12 @@ fn start_app(
 ) -> Harness<'static, GuiApp> {
     let options = GuiOptions {
         dirs: Dirs::resolve(Some(config_dir)).unwrap(),
-        mdns: false,
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        server,
+        flags: Flags {
+            no_mdns: true,
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            server,
+            ..Flags::default()
+        },
     };
     let repaint_target = eframe::egui::Context::default();
     let app = GuiApp::new(

@@ -41,7 +41,7 @@ use libp2p::identity::{Keypair, PublicKey};
 use snow::resolvers::{DefaultResolver, FallbackResolver, RingResolver};
 
 use transport::CipherState;
-pub(crate) use transport::Output;
+pub use transport::Output;
 
 /// The protocol name multistream-select agrees on.
 const PROTOCOL: &str = "/noise";
@@ -60,7 +60,7 @@ const AES_GCM: &[u8] = b"AESGCM";
 
 /// The transport messages' cipher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cipher {
+pub enum Cipher {
     /// libp2p's: ChaCha20-Poly1305.
     ChaChaPoly,
     /// Between our peers with AES instructions: AES-256-GCM.
@@ -72,7 +72,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why a handshake failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum NoiseError {
+pub enum NoiseError {
     /// The connection failed or closed.
     #[error("noise handshake: {0}")]
     Io(#[from] io::Error),
@@ -99,13 +99,13 @@ pub(crate) enum NoiseError {
 /// The security upgrade, for `SwarmBuilder::with_tcp` and
 /// `with_relay_client`.
 #[derive(Clone)]
-pub(crate) struct Config {
+pub struct Config {
     identity: Keypair,
 }
 
 impl Config {
     /// Authenticates connections as `identity`.
-    pub(crate) fn new(identity: &Keypair) -> Result<Self, NoiseError> {
+    pub fn new(identity: &Keypair) -> Result<Self, NoiseError> {
         Ok(Self {
             identity: identity.clone(),
         })
@@ -178,7 +178,7 @@ impl Local {
         Self {
             public: identity.public(),
             signer: identity,
-            aes: super::aes_in_hardware(),
+            aes: crate::aes_in_hardware(),
         }
     }
 }

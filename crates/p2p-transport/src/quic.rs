@@ -38,8 +38,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
-pub(crate) use connection::Connection;
-pub(crate) use transport::Transport;
+pub use connection::{Connection, Stream};
+pub use transport::Transport;
 
 /// How long shutting down waits for QUIC's goodbyes to go out.
 const CLOSE_WAIT: Duration = Duration::from_millis(250);
@@ -50,7 +50,7 @@ const CLOSE_WAIT: Duration = Duration::from_millis(250);
 /// process. Without waiting, a receiver sometimes heard nothing of the
 /// sender's goodbye and waited its 3 s for the sender to hang up.
 #[derive(Clone, Default)]
-pub(crate) struct Endpoints(Arc<std::sync::Mutex<Registry>>);
+pub struct Endpoints(Arc<std::sync::Mutex<Registry>>);
 
 #[derive(Default)]
 struct Registry {
@@ -90,7 +90,7 @@ impl Endpoints {
     /// Waits (at most [`CLOSE_WAIT`]) until every connection of every
     /// endpoint has finished closing, so their peers hear of it; at once if
     /// there are no goodbyes to send.
-    pub(crate) async fn wait_closed(&self) {
+    pub async fn wait_closed(&self) {
         if !self.goodbyes_to_send() {
             return;
         }
@@ -113,7 +113,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_IDLE: Duration = Duration::from_secs(20);
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
-/// Streams a peer may open at once; like yamux's cap (see `muxer`).
+/// Streams a peer may open at once; like yamux's cap (see `yamux`).
 const MAX_STREAMS: u32 = 64;
 
 /// Bytes quinn keeps unacknowledged towards a peer, per connection: BBR's
@@ -129,7 +129,7 @@ const MAX_UDP_PAYLOAD: u16 = 8952;
 
 /// How the transport is set up.
 #[derive(Clone)]
-pub(crate) struct Config {
+pub struct Config {
     client: quinn::ClientConfig,
     server: quinn::ServerConfig,
 }
@@ -137,10 +137,10 @@ pub(crate) struct Config {
 impl Config {
     /// QUIC for `key`, with `receive_window` bytes of flow-control window
     /// per stream and per connection (what a peer can make us buffer).
-    pub(crate) fn new(key: &Keypair, receive_window: u32) -> Result<Self, Error> {
+    pub fn new(key: &Keypair, receive_window: u32) -> Result<Self, Error> {
         let tls_error = |e: &dyn std::fmt::Display| Error::Tls(e.to_string());
-        let client_tls = super::tls::client_config(key).map_err(|e| tls_error(&e))?;
-        let server_tls = super::tls::server_config(key).map_err(|e| tls_error(&e))?;
+        let client_tls = crate::tls::client_config(key).map_err(|e| tls_error(&e))?;
+        let server_tls = crate::tls::server_config(key).map_err(|e| tls_error(&e))?;
         let client_tls = QuicClientConfig::try_from(client_tls).map_err(|e| tls_error(&e))?;
         let server_tls = QuicServerConfig::try_from(server_tls).map_err(|e| tls_error(&e))?;
 
@@ -176,7 +176,7 @@ impl Config {
 /// Why QUIC failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub(crate) enum Error {
+pub enum Error {
     /// A socket operation failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -206,7 +206,7 @@ pub(crate) enum Error {
 /// The socket address of a QUIC multiaddr (`/ip4|ip6/…/udp/…/quic-v1`,
 /// optionally ending in `/p2p/…`), and the peer it names. Anything else
 /// (DNS names, relay circuits, QUIC drafts) is not ours.
-pub(crate) fn socket_addr_of(addr: &Multiaddr) -> Option<(SocketAddr, Option<PeerId>)> {
+pub fn socket_addr_of(addr: &Multiaddr) -> Option<(SocketAddr, Option<PeerId>)> {
     let mut parts = addr.iter();
     let ip: IpAddr = match parts.next()? {
         Protocol::Ip4(ip) => ip.into(),
@@ -231,7 +231,7 @@ pub(crate) fn socket_addr_of(addr: &Multiaddr) -> Option<(SocketAddr, Option<Pee
 }
 
 /// The multiaddr of a QUIC socket address.
-pub(crate) fn multiaddr_of(addr: SocketAddr) -> Multiaddr {
+pub fn multiaddr_of(addr: SocketAddr) -> Multiaddr {
     Multiaddr::empty()
         .with(addr.ip().into())
         .with(Protocol::Udp(addr.port()))

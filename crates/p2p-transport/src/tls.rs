@@ -42,7 +42,7 @@ const ALPN: &[u8] = b"libp2p";
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[error("TLS: {0}")]
-pub(crate) struct Error(String);
+pub struct Error(String);
 
 /// TLS 1.3's suites, the fastest here first. All three stay: a peer may
 /// support only one of them (libp2p-tls supports all three), and QUIC
@@ -73,8 +73,8 @@ fn tls_error(e: &dyn std::fmt::Display) -> Error {
 
 /// The client side: presents `key`'s libp2p certificate, accepts any
 /// valid libp2p certificate from the server.
-pub(crate) fn client_config(key: &Keypair) -> Result<rustls::ClientConfig, Error> {
-    client_config_with(key, super::aes_in_hardware())
+pub fn client_config(key: &Keypair) -> Result<rustls::ClientConfig, Error> {
+    client_config_with(key, crate::aes_in_hardware())
 }
 
 fn client_config_with(key: &Keypair, aes: bool) -> Result<rustls::ClientConfig, Error> {
@@ -92,8 +92,8 @@ fn client_config_with(key: &Keypair, aes: bool) -> Result<rustls::ClientConfig, 
 
 /// The server side: presents `key`'s libp2p certificate, asks every
 /// client for one and accepts any valid libp2p certificate.
-pub(crate) fn server_config(key: &Keypair) -> Result<rustls::ServerConfig, Error> {
-    server_config_with(key, super::aes_in_hardware())
+pub fn server_config(key: &Keypair) -> Result<rustls::ServerConfig, Error> {
+    server_config_with(key, crate::aes_in_hardware())
 }
 
 fn server_config_with(key: &Keypair, aes: bool) -> Result<rustls::ServerConfig, Error> {

@@ -6,6 +6,23 @@
 //! the largest cost on a fast path. This upgrade speaks the same protocol
 //! (`/yamux/1.0.0`, interoperable with any yamux peer: their decoders take
 //! frames up to 1 MiB) and sends data in frames of [`SEND_FRAME`] bytes.
+//!
+//! Two layers sit between yamux and the connection below it (Noise):
+//! `unread` bounds what the streams hold unread apart from the receive
+//! window, and `rtt_floor` keeps yamux's round-trip estimate from falling
+//! below what lets a busy stream's window grow on a lossy path. Each module
+//! names the upstream setting that would make it unnecessary.
+//!
+//! # Layout
+//! - this file: [`Config`] (the upgrade), [`Muxer`] (a connection as
+//!   libp2p's `StreamMuxer`), [`Stream`];
+//! - `frame`: yamux's frame headers, followed as the bytes pass;
+//! - `unread`: the count of unread bytes per stream, and the layer that
+//!   stops reading frames while it is full;
+//! - `rtt_floor`: the layer that holds back the answers to yamux's pings.
+//!
+//! Upstream, [`SEND_FRAME`] would need libp2p-yamux to expose yamux's
+//! `set_split_send_size` (0.48 does not).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -16,18 +33,19 @@ use futures::{AsyncRead, AsyncWrite, future};
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade, UpgradeInfo};
 
+mod frame;
 mod rtt_floor;
 mod unread;
 
 use rtt_floor::RttFloor;
-use unread::Unread;
+use unread::{Bounded, Unread};
 
 /// Largest data frame we send: with yamux's 12-byte header, exactly four
 /// full Noise frames (65,535 bytes less a 16-byte tag each). Measured on
 /// 1 GiB over loopback against one Noise frame per yamux frame (64 KiB):
 /// a third of the context switches and about 15% less CPU on both sides,
 /// with the same peak memory.
-pub(crate) const SEND_FRAME: usize = 4 * (65_535 - 16) - 12;
+pub const SEND_FRAME: usize = 4 * (65_535 - 16) - 12;
 
 /// Streams open at once on one connection. A pair of peers needs a few
 /// (offers, data, identify, ping, hole punching); yamux's 512 would reserve
@@ -51,7 +69,7 @@ const MAX_WAITING_INBOUND: usize = 256;
 
 /// Upgrade to a yamux connection. `Config::default()` is what we use.
 #[derive(Debug, Clone)]
-pub(crate) struct Config(yamux::Config);
+pub struct Config(yamux::Config);
 
 impl Default for Config {
     fn default() -> Self {
@@ -106,8 +124,8 @@ where
 /// drives from [`StreamMuxer::poll`]; streams that arrive there wait in a
 /// bounded queue until [`StreamMuxer::poll_inbound`] takes them.
 #[derive(Debug)]
-pub(crate) struct Muxer<C> {
-    connection: yamux::Connection<RttFloor<C>>,
+pub struct Muxer<C> {
+    connection: yamux::Connection<RttFloor<Bounded<C>>>,
     unread: Unread,
     waiting: VecDeque<Stream>,
     inbound_waker: Option<Waker>,
@@ -121,7 +139,7 @@ where
         let unread = Unread::default();
         Self {
             connection: yamux::Connection::new(
-                RttFloor::with_unread(io, unread.clone()),
+                RttFloor::new(Bounded::new(io, unread.clone())),
                 config,
                 mode,
             ),
@@ -195,7 +213,7 @@ where
 
 /// A yamux stream, counted in its connection's [`Unread`].
 #[derive(Debug)]
-pub(crate) struct Stream(yamux::Stream, Unread);
+pub struct Stream(yamux::Stream, Unread);
 
 impl Stream {
     fn new(stream: yamux::Stream, unread: &Unread) -> Self {
@@ -268,7 +286,7 @@ impl AsyncWrite for Stream {
 /// A yamux connection error.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
-pub(crate) struct Error(yamux::ConnectionError);
+pub struct Error(yamux::ConnectionError);
 
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {

@@ -10,9 +10,9 @@
 //!    largest frames (65,519 bytes of data and a 16-byte tag) with the
 //!    transport's cipher from ring, and writes them to a loopback TCP
 //!    socket. The ciphers: AES-256-GCM for TCP between our peers on a
-//!    processor with AES instructions (see `network/noise.rs`),
+//!    processor with AES instructions (see `p2p_transport::noise`),
 //!    ChaCha20-Poly1305 for TCP otherwise (libp2p's Noise has no other),
-//!    AES-128-GCM for QUIC (what our TLS picks, see `network/tls.rs`);
+//!    AES-128-GCM for QUIC (what our TLS picks, see `p2p_transport::tls`);
 //!    QUIC seals packets of at most 8,952 bytes, so its real cipher cost
 //!    is somewhat higher;
 //! 3. a receiver thread reads and opens the frames;

@@ -32,6 +32,10 @@
 //!   hashing before the offer is included) to the receiver exiting 0 with the
 //!   verified file on disk. *Engine* is the receiver's own `summary.seconds`
 //!   (first byte to verification). The copy is checked by BLAKE3.
+//! - **…, stock transports**: the TCP, QUIC and folder rows again with
+//!   both processes built on libp2p's own Noise, yamux and QUIC
+//!   (`--stock-transports`); a last table gives each pair's ratio, what
+//!   the `p2p-transport` crate buys.
 //! - **tar stream over TCP**: the baseline for many small files:
 //!   `tar -c | loopback TCP | tar -x`, timed to the unpacking tar's exit.
 //! - **N × 4 KiB folder**: one folder tree of small files, sent as one folder.
@@ -146,11 +150,40 @@ fn main() -> anyhow::Result<()> {
     write_synced(&one, &[0x5a])?;
 
     let both: &[&str] = &[TCP, QUIC];
-    let cases: [(&str, &str, &Path, &[&str]); 4] = [
-        ("p2p-client over TCP", size, &big_file, &[TCP]),
-        ("p2p-client over QUIC", size, &big_file, &[QUIC]),
-        ("p2p-client, one folder", &files_label(count), &tree, both),
-        ("p2p-client, 1-byte file, setup", "1 B", &one, both),
+    // The last three: the same node built with libp2p's stock Noise,
+    // yamux and QUIC (`--stock-transports`), to show what ours buy.
+    let cases: [(&str, &str, &Path, &[&str], bool); 7] = [
+        ("p2p-client over TCP", size, &big_file, &[TCP], false),
+        ("p2p-client over QUIC", size, &big_file, &[QUIC], false),
+        (
+            "p2p-client, one folder",
+            &files_label(count),
+            &tree,
+            both,
+            false,
+        ),
+        ("p2p-client, 1-byte file, setup", "1 B", &one, both, false),
+        (
+            "p2p-client over TCP, stock transports",
+            size,
+            &big_file,
+            &[TCP],
+            true,
+        ),
+        (
+            "p2p-client over QUIC, stock transports",
+            size,
+            &big_file,
+            &[QUIC],
+            true,
+        ),
+        (
+            "p2p-client, one folder, stock transports",
+            &files_label(count),
+            &tree,
+            both,
+            true,
+        ),
     ];
     // Rounds run every row once, in the same order, so that a slow moment
     // of a shared machine hits one round rather than one row.
@@ -190,7 +223,7 @@ fn main() -> anyhow::Result<()> {
             runs.push(floor);
         }
 
-        for (i, (name, what, path, listen)) in cases.iter().enumerate() {
+        for (i, (name, what, path, listen, stock)) in cases.iter().enumerate() {
             // tar runs just before the folder it is the baseline of, so
             // that both meet the machine in the same state.
             if *path == tree {
@@ -216,7 +249,7 @@ fn main() -> anyhow::Result<()> {
             println!("\n## {name}, {what}");
             let tag = format!("r{round}c{i}");
             settle()?;
-            let run = transfer(&bin, work.path(), &tag, path, listen)
+            let run = transfer(&bin, work.path(), &tag, path, listen, *stock)
                 .with_context(|| format!("{name} failed"))?;
             let summary = &run.done["summary"];
             let got = summary["path"]["transport"].as_str().unwrap_or("?");
@@ -270,8 +303,12 @@ fn main() -> anyhow::Result<()> {
     let chacha = Floors::of(&floor_runs);
     let aes256 = Floors::of(&aes256_floor_runs);
     let aes = Floors::of(&aes_floor_runs);
-    // What TCP between two of our peers uses here (see network/noise.rs).
-    let tcp_floor = if aes_instructions() { &aes256 } else { &chacha };
+    // What TCP between two of our peers uses here (see p2p_transport::noise).
+    let tcp_floor = if p2p_transport::aes_in_hardware() {
+        &aes256
+    } else {
+        &chacha
+    };
     let tar = median(tar_runs.iter().copied());
     let raw_all: Vec<f64> = raw_runs.iter().map(|r| r.0).collect();
     let synced_all: Vec<f64> = raw_runs.iter().map(|r| r.1).collect();
@@ -311,7 +348,8 @@ fn main() -> anyhow::Result<()> {
         tar,
         ..Measured::default()
     };
-    for (i, ((name, what, _, listen), runs)) in cases.iter().zip(&case_runs).enumerate() {
+    let mut walls_of = Vec::new();
+    for (i, ((name, what, _, listen, stock), runs)) in cases.iter().zip(&case_runs).enumerate() {
         let walls: Vec<f64> = runs.iter().map(|r| r.wall).collect();
         let wall = median(walls.iter().copied());
         let engine = median(runs.iter().map(|r| r.engine));
@@ -333,7 +371,10 @@ fn main() -> anyhow::Result<()> {
             "| {label} | {what} | {wall:.3} | {} | {w} | {engine:.3} | {e} | {s:.1} | {r:.1} | {cpu:.2} |",
             spread(&walls)
         ));
-        measured.note(i, wall, s.max(r));
+        walls_of.push(wall);
+        if !stock {
+            measured.note(i, wall, s.max(r));
+        }
     }
 
     println!(
@@ -348,6 +389,17 @@ fn main() -> anyhow::Result<()> {
         println!("{row}");
     }
     measured.print_targets();
+    println!("\n## Ours against libp2p's stock transports (wall times, same run)\n");
+    println!("| Case | Ours s | Stock s | Stock / ours |");
+    println!("|---|--:|--:|--:|");
+    for (ours, stock) in [(0, 4), (1, 5), (2, 6)] {
+        let (a, b) = (walls_of[ours], walls_of[stock]);
+        println!(
+            "| {} | {a:.3} | {b:.3} | {:.2}× |",
+            cases[ours].0,
+            if a > 0.0 { b / a } else { 0.0 }
+        );
+    }
     work.close().context("cannot remove the temporary folder")
 }
 
@@ -385,25 +437,6 @@ fn cipher_name(cipher: floor::Cipher) -> &'static str {
         floor::Cipher::ChaCha20 => "ChaCha20-Poly1305",
         floor::Cipher::Aes256 => "AES-256-GCM",
         floor::Cipher::Aes128 => "AES-128-GCM",
-    }
-}
-
-/// Whether this processor has what ring's AES-GCM needs, as the engine
-/// asks before offering AES-GCM over TCP.
-fn aes_instructions() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("aes")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        std::arch::is_aarch64_feature_detected!("aes")
-            && std::arch::is_aarch64_feature_detected!("pmull")
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        false
     }
 }
 

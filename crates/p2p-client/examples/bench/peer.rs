@@ -39,6 +39,7 @@ pub(crate) fn transfer(
     tag: &str,
     path: &Path,
     listen: &[&str],
+    stock: bool,
 ) -> anyhow::Result<Run> {
     let dl = work.join(format!("{tag}-downloads"));
     std::fs::create_dir_all(&dl).context("cannot create the download folder")?;
@@ -48,6 +49,11 @@ pub(crate) fn transfer(
             .arg(work.join(format!("{tag}-{role}")));
         for addr in listen {
             cmd.args(["--listen", addr]);
+        }
+        if stock {
+            cmd.env("P2P_STOCK_TRANSPORTS", "1");
+        } else {
+            cmd.env_remove("P2P_STOCK_TRANSPORTS");
         }
         cmd.args(args)
             .env("RUST_LOG", "warn")

@@ -33,10 +33,10 @@ pub(crate) async fn run(setup: &Setup, args: PeersArgs) -> anyhow::Result<ExitCo
                 }
                 match event {
                     Event::PeerFound { peer, name, source } => {
-                        seen.insert(peer, (name, source));
+                        seen.insert(peer.to_string(), (name, source));
                     }
                     Event::PeerLost { peer, .. } => {
-                        seen.remove(&peer);
+                        seen.remove(&peer.to_string());
                     }
                     Event::ServerStatus { connected: false, message, .. } if !setup.json => {
                         eprintln!("signal server: {message}");
@@ -51,7 +51,7 @@ pub(crate) async fn run(setup: &Setup, args: PeersArgs) -> anyhow::Result<ExitCo
         if seen.is_empty() {
             println!(
                 "No peers visible (LAN via mDNS{}).",
-                if setup.server.is_some() {
+                if setup.settings.server.is_some() {
                     " and the signal server's room"
                 } else {
                     "; add --server URL for peers beyond it"

@@ -6,10 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use indicatif::HumanBytes;
-use p2p_client::engine::{Engine, Inbound};
+use p2p_client::engine::{Engine, EngineError, Inbound, Secret};
 use p2p_client::event::Event;
-use protocol::code::ShareCode;
-use protocol::ticket::Ticket;
 
 use super::render::Renderer;
 use super::{INTERRUPTED, Setup};
@@ -45,27 +43,19 @@ pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<Exit
     let once = secret.is_some();
     let mut sender = None;
     if let Some(secret) = secret {
-        if Ticket::looks_like_ticket(&secret) {
-            let ticket = Ticket::decode(&secret).context("cannot read the ticket")?;
-            sender = Some(
-                engine
-                    .fetch_ticket(&ticket)
-                    .await
-                    .context("cannot reach the sender")?,
-            );
-        } else {
-            let code = ShareCode::parse(&secret).context("cannot read the share code")?;
-            if setup.server.is_none() {
-                bail!(
-                    "share codes need a signal server: pass --server URL, or use the sender's ticket"
-                );
-            }
-            match engine.fetch_code(&code).await {
-                Ok(peer) => sender = Some(peer),
-                Err(e) => {
-                    engine.shutdown().await;
-                    return Err(anyhow::Error::from(e).context("cannot meet the sender"));
-                }
+        let fetched = match Secret::parse(&secret) {
+            Ok(secret) => engine.fetch(&secret).await,
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok(peer) => sender = Some(peer),
+            Err(e) => {
+                engine.shutdown().await;
+                let what = match e {
+                    EngineError::BadSecret(_) | EngineError::NoServer => "",
+                    _ => "cannot meet the sender: ",
+                };
+                bail!("{what}{e}");
             }
         }
     } else {

@@ -192,8 +192,10 @@ impl Renderer {
             }
             Event::FileDone { transfer_id, file } => {
                 if let Some(bars) = self.bars.get(transfer_id) {
-                    bars.file
-                        .set_message(protocol::path::display_escaped(file, 120));
+                    bars.file.set_message(protocol::path::display_escaped(
+                        &file.display().to_string(),
+                        120,
+                    ));
                 }
             }
             Event::TransferDone {

@@ -6,15 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
-use p2p_client::engine::{Engine, Inbound};
+use p2p_client::engine::Inbound;
 use p2p_client::event::{Event, Summary};
 use tokio::sync::mpsc;
 
 use super::render::Renderer;
 use super::{INTERRUPTED, Setup};
-
-/// How long `--to PEER_ID` waits for the peer to show up on the LAN.
-const DISCOVERY_WAIT_SECS: u64 = 10;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SendArgs {
@@ -41,25 +38,8 @@ pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCod
             let (peer, addrs) = parse_target(&to)?;
             let engine2 = engine.clone();
             let paths = args.paths.clone();
-            let use_server = setup.server.is_some();
             let job = async move {
-                let mut addrs = addrs;
-                // A peer that just registered may announce its addresses a moment later.
-                for _ in 0..5 {
-                    if !addrs.is_empty() || !use_server {
-                        break;
-                    }
-                    addrs = engine2
-                        .lookup(peer)
-                        .await
-                        .context("cannot ask the signal server")?;
-                    if addrs.is_empty() {
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    }
-                }
-                if addrs.is_empty() {
-                    wait_for_lan_peer(&engine2, peer).await?;
-                }
+                let addrs = engine2.find_peer(peer, addrs).await?;
                 engine2
                     .send(peer, addrs, paths)
                     .await
@@ -135,17 +115,4 @@ fn parse_target(to: &str) -> anyhow::Result<(PeerId, Vec<Multiaddr>)> {
         Some(Protocol::P2p(peer)) => Ok((peer, vec![addr])),
         _ => bail!("--to {to}: a multiaddr must end in /p2p/PEER_ID"),
     }
-}
-
-async fn wait_for_lan_peer(engine: &Engine, peer: PeerId) -> anyhow::Result<()> {
-    for _ in 0..DISCOVERY_WAIT_SECS * 10 {
-        if engine.lan_peers().contains(&peer) {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    bail!(
-        "peer {peer} was not found on the local network within {DISCOVERY_WAIT_SECS} s; \
-         check that it runs `p2p-client receive`, or give its address (--to /ip4/…/p2p/{peer})"
-    )
 }

@@ -2,6 +2,8 @@
 //! rate, averaged over a tenth of a second.
 
 use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -15,31 +17,54 @@ const BURST: Duration = Duration::from_millis(100);
 /// the receiver's stall timeout fires) and never less than this floor.
 const MIN_PIECE: usize = 1024;
 
-/// Paces writes to at most `rate` bytes per second.
+/// The upload limit, shared by the engine and every transfer it sends: a
+/// change applies to running transfers from their next chunk on.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RateLimit(Arc<AtomicU64>);
+
+impl RateLimit {
+    pub(super) fn new(rate: Option<NonZeroU64>) -> Self {
+        let limit = Self::default();
+        limit.set(rate);
+        limit
+    }
+
+    /// Sets the limit in bytes per second; none: no limit.
+    pub(super) fn set(&self, rate: Option<NonZeroU64>) {
+        self.0
+            .store(rate.map_or(0, NonZeroU64::get), Ordering::Relaxed);
+    }
+
+    /// The limit now.
+    pub(super) fn get(&self) -> Option<NonZeroU64> {
+        NonZeroU64::new(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Paces writes to at most the limit's rate in bytes per second.
 #[derive(Debug)]
 pub(super) struct Pacer {
-    /// Bytes per second; none means no limit.
-    rate: Option<NonZeroU64>,
+    limit: RateLimit,
     /// When the next byte may go.
     next: Instant,
 }
 
 impl Pacer {
-    pub(super) fn new(rate: Option<NonZeroU64>) -> Self {
+    pub(super) fn new(limit: RateLimit) -> Self {
         Self {
-            rate,
+            limit,
             next: Instant::now(),
         }
     }
 
-    /// Whether there is a limit.
+    /// Whether there is a limit now.
     pub(super) fn limited(&self) -> bool {
-        self.rate.is_some()
+        self.limit.get().is_some()
     }
 
     /// How many bytes to write before the next [`Pacer::wait`].
     pub(super) fn piece(&self, len: usize) -> usize {
-        match self.rate {
+        match self.limit.get() {
             None => len,
             Some(rate) => {
                 let tenth = usize::try_from(rate.get() / 10).unwrap_or(usize::MAX);
@@ -50,7 +75,7 @@ impl Pacer {
 
     /// Waits until `len` more bytes fit under the rate.
     pub(super) async fn wait(&mut self, len: usize) {
-        let Some(rate) = self.rate else {
+        let Some(rate) = self.limit.get() else {
             return;
         };
         let now = Instant::now();
@@ -73,7 +98,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn bytes_leave_at_the_rate_and_a_pause_earns_no_burst() {
-        let mut pacer = Pacer::new(NonZeroU64::new(1_000_000));
+        let mut pacer = Pacer::new(RateLimit::new(NonZeroU64::new(1_000_000)));
         assert_eq!(pacer.piece(256 * 1024), 100_000);
         let start = Instant::now();
         for _ in 0..20 {
@@ -95,12 +120,31 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn no_rate_never_waits_and_a_slow_rate_writes_small_pieces() {
-        let mut pacer = Pacer::new(None);
+        let mut pacer = Pacer::new(RateLimit::new(None));
         assert_eq!(pacer.piece(256 * 1024), 256 * 1024);
         let start = Instant::now();
         pacer.wait(1 << 30).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
-        let slow = Pacer::new(NonZeroU64::new(2000));
+        let slow = Pacer::new(RateLimit::new(NonZeroU64::new(2000)));
         assert_eq!(slow.piece(256 * 1024), MIN_PIECE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_changed_limit_applies_to_a_running_pacer_at_once() {
+        let limit = RateLimit::new(None);
+        let mut pacer = Pacer::new(limit.clone());
+        assert!(!pacer.limited());
+        limit.set(NonZeroU64::new(100_000));
+        assert!(pacer.limited());
+        assert_eq!(pacer.piece(256 * 1024), 10_000);
+        let start = Instant::now();
+        for _ in 0..10 {
+            pacer.wait(10_000).await;
+        }
+        assert!(start.elapsed() >= Duration::from_millis(900));
+        limit.set(None);
+        let start = Instant::now();
+        pacer.wait(1 << 30).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 }

@@ -105,7 +105,7 @@ pub(super) async fn on_offer(
     engine
         .emit(Event::OfferReceived {
             transfer_id: transfer_id.clone(),
-            peer: peer.to_string(),
+            peer,
             files: offer.files.len(),
             folders: offer.dirs.len(),
             bytes: offer.total_bytes,
@@ -178,7 +178,7 @@ pub(super) fn decide(engine: &Engine, transfer_id: &str, accept: bool) {
                 engine
                     .emit(Event::TransferFailed {
                         transfer_id: offer.transfer_id.clone(),
-                        peer: peer.to_string(),
+                        peer,
                         error: format!("declined: {e}"),
                     })
                     .await;
@@ -239,7 +239,7 @@ pub(super) async fn on_cancel(engine: &Engine, peer: PeerId, transfer_id: &str, 
         engine
             .emit(Event::TransferFailed {
                 transfer_id: transfer_id.to_owned(),
-                peer: peer.to_string(),
+                peer,
                 error: format!(
                     "the sender cancelled: {}",
                     protocol::transfer::sanitize_reason(reason)
@@ -331,7 +331,7 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
                 },
                 Event::TransferFailed {
                     transfer_id,
-                    peer: peer.to_string(),
+                    peer,
                     error: failure.message,
                 },
             )
@@ -407,7 +407,7 @@ async fn receive_files(
     engine
         .emit(Event::TransferStarted {
             transfer_id: offer.transfer_id.clone(),
-            peer: peer.to_string(),
+            peer,
             direction: Direction::Receive,
             files: offer.files.len(),
             bytes: offer.total_bytes,
@@ -600,8 +600,7 @@ fn files_done(engine: &Engine, transfer_id: &str, placed: Vec<PathBuf>) {
         let shown = path
             .strip_prefix(&engine.inner.config.download_dir)
             .unwrap_or(&path)
-            .display()
-            .to_string();
+            .to_path_buf();
         engine.emit_lossy(Event::FileDone {
             transfer_id: transfer_id.to_owned(),
             file: shown,

@@ -35,8 +35,8 @@ pub(super) async fn send(
 ) -> Result<Summary, EngineError> {
     let scanned = scan_files(engine, paths).await?;
     let mut addrs = addrs;
-    let reachable =
-        engine.inner.net.path(peer).await?.is_some() || engine.state().lan_peers.contains(&peer);
+    let reachable = engine.inner.net.path(peer).await?.is_some()
+        || engine.inner.lan_peers.borrow().contains(&peer);
     if addrs.is_empty() && !reachable && engine.inner.signal.is_some() {
         addrs = engine.lookup(peer).await?;
     }
@@ -93,7 +93,7 @@ pub(super) async fn offer_and_send(
     engine
         .emit(Event::OfferSent {
             transfer_id: transfer_id.clone(),
-            peer: peer.to_string(),
+            peer,
             files: scanned.offer.files.len(),
             bytes: scanned.offer.total_bytes,
         })
@@ -132,7 +132,7 @@ pub(super) async fn offer_and_send(
             engine
                 .emit(Event::TransferFailed {
                     transfer_id,
-                    peer: peer.to_string(),
+                    peer,
                     error: e.to_string(),
                 })
                 .await;
@@ -367,7 +367,7 @@ async fn stream_files(
     engine
         .emit(Event::TransferStarted {
             transfer_id: transfer_id.clone(),
-            peer: peer.to_string(),
+            peer,
             direction: Direction::Send,
             files: offer.files.len(),
             bytes: offer.total_bytes,
@@ -401,7 +401,7 @@ async fn stream_files(
         })
         .collect();
     let (mut chunks, give_back) = read_ahead(jobs);
-    let mut pacer = Pacer::new(engine.inner.config.max_rate);
+    let mut pacer = Pacer::new(engine.inner.max_rate.clone());
     let sending = async {
         let mut left = offer.total_bytes - resumed;
         let mut finished = 0;
@@ -436,7 +436,7 @@ async fn stream_files(
             for entry in offer.files.get(chunk.finished.clone()).unwrap_or_default() {
                 engine.emit_lossy(Event::FileDone {
                     transfer_id: transfer_id.clone(),
-                    file: entry.path.clone(),
+                    file: PathBuf::from(&entry.path),
                 });
             }
             finished = finished.max(chunk.finished.end);

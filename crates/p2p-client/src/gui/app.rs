@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use eframe::egui;
-use libp2p::{Multiaddr, PeerId};
+use libp2p::PeerId;
 
 use super::bridge::{AppMsg, Bridge, PickPurpose, UiSender};
 use super::history::History;
@@ -13,22 +13,18 @@ use super::model::{Model, short_id};
 use super::panels::{self, UiCommand};
 use super::picker::{PickKind, Picker};
 use super::settings::Draft;
-use crate::config::{FileConfig, default_download_dir, parse_rate};
+use crate::config::{FileConfig, Flags, Resolved};
 use crate::dirs::Dirs;
-use crate::engine::{Engine, EngineConfig, Inbound, default_name};
+use crate::engine::{Engine, Inbound, default_name};
 use crate::event::Event;
 
-/// How the app starts: folders and the command line's network flags.
+/// How the app starts: folders and the command line's flags.
 #[derive(Debug, Clone)]
 pub struct GuiOptions {
     /// Configuration, identity and data folders.
     pub dirs: Dirs,
-    /// LAN discovery (`--no-mdns` turns it off).
-    pub mdns: bool,
-    /// Listen addresses; empty means the defaults.
-    pub listen: Vec<Multiaddr>,
-    /// A server from `--server`/`P2P_SERVER`, over the settings.
-    pub server: Option<String>,
+    /// The command line's flags, over the settings (as for every command).
+    pub flags: Flags,
 }
 
 /// A notice line in the status area.
@@ -92,7 +88,11 @@ impl GuiApp {
             }
         };
         let history = History::load(&options.dirs.data);
-        let server = options.server.clone().or_else(|| settings.server.clone());
+        let server = options
+            .flags
+            .server
+            .clone()
+            .or_else(|| settings.server.clone());
         let mut app = Self {
             model: Model::new(server.is_some()),
             options,
@@ -136,10 +136,17 @@ impl GuiApp {
 
     /// The folder received files land in.
     pub fn download_dir(&self) -> PathBuf {
-        self.settings
-            .download_dir
-            .clone()
-            .unwrap_or_else(default_download_dir)
+        self.resolve().0.download_dir
+    }
+
+    /// The settings the engine runs with: the command line's flags, the
+    /// environment, the settings saved, defaults.
+    fn resolve(&self) -> (Resolved, Vec<crate::config::ConfigIssue>) {
+        Resolved::resolve(
+            &self.options.flags,
+            |name| std::env::var(name).ok(),
+            &self.settings,
+        )
     }
 
     fn notify(&mut self, error: bool, text: impl Into<String>) {
@@ -152,40 +159,14 @@ impl GuiApp {
     }
 
     fn restart_engine(&mut self) {
-        let max_rate = match self.settings.max_rate.as_deref().map(parse_rate) {
-            Some(Ok(rate)) => Some(rate),
-            Some(Err(reason)) => {
-                self.notify(
-                    true,
-                    format!("Upload limit ignored: {reason}. Fix it in Settings."),
-                );
-                None
-            }
-            None => None,
-        };
+        let (resolved, issues) = self.resolve();
+        for issue in issues {
+            self.notify(true, format!("{issue}: ignored. Fix it in Settings."));
+        }
         let (Some(bridge), Some(key)) = (self.bridge.as_mut(), self.key.clone()) else {
             return;
         };
-        let mut config = EngineConfig::new(
-            key,
-            self.settings
-                .download_dir
-                .clone()
-                .unwrap_or_else(default_download_dir),
-        );
-        if !self.options.listen.is_empty() {
-            config.listen = self.options.listen.clone();
-        }
-        config.mdns = self.options.mdns && self.settings.mdns.unwrap_or(true);
-        config.inbound = Inbound::Anyone;
-        config.server = self
-            .options
-            .server
-            .clone()
-            .or_else(|| self.settings.server.clone());
-        config.name = self.settings.name.clone().unwrap_or_else(default_name);
-        config.room = self.settings.room();
-        config.max_rate = max_rate;
+        let config = resolved.engine_config(key, false, Inbound::Anyone);
         self.model = Model::new(config.server.is_some());
         bridge.restart(self.engine.take(), config);
     }
@@ -215,14 +196,17 @@ impl GuiApp {
         if let Event::OfferReceived {
             transfer_id, peer, ..
         } = &event
-            && self.settings.trusted_peers.contains(peer)
+            && self.settings.trusted_peers.contains(&peer.to_string())
         {
             if let Some(engine) = &self.engine {
                 engine.decide(transfer_id, true);
             }
             self.notify(
                 false,
-                format!("Accepted files from trusted peer {}", self.name_of(peer)),
+                format!(
+                    "Accepted files from trusted peer {}",
+                    self.name_of(&peer.to_string())
+                ),
             );
             return;
         }
@@ -308,7 +292,11 @@ impl GuiApp {
         };
         let name = self.name_of(peer);
         self.spawn(async move {
-            if let Err(e) = engine.send(peer_id, Vec::new(), paths).await {
+            let sent = match engine.find_peer(peer_id, Vec::new()).await {
+                Ok(addrs) => engine.send(peer_id, addrs, paths).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
                 // Declines and transfer failures already show in the transfer row.
                 if !matches!(
                     e,
@@ -363,19 +351,9 @@ impl GuiApp {
             return;
         };
         self.spawn(async move {
-            let result = if protocol::ticket::Ticket::looks_like_ticket(&text) {
-                match protocol::ticket::Ticket::decode(&text) {
-                    Ok(ticket) => engine
-                        .fetch_ticket(&ticket)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                }
-            } else {
-                match protocol::code::ShareCode::parse(&text) {
-                    Ok(code) => engine.fetch_code(&code).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                }
+            let result = match crate::engine::Secret::parse(&text) {
+                Ok(secret) => engine.fetch(&secret).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
             };
             let notice = match result {
                 Ok(peer) => AppMsg::Notice {
@@ -408,15 +386,21 @@ impl GuiApp {
             return;
         }
         draft.error = None;
-        let network_changed = next.server != self.settings.server
-            || next.name != self.settings.name
-            || next.room() != self.settings.room()
-            || next.download_dir != self.settings.download_dir;
+        let (before, _) = self.resolve();
         self.settings = next;
+        let (after, _) = self.resolve();
         apply_theme(ctx, self.settings.theme.as_deref());
         self.draft = None;
-        if network_changed {
+        // The upload limit applies at once, also to running transfers; the
+        // rest of what the engine was started with needs a new engine.
+        let mut same_but_rate = after.clone();
+        same_but_rate.max_rate = before.max_rate;
+        if same_but_rate != before {
             self.restart_engine();
+        } else if after.max_rate != before.max_rate
+            && let Some(engine) = &self.engine
+        {
+            engine.set_max_rate(after.max_rate);
         }
         self.notify(false, "Settings saved.");
     }

@@ -103,7 +103,7 @@ mod tests {
             row.apply(
                 &crate::event::Event::OfferSent {
                     transfer_id: id.clone(),
-                    peer: "p".into(),
+                    peer: libp2p::PeerId::random(),
                     files: 1,
                     bytes: 3,
                 },

@@ -239,8 +239,9 @@ impl Model {
     pub fn apply(&mut self, event: &Event, now: Instant) -> Option<TransferRow> {
         match event {
             Event::PeerFound { peer, name, source } => {
+                let peer = peer.to_string();
                 let row = self.peers.entry(peer.clone()).or_insert_with(|| PeerRow {
-                    peer: peer.clone(),
+                    peer,
                     name: None,
                     source: *source,
                 });
@@ -250,9 +251,12 @@ impl Model {
                 }
             }
             Event::PeerLost { peer, source }
-                if self.peers.get(peer).is_some_and(|r| r.source == *source) =>
+                if self
+                    .peers
+                    .get(&peer.to_string())
+                    .is_some_and(|r| r.source == *source) =>
             {
-                self.peers.remove(peer);
+                self.peers.remove(&peer.to_string());
             }
             Event::ServerStatus {
                 connected, message, ..
@@ -265,7 +269,7 @@ impl Model {
                     ServerState::Down(message.clone())
                 };
             }
-            Event::Listening { addr } => self.listening.push(addr.clone()),
+            Event::Listening { addr } => self.listening.push(addr.to_string()),
             Event::OfferReceived {
                 transfer_id,
                 peer,
@@ -276,7 +280,7 @@ impl Model {
             } if self.offers.len() < MAX_QUEUED_OFFERS => {
                 self.offers.push_back(OfferView {
                     transfer_id: transfer_id.clone(),
-                    peer: peer.clone(),
+                    peer: peer.to_string(),
                     files: *files,
                     folders: *folders,
                     bytes: *bytes,
@@ -291,7 +295,7 @@ impl Model {
             } => {
                 self.push_row(TransferRow::new(
                     transfer_id.clone(),
-                    peer.clone(),
+                    peer.to_string(),
                     Direction::Send,
                     *files,
                     *bytes,
@@ -310,7 +314,7 @@ impl Model {
                 self.take_offer(transfer_id);
                 let fresh = TransferRow::new(
                     transfer_id.clone(),
-                    peer.clone(),
+                    peer.to_string(),
                     *direction,
                     *files,
                     *bytes,
@@ -354,7 +358,7 @@ impl Model {
                 self.take_offer(transfer_id);
                 let fresh = TransferRow::new(
                     transfer_id.clone(),
-                    peer.clone(),
+                    peer.to_string(),
                     Direction::Receive,
                     0,
                     0,

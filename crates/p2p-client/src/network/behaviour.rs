@@ -1,5 +1,6 @@
 //! The swarm's behaviours and transports.
 
+use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -7,12 +8,18 @@ use libp2p::{StreamProtocol, Swarm, autonat, dcutr, identify, mdns, ping, relay,
 use protocol::offer::MAX_OFFER_BYTES;
 use protocol::transfer::{CONTROL_PROTOCOL, Request, Response};
 
-use super::{IDLE_TIMEOUT, NetConfig, NetError, REQUEST_TIMEOUT, muxer, noise, quic};
+use p2p_transport::{noise, quic, yamux};
+
+use super::{IDLE_TIMEOUT, NetConfig, NetError, REQUEST_TIMEOUT, Transports};
 
 /// Identify's protocol string; peers of other products are told apart by it.
 const IDENTIFY_PROTOCOL: &str = "/p2p-share/id/1.0.0";
 
-/// QUIC's stream and connection receive window, bytes.
+/// QUIC's stream and connection receive window, bytes: what one
+/// connection can make us buffer. A 1 GiB receiver peaked at 32.7 MiB with
+/// 4 MB, 27.9 with 3 MB, 24.7 with 2.5 MB; 3 MB keeps 97% of a plain TCP
+/// copy at 200 Mbit/s and 40 ms (2.5 MB: 84%), where BBR wants about twice
+/// the bandwidth-delay product in flight.
 const QUIC_WINDOW: u32 = 3_000_000;
 
 #[derive(NetworkBehaviour)]
@@ -28,15 +35,26 @@ pub(crate) struct Behaviour {
 }
 
 /// The swarm, and the QUIC endpoints its transport makes (to wait on at
-/// shutdown).
+/// shutdown; none with the stock transports).
 pub(crate) fn build_swarm(
     config: &NetConfig,
 ) -> Result<(Swarm<Behaviour>, quic::Endpoints), NetError> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| NetError::Listen {
+    match config.transports {
+        Transports::Tuned => tuned(config),
+        Transports::Stock => stock(config),
+    }
+}
+
+fn fail(what: &str, e: &dyn std::fmt::Display) -> NetError {
+    NetError::Listen {
         addr: libp2p::Multiaddr::empty(),
         reason: format!("{what}: {e}"),
-    };
-    let mdns_enabled = config.mdns;
+    }
+}
+
+/// Our Noise, yamux and QUIC (the `p2p-transport` crate).
+fn tuned(config: &NetConfig) -> Result<(Swarm<Behaviour>, quic::Endpoints), NetError> {
+    let mdns = config.mdns;
     let endpoints = quic::Endpoints::default();
     let quic_endpoints = endpoints.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(config.key.clone())
@@ -44,58 +62,76 @@ pub(crate) fn build_swarm(
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
-            muxer::Config::default,
+            yamux::Config::default,
         )
         .map_err(|e| fail("TCP transport", &e))?
-        // QUIC with BBR (see `quic`). The receive window bounds what one
-        // connection can make us buffer, in quinn's own allocations per
-        // received datagram: a 1 GiB receiver peaked at 32.7 MiB with 4 MB
-        // (budget 32), 27.9 with 3 MB, 24.7 with 2.5 MB. 3 MB keeps 97% of
-        // a plain TCP copy at 200 Mbit/s and 40 ms (2.5 MB: 84%), where BBR
-        // wants about twice the bandwidth-delay product in flight.
+        // The receive window bounds what one connection can make us
+        // buffer, in quinn's own allocations per received datagram; see
+        // QUIC_WINDOW.
         .with_other_transport(|key| {
             quic::Config::new(key, QUIC_WINDOW)
                 .map(|quic| quic::Transport::new(quic, quic_endpoints))
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
         })
         .map_err(|e| fail("QUIC transport", &e))?
-        .with_relay_client(noise::Config::new, muxer::Config::default)
+        .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| fail("relay transport", &e))?
-        .with_behaviour(|key, relay| {
-            let peer_id = key.public().to_peer_id();
-            let mdns = if mdns_enabled {
-                mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
-                    .map_err(
-                        |e| tracing::warn!(error = %e, "mDNS unavailable; LAN discovery is off"),
-                    )
-                    .ok()
-            } else {
-                None
-            };
-            let codec = request_response::cbor::codec::Codec::default()
-                .set_request_size_maximum(MAX_OFFER_BYTES as u64 + 64 * 1024)
-                .set_response_size_maximum(1024 * 1024);
-            let control = request_response::Behaviour::with_codec(
-                codec,
-                [(StreamProtocol::new(CONTROL_PROTOCOL), ProtocolSupport::Full)],
-                request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
-            );
-            Behaviour {
-                relay,
-                dcutr: dcutr::Behaviour::new(peer_id),
-                identify: identify::Behaviour::new(
-                    identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
-                        .with_agent_version(format!("p2p-share/{}", env!("CARGO_PKG_VERSION"))),
-                ),
-                ping: ping::Behaviour::default(),
-                autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
-                mdns: Toggle::from(mdns),
-                control,
-                stream: libp2p_stream::Behaviour::new(),
-            }
-        })
+        .with_behaviour(|key, relay| behaviour(key, relay, mdns))
         .map_err(|e| fail("behaviour", &e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
     Ok((swarm, endpoints))
+}
+
+/// libp2p's own noise, yamux and quic, for comparison (`--stock-transports`).
+fn stock(config: &NetConfig) -> Result<(Swarm<Behaviour>, quic::Endpoints), NetError> {
+    let mdns = config.mdns;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(config.key.clone())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .map_err(|e| fail("TCP transport", &e))?
+        .with_quic()
+        .with_relay_client(libp2p::noise::Config::new, libp2p::yamux::Config::default)
+        .map_err(|e| fail("relay transport", &e))?
+        .with_behaviour(|key, relay| behaviour(key, relay, mdns))
+        .map_err(|e| fail("behaviour", &e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build();
+    Ok((swarm, quic::Endpoints::default()))
+}
+
+fn behaviour(key: &Keypair, relay: relay::client::Behaviour, mdns_enabled: bool) -> Behaviour {
+    let peer_id = key.public().to_peer_id();
+    let mdns = if mdns_enabled {
+        mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+            .map_err(|e| tracing::warn!(error = %e, "mDNS unavailable; LAN discovery is off"))
+            .ok()
+    } else {
+        None
+    };
+    let codec = request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(MAX_OFFER_BYTES as u64 + 64 * 1024)
+        .set_response_size_maximum(1024 * 1024);
+    let control = request_response::Behaviour::with_codec(
+        codec,
+        [(StreamProtocol::new(CONTROL_PROTOCOL), ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
+    );
+    Behaviour {
+        relay,
+        dcutr: dcutr::Behaviour::new(peer_id),
+        identify: identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                .with_agent_version(format!("p2p-share/{}", env!("CARGO_PKG_VERSION"))),
+        ),
+        ping: ping::Behaviour::default(),
+        autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+        mdns: Toggle::from(mdns),
+        control,
+        stream: libp2p_stream::Behaviour::new(),
+    }
 }

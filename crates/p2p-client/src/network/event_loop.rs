@@ -12,13 +12,15 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, relay};
 use protocol::transfer::{Refusal, Request, Response};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::dialing::Dials;
-use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT, is_dialable, quic};
+use p2p_transport::quic;
+
+use super::{Command, NetError, NetEvent, PathInfo, REQUEST_TIMEOUT, is_dialable};
 
 type PendingReply = BoxFuture<'static, (ResponseChannel<Response>, Response)>;
 
@@ -34,6 +36,8 @@ pub(crate) struct EventLoop {
     replies: FuturesUnordered<PendingReply>,
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
     listen_addrs: Vec<Multiaddr>,
+    /// `listen_addrs` for the handles, sent on every change.
+    listening: watch::Sender<Vec<Multiaddr>>,
     waiting_direct: HashMap<PeerId, Vec<oneshot::Sender<bool>>>,
     our_dials: Dials,
     waiting_best: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
@@ -49,8 +53,10 @@ impl EventLoop {
         quic_endpoints: quic::Endpoints,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<NetEvent>,
+        listening: watch::Sender<Vec<Multiaddr>>,
     ) -> Self {
         Self {
+            listening,
             swarm,
             quic_endpoints,
             commands,
@@ -194,9 +200,6 @@ impl EventLoop {
                 };
                 let _ = reply.send(result);
             }
-            Command::ListenAddrs { reply } => {
-                let _ = reply.send(self.listen_addrs.clone());
-            }
             Command::Path { peer, reply } => {
                 let _ = reply.send(self.best_path(&peer));
             }
@@ -259,10 +262,12 @@ impl EventLoop {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
                 self.listen_addrs.push(address.clone());
+                self.listening.send_replace(self.listen_addrs.clone());
                 self.emit(NetEvent::Listening { addr: address });
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.retain(|a| *a != address);
+                self.listening.send_replace(self.listen_addrs.clone());
             }
             SwarmEvent::ListenerClosed {
                 listener_id,
@@ -270,6 +275,7 @@ impl EventLoop {
                 reason,
             } => {
                 self.listen_addrs.retain(|a| !addresses.contains(a));
+                self.listening.send_replace(self.listen_addrs.clone());
                 let why = match reason {
                     Ok(()) => "closed".to_owned(),
                     Err(e) => e.to_string(),

@@ -135,7 +135,7 @@ async fn two_peers_of_ours_learn_each_others_ids_and_carry_data_both_ways() {
     let (seen_by_b, mut b) = at_b.expect("responder");
     assert_eq!(seen_by_a, key_b.public().to_peer_id());
     assert_eq!(seen_by_b, key_a.public().to_peer_id());
-    let expected = if crate::network::aes_in_hardware() {
+    let expected = if crate::aes_in_hardware() {
         Cipher::AesGcm
     } else {
         Cipher::ChaChaPoly
@@ -228,7 +228,7 @@ fn liar(claimed: &Keypair) -> Local {
     Local {
         public: claimed.public(),
         signer: Keypair::generate_ed25519(),
-        aes: crate::network::aes_in_hardware(),
+        aes: crate::aes_in_hardware(),
     }
 }
 

@@ -79,7 +79,7 @@ impl CipherState {
 }
 
 /// An encrypted connection after the handshake.
-pub(crate) struct Output<C> {
+pub struct Output<C> {
     io: C,
     send: CipherState,
     receive: CipherState,

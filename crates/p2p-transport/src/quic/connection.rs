@@ -15,7 +15,7 @@ type OpenFuture =
     BoxFuture<'static, Result<(quinn::SendStream, quinn::RecvStream), quinn::ConnectionError>>;
 
 /// An established QUIC connection.
-pub(crate) struct Connection {
+pub struct Connection {
     conn: quinn::Connection,
     inbound: Option<OpenFuture>,
     outbound: Option<OpenFuture>,
@@ -134,7 +134,7 @@ impl StreamMuxer for Connection {
 }
 
 /// One bidirectional QUIC stream.
-pub(crate) struct Stream {
+pub struct Stream {
     send: quinn::SendStream,
     recv: quinn::RecvStream,
     /// Our half is finished: closing again is a no-op, not an error.

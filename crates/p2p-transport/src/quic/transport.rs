@@ -41,7 +41,7 @@ const PUNCH_INTERVAL_MS: std::ops::RangeInclusive<u64> = 10..=200;
 const PUNCH_DELAY: Duration = Duration::from_millis(500);
 
 /// QUIC over quinn (see the module above).
-pub(crate) struct Transport {
+pub struct Transport {
     config: Config,
     /// Every endpoint made, for waiting on at shutdown.
     endpoints: Endpoints,
@@ -73,7 +73,9 @@ struct Listener {
 }
 
 impl Transport {
-    pub(crate) fn new(config: Config, endpoints: Endpoints) -> Self {
+    /// A transport with `config`, registering its endpoints and connections
+    /// in `endpoints` (to wait on at shutdown).
+    pub fn new(config: Config, endpoints: Endpoints) -> Self {
         Self {
             config,
             endpoints,

@@ -18,17 +18,17 @@
 //! meaning in yamux). yamux then sees a round trip of at least `FLOOR`,
 //! and a stream that used half its window within `2 * FLOOR` gets it
 //! doubled, up to what the connection's receive window allows
-//! (see `muxer`). Nothing else is changed, delayed or copied: data frame
-//! bodies are read straight into yamux's buffer. Between two frames it
-//! also waits while the connection's streams hold `unread::LIMIT`
-//! unread (see `unread`), counting each data frame for its stream.
+//! (see `yamux`). Nothing else is changed, delayed or copied: data frame
+//! bodies are read straight into yamux's buffer.
 //!
-//! yamux's frames (12-byte header: version 0, type, flags, stream ID, length;
-//! a data frame's body follows its header) are followed in both directions:
-//! outgoing to see our pings (type 2 with SYN) leave, incoming to find their
-//! answers (type 2 with ACK and the same opaque value). A header that is not
-//! yamux's stops the following for good; yamux itself then fails the
-//! connection.
+//! Incoming frames are followed to find the answers (type 2 with ACK and
+//! the opaque value of one of our pings); outgoing ones to see our pings
+//! (type 2 with SYN) leave. See `frame` for the headers.
+//!
+//! Upstream, this layer would be unnecessary with a yamux setting for the
+//! window's growth (a floor under the round-trip estimate, or growth on
+//! every window update that finds the window used up, as QUIC
+//! implementations do): yamux 0.14's `Config` has none.
 
 use std::collections::VecDeque;
 use std::io;
@@ -39,103 +39,18 @@ use std::time::Duration;
 use futures::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
-use super::unread::Unread;
+use super::frame::{FLAG_ACK, FLAG_SYN, Follower, HEADER, Header, give, parse};
 
 /// The shortest round trip yamux is shown.
-pub(crate) const FLOOR: Duration = Duration::from_millis(250);
-
-const HEADER: usize = 12;
-const VERSION: u8 = 0;
-const TYPE_DATA: u8 = 0;
-const TYPE_PING: u8 = 2;
-const TYPE_GO_AWAY: u8 = 3;
-const FLAG_SYN: u16 = 1;
-const FLAG_ACK: u16 = 2;
+pub(super) const FLOOR: Duration = Duration::from_millis(250);
 
 /// Pings remembered; yamux has one outstanding at a time.
 const MAX_PINGS: usize = 4;
 
-/// What a frame header says, as far as following the stream needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Header {
-    Data { stream: u32, len: u32 },
-    Ping { flags: u16, opaque: u32 },
-    Other,
-    NotYamux,
-}
-
-fn parse(header: &[u8; HEADER]) -> Header {
-    let [version, kind, f0, f1, s0, s1, s2, s3, l0, l1, l2, l3] = *header;
-    let flags = u16::from_be_bytes([f0, f1]);
-    let stream = u32::from_be_bytes([s0, s1, s2, s3]);
-    let len = u32::from_be_bytes([l0, l1, l2, l3]);
-    match (version, kind) {
-        (VERSION, TYPE_DATA) => Header::Data { stream, len },
-        (VERSION, TYPE_PING) => Header::Ping { flags, opaque: len },
-        (VERSION, 1..=TYPE_GO_AWAY) => Header::Other,
-        _ => Header::NotYamux,
-    }
-}
-
-/// Copies what is left of `header` after `given` into `buf`, as much as
-/// fits; returns how much and counts it in `given`.
-fn give(header: &[u8; HEADER], given: &mut usize, buf: &mut [u8]) -> usize {
-    let from = header.get(*given..).unwrap_or_default();
-    let n = from.len().min(buf.len());
-    if let (Some(to), Some(from)) = (buf.get_mut(..n), from.get(..n)) {
-        to.copy_from_slice(from);
-    }
-    *given += n;
-    n
-}
-
-/// Follows the frames of one direction, byte by byte as they pass.
-#[derive(Debug, Default)]
-struct Follower {
-    /// Body bytes of the current data frame still to come.
-    body: u64,
-    header: [u8; HEADER],
-    have: usize,
-    lost: bool,
-}
-
-impl Follower {
-    /// Feeds bytes that passed; calls `on_header` for each whole header.
-    fn feed(&mut self, mut bytes: &[u8], mut on_header: impl FnMut(Header)) {
-        while !bytes.is_empty() && !self.lost {
-            if self.body > 0 {
-                let skip = usize::try_from(self.body).map_or(bytes.len(), |b| b.min(bytes.len()));
-                self.body -= skip as u64;
-                bytes = bytes.get(skip..).unwrap_or_default();
-                continue;
-            }
-            let take = (HEADER - self.have).min(bytes.len());
-            if let (Some(to), Some(from)) = (
-                self.header.get_mut(self.have..self.have + take),
-                bytes.get(..take),
-            ) {
-                to.copy_from_slice(from);
-            }
-            self.have += take;
-            bytes = bytes.get(take..).unwrap_or_default();
-            if self.have == HEADER {
-                self.have = 0;
-                let header = parse(&self.header);
-                match header {
-                    Header::Data { len, .. } => self.body = u64::from(len),
-                    Header::NotYamux => self.lost = true,
-                    _ => {}
-                }
-                on_header(header);
-            }
-        }
-    }
-}
-
 /// A yamux connection's byte stream with the answers to its pings held
 /// until [`FLOOR`] after they were sent.
 #[derive(Debug)]
-pub(crate) struct RttFloor<C> {
+pub(super) struct RttFloor<C> {
     io: C,
     /// Our pings as they left: opaque value and when.
     pings: VecDeque<(u32, Instant)>,
@@ -154,19 +69,11 @@ pub(crate) struct RttFloor<C> {
     release: Option<Pin<Box<Sleep>>>,
     /// Incoming bytes are not yamux's: pass them unread.
     lost: bool,
-    /// What the streams hold unread: no frame is read while it is full.
-    unread: Unread,
 }
 
 impl<C> RttFloor<C> {
-    /// The floor alone, with a bound on unread bytes nothing counts against.
-    #[cfg(test)]
-    pub(crate) fn new(io: C) -> Self {
-        Self::with_unread(io, Unread::default())
-    }
-
-    /// The floor, reading no frame while `unread` is full.
-    pub(crate) fn with_unread(io: C, unread: Unread) -> Self {
+    /// The floor over `io`.
+    pub(super) fn new(io: C) -> Self {
         Self {
             io,
             pings: VecDeque::new(),
@@ -179,7 +86,6 @@ impl<C> RttFloor<C> {
             held_given: 0,
             release: None,
             lost: false,
-            unread,
         }
     }
 
@@ -260,10 +166,6 @@ impl<C: AsyncRead + Unpin> AsyncRead for RttFloor<C> {
             if this.held_due(cx) {
                 return Poll::Ready(Ok(this.give_held(buf)));
             }
-            // And no frame while the streams hold enough unread.
-            if this.have == 0 && this.unread.poll_room(cx).is_pending() {
-                return Poll::Pending;
-            }
             while this.have < HEADER {
                 let free = this.header.get_mut(this.have..).unwrap_or_default();
                 match Pin::new(&mut this.io).poll_read(cx, free) {
@@ -294,10 +196,7 @@ impl<C: AsyncRead + Unpin> AsyncRead for RttFloor<C> {
                         continue;
                     }
                 }
-                Header::Data { stream, len } => {
-                    this.body = u64::from(len);
-                    this.unread.arrived(stream, len);
-                }
+                Header::Data { len, .. } => this.body = u64::from(len),
                 Header::NotYamux => this.lost = true,
                 _ => {}
             }

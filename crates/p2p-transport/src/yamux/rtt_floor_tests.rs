@@ -9,6 +9,9 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
+use super::super::frame::{
+    FLAG_ACK, FLAG_SYN, HEADER, TYPE_DATA, TYPE_GO_AWAY, TYPE_PING, VERSION,
+};
 use super::*;
 
 fn frame(kind: u8, flags: u16, stream: u32, len: u32) -> Vec<u8> {

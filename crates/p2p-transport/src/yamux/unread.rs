@@ -16,10 +16,10 @@
 //! 32 MiB budget; with this bound, 28.8 MiB.
 //!
 //! So the window is sized for the path, and this bound for memory: the
-//! connection's streams count what arrives for them (by the frame headers
-//! `rtt_floor` follows) and what is read from them; once [`LIMIT`] is
-//! unread, no further frame is read from the socket until a stream is read
-//! below it again. The rest stays in the kernel's socket buffer and TCP's
+//! connection's streams count what arrives for them ([`Bounded`], a layer
+//! under yamux that follows the frame headers) and what is read from them
+//! (the muxer's streams); once [`LIMIT`] is unread, no further frame is
+//! read from the socket until a stream is read below it again. The rest stays in the kernel's socket buffer and TCP's
 //! own flow control slows the sender, as for any plain TCP reader. A
 //! reader that keeps up never meets the bound.
 //!
@@ -27,18 +27,29 @@
 //! once (16 × 256 KiB): streams nobody reads yet cannot stop the connection
 //! alone; only a stream whose window grew because it was read fast can,
 //! and it is read on. Dropping a stream forgets its unread bytes.
+//!
+//! Upstream, this layer would be unnecessary if yamux let the connection's
+//! receive window (what the peer may send) be set apart from the memory
+//! its streams may buffer, or if libp2p-yamux exposed the window sizes at
+//! all (0.48 does not).
 
 use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
+
+use futures::{AsyncRead, AsyncWrite};
+
+use super::frame::{Follower, Header};
 
 /// Bytes a connection's streams may hold unread before the connection
 /// stops reading frames.
-pub(crate) const LIMIT: u64 = 5 * 1024 * 1024;
+pub(super) const LIMIT: u64 = 5 * 1024 * 1024;
 
 /// What one connection's streams hold unread; clones share it.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Unread(Arc<Mutex<Inner>>);
+pub(super) struct Unread(Arc<Mutex<Inner>>);
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -65,13 +76,13 @@ impl Unread {
     }
 
     /// A stream is handed out; its bytes count from now on.
-    pub(crate) fn open(&self, stream: u32) {
+    pub(super) fn open(&self, stream: u32) {
         self.lock().streams.entry(stream).or_insert(0);
     }
 
     /// A data frame of `len` bytes for `stream` arrived. Frames for streams
     /// not handed out (yet, or any more) are not counted.
-    pub(crate) fn arrived(&self, stream: u32, len: u32) {
+    pub(super) fn arrived(&self, stream: u32, len: u32) {
         let mut inner = self.lock();
         if let Some(unread) = inner.streams.get_mut(&stream) {
             *unread += u64::from(len);
@@ -80,7 +91,7 @@ impl Unread {
     }
 
     /// `n` bytes were read from `stream`.
-    pub(crate) fn taken(&self, stream: u32, n: usize) {
+    pub(super) fn taken(&self, stream: u32, n: usize) {
         let mut inner = self.lock();
         if let Some(unread) = inner.streams.get_mut(&stream) {
             let n = (n as u64).min(*unread);
@@ -91,7 +102,7 @@ impl Unread {
     }
 
     /// `stream` was dropped, with whatever it held.
-    pub(crate) fn close(&self, stream: u32) {
+    pub(super) fn close(&self, stream: u32) {
         let mut inner = self.lock();
         if let Some(unread) = inner.streams.remove(&stream) {
             inner.total = inner.total.saturating_sub(unread);
@@ -101,7 +112,7 @@ impl Unread {
 
     /// Ready while less than [`LIMIT`] is unread; else wakes the caller
     /// once a read or a drop makes room.
-    pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(super) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut inner = self.lock();
         if inner.total < LIMIT {
             return Poll::Ready(());
@@ -112,8 +123,74 @@ impl Unread {
 
     /// Bytes unread now, for tests.
     #[cfg(test)]
-    pub(crate) fn total(&self) -> u64 {
+    pub(super) fn total(&self) -> u64 {
         self.lock().total
+    }
+}
+
+/// A connection's byte stream that reads no further frame while its
+/// [`Unread`] is full, and counts each incoming data frame for its stream.
+///
+/// Reads never cross a frame boundary, so the wait falls between frames.
+#[derive(Debug)]
+pub(super) struct Bounded<C> {
+    io: C,
+    incoming: Follower,
+    unread: Unread,
+}
+
+impl<C> Bounded<C> {
+    pub(super) fn new(io: C, unread: Unread) -> Self {
+        Self {
+            io,
+            incoming: Follower::default(),
+            unread,
+        }
+    }
+}
+
+impl<C: AsyncRead + Unpin> AsyncRead for Bounded<C> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.incoming.lost() {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        if this.incoming.between_frames() && this.unread.poll_room(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let len = this.incoming.to_boundary().min(buf.len());
+        let part = buf.get_mut(..len).unwrap_or_default();
+        let n = ready!(Pin::new(&mut this.io).poll_read(cx, part))?;
+        let unread = &this.unread;
+        this.incoming
+            .feed(part.get(..n).unwrap_or_default(), |header| {
+                if let Header::Data { stream, len } = header {
+                    unread.arrived(stream, len);
+                }
+            });
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<C: AsyncWrite + Unpin> AsyncWrite for Bounded<C> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_close(cx)
     }
 }
 

@@ -1,11 +1,27 @@
 #![allow(clippy::unwrap_used)]
+use libp2p::PeerId;
+
 use super::*;
 use crate::Transport;
+
+/// A fixed peer ID for each name, so events about one peer name one row.
+fn peer(seed: u8) -> PeerId {
+    let key = libp2p::identity::Keypair::ed25519_from_bytes([seed; 32]).unwrap();
+    key.public().to_peer_id()
+}
+
+fn peer_a() -> PeerId {
+    peer(1)
+}
+
+fn peer_p() -> PeerId {
+    peer(2)
+}
 
 fn started(id: &str) -> Event {
     Event::TransferStarted {
         transfer_id: id.into(),
-        peer: "p".into(),
+        peer: peer_p(),
         direction: Direction::Receive,
         files: 2,
         bytes: 1000,
@@ -23,7 +39,7 @@ fn peers_come_and_go_and_keep_their_names() {
     let now = Instant::now();
     m.apply(
         &Event::PeerFound {
-            peer: "a".into(),
+            peer: peer_a(),
             name: None,
             source: PeerSource::Lan,
         },
@@ -31,22 +47,22 @@ fn peers_come_and_go_and_keep_their_names() {
     );
     m.apply(
         &Event::PeerFound {
-            peer: "a".into(),
+            peer: peer_a(),
             name: Some("Alice".into()),
             source: PeerSource::Server,
         },
         now,
     );
-    assert_eq!(m.peers["a"].label(), "Alice");
+    assert_eq!(m.peers[&peer_a().to_string()].label(), "Alice");
     m.apply(
         &Event::PeerFound {
-            peer: "a".into(),
+            peer: peer_a(),
             name: None,
             source: PeerSource::Lan,
         },
         now,
     );
-    assert_eq!(m.peers["a"].label(), "Alice");
+    assert_eq!(m.peers[&peer_a().to_string()].label(), "Alice");
     m.apply(
         &Event::ServerStatus {
             url: "u".into(),
@@ -66,7 +82,7 @@ fn a_transfer_moves_from_offer_to_done_with_speed_and_eta() {
     m.apply(
         &Event::OfferReceived {
             transfer_id: "t".into(),
-            peer: "p".into(),
+            peer: peer_p(),
             files: 2,
             folders: 0,
             bytes: 1000,
@@ -124,7 +140,7 @@ fn failures_and_declines_end_rows() {
     m.apply(
         &Event::OfferSent {
             transfer_id: "s".into(),
-            peer: "p".into(),
+            peer: peer_p(),
             files: 1,
             bytes: 5,
         },
@@ -142,7 +158,7 @@ fn failures_and_declines_end_rows() {
     let ended = m.apply(
         &Event::TransferFailed {
             transfer_id: "x".into(),
-            peer: "p".into(),
+            peer: peer_p(),
             error: "disk full".into(),
         },
         now,
@@ -159,7 +175,7 @@ fn finished_rows_are_bounded() {
         m.apply(
             &Event::OfferSent {
                 transfer_id: id.clone(),
-                peer: "p".into(),
+                peer: peer_p(),
                 files: 1,
                 bytes: 1,
             },
