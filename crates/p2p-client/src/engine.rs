@@ -5,10 +5,27 @@
 //! Sending runs in the caller's task ([`Engine::send`]); receiving runs in
 //! tasks the engine owns, after a person (or `--yes`) accepts with
 //! [`Engine::decide`].
+//!
+//! # Layout
+//! Each part owns its state; the others reach it only through its methods.
+//! - State machines, no IO (inputs with the time, outputs as actions):
+//!   `inbox` (offers from arrival to their data stream: admission, decision,
+//!   expiry, disk check, claim, cancel), `receive::session` (one stream
+//!   received: start offsets, plan, position, progress, the end),
+//!   `send::session` (one offer sent: decision, agreed starts, chunks, the
+//!   receiver's answer), `share::state` (open shares: ticket knocks, PAKE,
+//!   confirmation, pairing).
+//! - Their drivers: `receive` (with `receive::disk`, the disk thread),
+//!   `send` (with `send::read`, the file reader), `share` (the knock and
+//!   PAKE exchanges of a receiver, opening codes on the server).
+//! - `find`: finding a peer, and a ticket or code ([`Secret`]) to fetch.
+//! - `config` ([`EngineConfig`]), `error` ([`EngineError`]), `pace` (the
+//!   upload limit), `wire` (frames on streams).
 
 mod config;
 mod error;
 mod find;
+mod inbox;
 mod pace;
 mod receive;
 mod send;
@@ -21,8 +38,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
-use protocol::offer::Offer;
-use protocol::transfer::{Request, Response, ResumePoint};
+use protocol::transfer::{Request, Response};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -46,48 +62,24 @@ const LISTEN_SETTLE: Duration = Duration::from_millis(20);
 /// The longest [`Engine::wait_listening`] waits.
 const LISTEN_WAIT: Duration = Duration::from_secs(2);
 
-/// Offers waiting for a decision, at most, from all peers together.
-const MAX_PENDING_OFFERS: usize = 16;
-
-/// An offer waiting for a person's decision.
-struct PendingOffer {
-    peer: PeerId,
-    offer: Offer,
-    reply: oneshot::Sender<Response>,
-}
-
-/// An accepted offer whose bytes have not arrived (or not all) yet.
-#[derive(Clone)]
-struct Accepted {
-    peer: PeerId,
-    offer: Offer,
-    resume: Vec<ResumePoint>,
-    /// When it was accepted; a sender that never sends is forgotten.
-    at: std::time::Instant,
-}
-
-#[derive(Default)]
-struct State {
-    pending: HashMap<String, PendingOffer>,
-    accepted: HashMap<String, Accepted>,
-    expected_senders: HashSet<PeerId>,
-    shares: share::Shares,
-    running: HashMap<String, CancellationToken>,
-}
-
 struct Inner {
     /// The runtime the engine runs on, so that calls from other threads (the
     /// desktop app's UI thread) can start tasks.
     runtime: tokio::runtime::Handle,
     net: Network,
-    signal: Option<crate::signal::SignalHandle>,
+    signal: Option<crate::signal_client::SignalHandle>,
     events: mpsc::Sender<Event>,
     config: EngineConfig,
+    /// Offers from the time they arrive until their data stream comes.
+    inbox: Mutex<receive::Offers>,
     /// Peers mDNS sees on the LAN now.
     lan_peers: watch::Sender<HashSet<PeerId>>,
     /// The upload limit now (`config.max_rate` at start).
     max_rate: pace::RateLimit,
-    state: Mutex<State>,
+    /// Open shares, waiting for their receivers.
+    shares: Mutex<share::Shares>,
+    /// Running transfers, cancelled through their tokens.
+    running: Mutex<HashMap<String, CancellationToken>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -114,8 +106,8 @@ impl Engine {
         let tracker = TaskTracker::new();
         tracker.spawn(event_loop.run(shutdown.clone()));
         let signal = config.server.as_ref().map(|url| {
-            crate::signal::spawn(
-                crate::signal::SignalConfig {
+            crate::signal_client::spawn(
+                crate::signal_client::SignalConfig {
                     url: url.clone(),
                     name: config.name.clone(),
                     room: config.room.clone(),
@@ -132,10 +124,16 @@ impl Engine {
             net,
             signal,
             events,
+            inbox: Mutex::new(inbox::Inbox::new(
+                config.inbound,
+                config.auto_accept,
+                config.decision_timeout,
+            )),
             lan_peers: watch::Sender::new(HashSet::new()),
             max_rate: pace::RateLimit::new(config.max_rate),
             config,
-            state: Mutex::new(State::default()),
+            shares: Mutex::new(share::Shares::default()),
+            running: Mutex::new(HashMap::new()),
             shutdown,
             tracker,
         });
@@ -226,10 +224,10 @@ impl Engine {
     /// Cancels a transfer: declines it if it still waits for a decision here,
     /// stops it (and tells the peer) if it runs.
     pub fn cancel(&self, transfer_id: &str) {
-        let pending = self.state().pending.contains_key(transfer_id);
+        let pending = self.inbox().is_pending(transfer_id);
         if pending {
             self.decide(transfer_id, false);
-        } else if let Some(token) = self.state().running.get(transfer_id) {
+        } else if let Some(token) = self.running().get(transfer_id) {
             token.cancel();
         }
     }
@@ -237,14 +235,12 @@ impl Engine {
     /// Registers a running transfer; its token is cancelled by [`Engine::cancel`].
     fn track(&self, transfer_id: &str) -> CancellationToken {
         let token = self.inner.shutdown.child_token();
-        self.state()
-            .running
-            .insert(transfer_id.to_owned(), token.clone());
+        self.running().insert(transfer_id.to_owned(), token.clone());
         token
     }
 
     fn untrack(&self, transfer_id: &str) {
-        self.state().running.remove(transfer_id);
+        self.running().remove(transfer_id);
     }
 
     /// Stops every task and closes the network.
@@ -254,11 +250,16 @@ impl Engine {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.tracker.wait()).await;
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn inbox(&self) -> MutexGuard<'_, receive::Offers> {
+        lock(&self.inner.inbox)
+    }
+
+    fn shares(&self) -> MutexGuard<'_, share::Shares> {
+        lock(&self.inner.shares)
+    }
+
+    fn running(&self) -> MutexGuard<'_, HashMap<String, CancellationToken>> {
+        lock(&self.inner.running)
     }
 
     /// Sends an event the view must see (waits if its queue is full).
@@ -351,4 +352,12 @@ impl Engine {
             }
         }
     }
+}
+
+/// Locks one of the engine's parts; a panic elsewhere does not poison it
+/// for good (each part's methods keep it consistent).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

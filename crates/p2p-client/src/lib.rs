@@ -4,23 +4,24 @@
 //! # Layout
 //! - [`engine`]: what views drive. [`engine::Engine`] owns the network, answers
 //!   peers (knocks, offers), streams bytes, and reports [`event::Event`]s.
-//!   Submodules: `send` (scan, offer, stream from disk), `receive` (decide,
-//!   write partial files, verify, place), `share` (tickets and SPAKE2 share
-//!   codes), `wire` (frames on streams).
+//!   Its protocol logic is in state machines without IO (`inbox`,
+//!   `receive::session`, `send::session`, `share::state`), driven by small
+//!   async parts; see the engine's own `# Layout`.
 //! - `network`: one task owns the libp2p `Swarm` (TCP, QUIC, Noise, yamux,
 //!   relay client, DCUtR, AutoNAT, identify, ping, mDNS, request-response,
 //!   libp2p-stream; the Noise, yamux and QUIC layers come from the
 //!   `p2p-transport` crate); a cloneable handle sends it commands with
 //!   oneshot replies.
-//! - [`transfer`]: disk work without async: [`transfer::scan`] hashes what is
-//!   sent; [`transfer::store`] keeps partial files, resumes, and places verified
+//! - [`files`]: disk work without async: [`files::scan`] hashes what is
+//!   sent; [`files::store`] keeps partial files, resumes, and places verified
 //!   files without overwriting.
 //! - [`event`]: the events views render (also the `--json` output).
-//! - [`signal`]: the signal-server client (registration with the ownership
+//! - [`signal_client`]: the signal-server client (registration with the ownership
 //!   proof, presence, relay reservation, share-code rendezvous, lookup).
 //! - `gui` (feature `gui`): the desktop app over the same engine.
-//! - [`config`], [`dirs`], [`identity`]: configuration file, folders, and the
-//!   persistent identity key (mode 0600).
+//! - [`config`]: the config file and the settings resolved once from flags,
+//!   environment, file and defaults; [`dirs`], [`identity`]: folders, and
+//!   the persistent identity key (mode 0600).
 //!
 //! The command-line view lives in the binary (`src/cli`), over this library.
 //!
@@ -31,11 +32,11 @@ pub mod config;
 pub mod dirs;
 pub mod engine;
 pub mod event;
+pub mod files;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod identity;
 mod network;
-pub mod signal;
-pub mod transfer;
+pub mod signal_client;
 
-pub use network::{NetError, PathInfo, Transport, Transports};
+pub use network::{NetError, PathInfo, TransportKind, Transports};

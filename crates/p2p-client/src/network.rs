@@ -87,13 +87,13 @@ pub struct PathInfo {
     /// Through a relay rather than directly.
     pub relayed: bool,
     /// The transport.
-    pub transport: Transport,
+    pub transport: TransportKind,
 }
 
 /// A transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Transport {
+pub enum TransportKind {
     /// TCP with Noise and yamux.
     Tcp,
     /// QUIC (TLS 1.3).
@@ -122,9 +122,9 @@ impl PathInfo {
         Self {
             relayed,
             transport: if quic {
-                Transport::Quic
+                TransportKind::Quic
             } else {
-                Transport::Tcp
+                TransportKind::Tcp
             },
         }
     }
@@ -139,8 +139,8 @@ impl PathInfo {
     /// loss, 98–102% against 80–85% of a plain TCP copy (`examples/wan_bench`).
     pub(crate) fn rank(self) -> u8 {
         match (self.relayed, self.transport) {
-            (false, Transport::Tcp) => 2,
-            (false, Transport::Quic) => 1,
+            (false, TransportKind::Tcp) => 2,
+            (false, TransportKind::Quic) => 1,
             (true, _) => 0,
         }
     }
@@ -150,8 +150,8 @@ impl std::fmt::Display for PathInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let how = if self.relayed { "relayed" } else { "direct" };
         let transport = match self.transport {
-            Transport::Tcp => "TCP",
-            Transport::Quic => "QUIC",
+            TransportKind::Tcp => "TCP",
+            TransportKind::Quic => "QUIC",
         };
         write!(f, "{how}, {transport}")
     }
@@ -411,7 +411,7 @@ mod tests {
             PathInfo::of(&direct),
             PathInfo {
                 relayed: false,
-                transport: Transport::Quic
+                transport: TransportKind::Quic
             }
         );
         let relayed: Multiaddr = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit"

@@ -15,7 +15,7 @@ pub enum EngineError {
     Net(#[from] NetError),
     /// The files to send could not be read.
     #[error(transparent)]
-    Scan(#[from] crate::transfer::scan::ScanError),
+    Scan(#[from] crate::files::scan::ScanError),
     /// The other side declined.
     #[error("{0}")]
     Declined(String),
@@ -29,7 +29,7 @@ pub enum EngineError {
     },
     /// The signal server failed or refused.
     #[error(transparent)]
-    Signal(#[from] crate::signal::SignalError),
+    Signal(#[from] crate::signal_client::SignalError),
     /// The operation needs a signal server and none is configured.
     #[error("share codes need a signal server: pass --server URL (or use the ticket)")]
     NoServer,

@@ -8,41 +8,28 @@ use std::time::Instant;
 use futures::StreamExt;
 use libp2p::{PeerId, StreamProtocol};
 use protocol::offer::{FileEntry, Offer};
-use protocol::path::display_escaped;
-use protocol::transfer::{
-    DATA_PROTOCOL, DataHeader, DataResult, Decision, DeclineReason, Refusal, Response,
-};
+use protocol::transfer::{DATA_PROTOCOL, DataHeader, DataResult, Response};
 use tokio::sync::{Semaphore, oneshot};
 use tracing::{info, warn};
 
 mod disk;
+mod session;
 
 use disk::{Buffers, Disk, Planned, ToDisk};
+use session::{Receiving, Trailing};
 
+use super::Engine;
+use super::inbox::{self, Accepted, Action, Inbox};
 use super::wire::{self, WireError};
-use super::{Accepted, Engine, Inbound, MAX_PENDING_OFFERS, PendingOffer};
-use crate::event::{Direction, Event, Summary};
+use crate::event::{Event, Summary};
+use crate::files::store::{Placement, Store};
 use crate::network::PathInfo;
-use crate::transfer::store::{Placement, Store};
-
-/// Names shown in an offer prompt.
-const SHOWN_NAMES: usize = 5;
 
 /// Data streams received at once.
 const MAX_INBOUND_STREAMS: usize = 8;
 
-/// Bytes read from the network per chunk.
-const CHUNK: usize = 256 * 1024;
-
-/// Accepted offers waiting for their data at once, at most.
-const MAX_ACCEPTED: usize = 64;
-
-/// How long an accepted offer waits for its data stream.
-const ACCEPTED_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
-
-fn refuse(reply: oneshot::Sender<Response>, reason: Refusal, message: String) {
-    let _ = reply.send(Response::Refused { reason, message });
-}
+/// The inbox with the requests' reply channels as its tokens.
+pub(super) type Offers = Inbox<oneshot::Sender<Response>>;
 
 /// A peer offers files.
 pub(super) async fn on_offer(
@@ -51,202 +38,80 @@ pub(super) async fn on_offer(
     offer: Offer,
     reply: oneshot::Sender<Response>,
 ) {
-    let expected = engine.inner.config.inbound == Inbound::Anyone
-        || engine.state().expected_senders.contains(&peer);
-    if !expected {
-        info!(%peer, "offer from a peer we did not ask: refused");
-        return refuse(
-            reply,
-            Refusal::NotExpected,
-            "this receiver does not take offers from you".into(),
-        );
-    }
-    if let Err(e) = offer.validate() {
-        warn!(%peer, error = %e, "invalid offer refused");
-        return refuse(reply, Refusal::InvalidOffer, format!("offer refused: {e}"));
-    }
-    let transfer_id = offer.transfer_id.clone();
-    {
-        let mut state = engine.state();
-        let from_peer = state.pending.values().filter(|p| p.peer == peer).count();
-        if state.pending.len() >= MAX_PENDING_OFFERS || from_peer >= 2 {
-            drop(state);
-            return refuse(
-                reply,
-                Refusal::Busy,
-                "too many offers waiting; try again later".into(),
-            );
+    let admitted = engine.inbox().offer(peer, offer, reply, Instant::now());
+    match admitted {
+        Ok(actions) => carry_out(engine, actions).await,
+        Err((reply, refused)) => {
+            info!(%peer, reason = ?refused.reason, message = %refused.message, "offer refused");
+            let _ = reply.send(Response::Refused {
+                reason: refused.reason,
+                message: refused.message,
+            });
         }
-        if state.pending.contains_key(&transfer_id) || state.accepted.contains_key(&transfer_id) {
-            drop(state);
-            return refuse(
-                reply,
-                Refusal::InvalidOffer,
-                "this transfer ID is already in use".into(),
-            );
-        }
-        state.pending.insert(
-            transfer_id.clone(),
-            PendingOffer {
-                peer,
-                offer: offer.clone(),
-                reply,
-            },
-        );
     }
-    let names = offer
-        .files
-        .iter()
-        .map(|f| f.path.as_str())
-        .chain(offer.dirs.iter().map(String::as_str))
-        .take(SHOWN_NAMES)
-        .map(|n| display_escaped(n, 80))
-        .collect();
-    engine
-        .emit(Event::OfferReceived {
-            transfer_id: transfer_id.clone(),
-            peer,
-            files: offer.files.len(),
-            folders: offer.dirs.len(),
-            bytes: offer.total_bytes,
-            names,
-        })
-        .await;
-    if engine.inner.config.auto_accept {
-        decide(engine, &transfer_id, true);
-        return;
-    }
-    // Nobody answered in time: decline on the person's behalf.
-    let timeout = engine.inner.config.decision_timeout;
-    let expiring = engine.clone();
-    engine.inner.tracker.spawn(async move {
-        tokio::select! {
-            () = tokio::time::sleep(timeout) => {}
-            () = expiring.inner.shutdown.cancelled() => {}
-        }
-        let pending = expiring.state().pending.remove(&transfer_id);
-        if let Some(pending) = pending {
-            let reason = if expiring.inner.shutdown.is_cancelled() {
-                DeclineReason::ShuttingDown
-            } else {
-                DeclineReason::Expired
-            };
-            let _ = pending
-                .reply
-                .send(Response::Decision(Decision::Decline { reason }));
-            expiring
-                .emit(Event::Declined {
-                    transfer_id,
-                    reason: "no decision in time: the offer expired".into(),
-                })
-                .await;
-        }
-    });
 }
 
 /// A person's (or `--yes`'s) answer to an offer.
 pub(super) fn decide(engine: &Engine, transfer_id: &str, accept: bool) {
-    let Some(pending) = engine.state().pending.remove(transfer_id) else {
-        return;
-    };
-    if !accept {
-        let _ = pending.reply.send(Response::Decision(Decision::Decline {
-            reason: DeclineReason::Declined,
-        }));
-        engine.emit_lossy(Event::Declined {
-            transfer_id: transfer_id.to_owned(),
-            reason: "you declined the offer".into(),
-        });
-        return;
-    }
-    let engine = engine.clone();
-    let store = Store::new(engine.inner.config.download_dir.clone());
-    engine.clone().spawn(async move {
-        let PendingOffer { peer, offer, reply } = pending;
-        let checked_offer = offer.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            let resume = store.resume_points(&checked_offer);
-            store.check_space(&checked_offer, &resume).map(|()| resume)
-        })
-        .await;
-        let resume = match checked {
-            Ok(Ok(resume)) => resume,
-            Ok(Err(e)) => {
-                let _ = reply.send(Response::Decision(Decision::Decline {
-                    reason: DeclineReason::NoSpace,
-                }));
-                engine
-                    .emit(Event::TransferFailed {
-                        transfer_id: offer.transfer_id.clone(),
-                        peer,
-                        error: format!("declined: {e}"),
-                    })
-                    .await;
-                return;
-            }
-            Err(_) => return,
-        };
-        {
-            let mut state = engine.state();
-            // Accepted offers whose data never came are forgotten after a while.
-            state.accepted.retain(|_, a| a.at.elapsed() < ACCEPTED_TTL);
-            while state.accepted.len() >= MAX_ACCEPTED {
-                let oldest = state
-                    .accepted
-                    .iter()
-                    .min_by_key(|(_, a)| a.at)
-                    .map(|(id, _)| id.clone());
-                match oldest {
-                    Some(id) => state.accepted.remove(&id),
-                    None => break,
-                };
-            }
-            state.accepted.insert(
-                offer.transfer_id.clone(),
-                Accepted {
-                    peer,
-                    offer,
-                    resume: resume.clone(),
-                    at: std::time::Instant::now(),
-                },
-            );
-        }
-        let _ = reply.send(Response::Decision(Decision::Accept { resume }));
-    });
+    let actions = engine.inbox().decide(transfer_id, accept);
+    let driver = engine.clone();
+    engine.spawn(async move { carry_out(&driver, actions).await });
 }
 
 /// The sender gave up on a transfer.
 pub(super) async fn on_cancel(engine: &Engine, peer: PeerId, transfer_id: &str, reason: &str) {
-    let removed = {
-        let mut state = engine.state();
-        let pending = state
-            .pending
-            .get(transfer_id)
-            .is_some_and(|p| p.peer == peer);
-        let accepted = state
-            .accepted
-            .get(transfer_id)
-            .is_some_and(|a| a.peer == peer);
-        if pending {
-            state.pending.remove(transfer_id);
+    let actions = engine.inbox().cancel(peer, transfer_id, reason);
+    carry_out(engine, actions).await;
+}
+
+/// Does what the inbox asks, in order.
+async fn carry_out(engine: &Engine, actions: Vec<inbox::Action<oneshot::Sender<Response>>>) {
+    for action in actions {
+        match action {
+            Action::Answer { reply, response } => {
+                let _ = reply.send(response);
+            }
+            Action::Drop(reply) => drop(reply),
+            Action::Emit(event) => engine.emit(event).await,
+            Action::CheckDisk { transfer_id, offer } => check_disk(engine, transfer_id, offer),
+            Action::ExpireAt(at) => expire_at(engine, at),
         }
-        if accepted {
-            state.accepted.remove(transfer_id);
-        }
-        pending || accepted
-    };
-    if removed {
-        engine
-            .emit(Event::TransferFailed {
-                transfer_id: transfer_id.to_owned(),
-                peer,
-                error: format!(
-                    "the sender cancelled: {}",
-                    protocol::transfer::sanitize_reason(reason)
-                ),
-            })
-            .await;
     }
+}
+
+/// Checks free space and finds resume points off the async threads, then
+/// hands the result to the inbox.
+fn check_disk(engine: &Engine, transfer_id: String, offer: Offer) {
+    let store = Store::new(engine.inner.config.download_dir.clone());
+    let driver = engine.clone();
+    engine.spawn(async move {
+        let checked = tokio::task::spawn_blocking(move || {
+            let resume = store.resume_points(&offer);
+            store.check_space(&offer, &resume).map(|()| resume)
+        })
+        .await;
+        let result = match checked {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("the disk check was interrupted".into()),
+        };
+        let actions = driver.inbox().checked(&transfer_id, result, Instant::now());
+        carry_out(&driver, actions).await;
+    });
+}
+
+/// Expires the offers due at `at`; declines every waiting offer if the
+/// engine shuts down first.
+fn expire_at(engine: &Engine, at: Instant) {
+    let driver = engine.clone();
+    engine.spawn(async move {
+        let actions = tokio::select! {
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {
+                driver.inbox().expire(Instant::now())
+            }
+            () = driver.inner.shutdown.cancelled() => driver.inbox().shutdown(),
+        };
+        carry_out(&driver, actions).await;
+    });
 }
 
 /// Accepts data streams for as long as the engine runs.
@@ -287,8 +152,10 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
             return;
         }
     };
-    let accepted = engine.state().accepted.get(&header.transfer_id).cloned();
-    let Some(accepted) = accepted.filter(|a| a.peer == peer) else {
+    let claimed = engine
+        .inbox()
+        .claim(peer, &header.transfer_id, Instant::now());
+    let Some(accepted) = claimed else {
         warn!(%peer, "data for a transfer that was not accepted: refused");
         let _ = wire::write_frame(
             stall,
@@ -302,9 +169,6 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
         return;
     };
     let transfer_id = header.transfer_id.clone();
-    // One data stream per accepted offer: a retry is a new offer, which
-    // resumes from the partial files.
-    engine.state().accepted.remove(&transfer_id);
     let cancel = engine.track(&transfer_id);
     let result = tokio::select! {
         result = receive_files(engine, peer, &accepted, &header, &mut stream) => result,
@@ -349,6 +213,7 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
 }
 
 /// A failed receive: what to tell both sides.
+#[derive(Debug)]
 struct Failure {
     file: Option<u32>,
     message: String,
@@ -372,26 +237,7 @@ async fn receive_files(
 ) -> Result<Summary, Failure> {
     let stall = engine.inner.config.stall_timeout;
     let offer = &accepted.offer;
-    if header.starts.len() != offer.files.len() {
-        return Err(Failure::new(
-            None,
-            "the sender's start offsets do not match the offer",
-        ));
-    }
-    // The sender may start at 0 or at the offset we offered, nothing else.
-    for (index, start) in header.starts.iter().enumerate() {
-        let offered = accepted
-            .resume
-            .iter()
-            .find(|p| p.file as usize == index)
-            .map_or(0, |p| p.offset);
-        if *start != 0 && *start != offered {
-            return Err(Failure::new(
-                u32::try_from(index).ok(),
-                "the sender wants to resume at an offset we did not offer",
-            ));
-        }
-    }
+    let mut session = Receiving::new(offer, &accepted.resume, header)?;
     let path = engine
         .inner
         .net
@@ -401,20 +247,9 @@ async fn receive_files(
         .flatten()
         .unwrap_or(PathInfo {
             relayed: false,
-            transport: crate::network::Transport::Tcp,
+            transport: crate::network::TransportKind::Tcp,
         });
-    let resumed: u64 = header.starts.iter().sum();
-    engine
-        .emit(Event::TransferStarted {
-            transfer_id: offer.transfer_id.clone(),
-            peer,
-            direction: Direction::Receive,
-            files: offer.files.len(),
-            bytes: offer.total_bytes,
-            resumed,
-            path,
-        })
-        .await;
+    engine.emit(session.started(peer, path)).await;
 
     let store = Store::new(engine.inner.config.download_dir.clone());
     let prepared_offer = offer.clone();
@@ -425,26 +260,19 @@ async fn receive_files(
     let placement = Arc::new(placement);
 
     let started = Instant::now();
-    let mut done = resumed;
-    let mut last_progress = Instant::now();
-    // The files the stream carries, in its order. Those an earlier attempt
-    // of the same offer placed complete need nothing.
-    let mut plan = Vec::with_capacity(offer.files.len());
-    for (index, (entry, start)) in offer.files.iter().zip(&header.starts).enumerate() {
-        if *start == entry.size
-            && let Some(done) = already_placed(&placement, entry)
+    // Files an earlier attempt of the same offer placed complete need nothing.
+    let mut placed = Vec::new();
+    for index in session.complete_before() {
+        if let Some(done) = offer
+            .files
+            .get(index)
+            .and_then(|entry| already_placed(&placement, entry))
         {
             files_done(engine, &offer.transfer_id, vec![done]);
-            continue;
+            placed.push(index);
         }
-        plan.push(Planned {
-            index: u32::try_from(index).unwrap_or(u32::MAX),
-            entry: entry.clone(),
-            start: *start,
-        });
     }
-    let plan: Arc<[Planned]> = plan.into();
-    let mut at = Position::new(&plan);
+    let plan: Arc<[Planned]> = session.plan(&placed).into();
     let mut buffers = Buffers::new();
     let mut disk = Disk::start(
         Arc::clone(&placement),
@@ -453,16 +281,18 @@ async fn receive_files(
     );
     // The bytes of every file, back to back: read in chunks that may span
     // many small files; the disk thread splits them.
-    let mut left: u64 = plan.iter().map(Planned::len).sum();
-    while left > 0 {
-        let want = CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
+    loop {
+        let want = session.want();
+        if want == 0 {
+            break;
+        }
         let mut buf = buffers.take();
         let (n, read) = wire::read_full(stall, stream, &mut buf[..want]).await;
         // What did arrive is kept (for a resume) even if the stream broke.
         if n > 0 && disk.send(ToDisk(buf, n)).await.is_err() {
             return Err(disk.failure().await);
         }
-        at.advance(n as u64);
+        let progress = session.received(n, Instant::now());
         let broken = match read {
             Ok(()) if n == want => None,
             Ok(()) => Some("the connection closed in the middle of".to_owned()),
@@ -470,53 +300,27 @@ async fn receive_files(
         };
         if let Some(what) = broken {
             disk.abandon().await;
-            let (index, entry) = at
-                .current()
-                .map_or((None, ""), |(p, _)| (Some(p.index), p.entry.path.as_str()));
-            return Err(Failure::new(
-                index,
-                format!(
-                    "{what} {}; run the transfer again to resume",
-                    display_escaped(entry, 80)
-                ),
-            ));
+            return Err(session.broken(&what));
         }
-        left -= n as u64;
-        done += n as u64;
-        if last_progress.elapsed().as_millis() >= 100
-            && let Some((file, file_done)) = at.current()
-        {
-            last_progress = Instant::now();
-            engine.emit_lossy(Event::Progress {
-                transfer_id: offer.transfer_id.clone(),
-                done,
-                total: offer.total_bytes,
-                file: file.entry.path.clone(),
-                file_done,
-                file_size: file.entry.size,
-            });
+        if let Some(progress) = progress {
+            engine.emit_lossy(progress);
         }
         files_done(engine, &offer.transfer_id, disk.placed());
     }
     let placed = disk.finish().await?;
     files_done(engine, &offer.transfer_id, placed);
-    // Anything after the announced bytes is a lie about sizes.
     let mut probe = [0u8; 1];
-    match wire::read_some(stall, stream, &mut probe).await {
-        Ok(0) => {}
-        Ok(_) => {
-            return Err(Failure::new(
-                None,
-                "the sender sent more data than it announced",
-            ));
-        }
-        Err(WireError::Io(_)) => {}
-        Err(e) => return Err(Failure::new(None, e.to_string())),
-    }
+    let trailing = match wire::read_some(stall, stream, &mut probe).await {
+        Ok(0) => Trailing::Nothing,
+        Ok(_) => Trailing::Bytes,
+        Err(WireError::Io(_)) => Trailing::Broken,
+        Err(e) => Trailing::Failed(e.to_string()),
+    };
+    session.end(trailing)?;
     Ok(Summary {
         files: offer.files.len(),
         bytes: offer.total_bytes,
-        transferred: offer.total_bytes - resumed,
+        transferred: session.transferred(),
         seconds: started.elapsed().as_secs_f64(),
         path: engine
             .inner
@@ -528,50 +332,6 @@ async fn receive_files(
             .unwrap_or(path),
         saved: top_level_names(&placement, offer),
     })
-}
-
-/// Where the stream is in the plan: the file its next byte belongs to.
-struct Position<'a> {
-    plan: &'a [Planned],
-    /// Index in `plan` of the current file.
-    file: usize,
-    /// Bytes of the current file the stream carried so far.
-    into: u64,
-}
-
-impl<'a> Position<'a> {
-    fn new(plan: &'a [Planned]) -> Self {
-        let mut at = Self {
-            plan,
-            file: 0,
-            into: 0,
-        };
-        at.advance(0);
-        at
-    }
-
-    /// Moves `n` bytes on, past files that are complete.
-    fn advance(&mut self, mut n: u64) {
-        while let Some(file) = self.plan.get(self.file) {
-            let left = file.len() - self.into;
-            if n < left {
-                self.into += n;
-                return;
-            }
-            n -= left;
-            self.file += 1;
-            self.into = 0;
-        }
-    }
-
-    /// The file the next byte belongs to (the last one at the end), and how
-    /// much of it arrived, counting a resumed prefix.
-    fn current(&self) -> Option<(&'a Planned, u64)> {
-        match self.plan.get(self.file) {
-            Some(file) => Some((file, file.start + self.into)),
-            None => self.plan.last().map(|file| (file, file.entry.size)),
-        }
-    }
 }
 
 /// The final path of `entry` if a complete file of its size is already there.
@@ -605,66 +365,5 @@ fn files_done(engine: &Engine, transfer_id: &str, placed: Vec<PathBuf>) {
             transfer_id: transfer_id.to_owned(),
             file: shown,
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use protocol::offer::Hash;
-
-    use super::*;
-
-    fn planned(index: u32, size: u64, start: u64) -> Planned {
-        Planned {
-            index,
-            entry: FileEntry {
-                path: format!("f{index}"),
-                size,
-                hash: Hash([0; 32]),
-            },
-            start,
-        }
-    }
-
-    /// Index of the current file and its bytes so far.
-    fn at(position: &Position<'_>) -> Option<(u32, u64)> {
-        position.current().map(|(file, done)| (file.index, done))
-    }
-
-    #[test]
-    fn a_position_walks_across_files_skipping_those_without_bytes() {
-        // An empty file, a resumed one, one already complete, a small one.
-        let plan = [
-            planned(0, 0, 0),
-            planned(1, 10, 4),
-            planned(2, 5, 5),
-            planned(3, 3, 0),
-        ];
-        let mut position = Position::new(&plan);
-        assert_eq!(
-            at(&position),
-            Some((1, 4)),
-            "the empty file is passed at once"
-        );
-        position.advance(5);
-        assert_eq!(at(&position), Some((1, 9)));
-        // The last byte of file 1 also passes the complete file 2.
-        position.advance(2);
-        assert_eq!(at(&position), Some((3, 1)));
-        position.advance(2);
-        assert_eq!(
-            at(&position),
-            Some((3, 3)),
-            "at the end: the last file, complete"
-        );
-        position.advance(7);
-        assert_eq!(at(&position), Some((3, 3)));
-    }
-
-    #[test]
-    fn an_empty_plan_has_no_position() {
-        let mut position = Position::new(&[]);
-        position.advance(1);
-        assert_eq!(at(&position), None);
     }
 }

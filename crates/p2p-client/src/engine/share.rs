@@ -2,38 +2,26 @@
 //! secret or the share code (SPAKE2 bound to both peer IDs, then key
 //! confirmation both ways). Only then does the sender reveal its offer.
 
-use std::collections::HashMap;
+mod state;
 
 use libp2p::{Multiaddr, PeerId};
 use protocol::code::ShareCode;
 use protocol::ticket::{SECRET_BYTES, Ticket};
-use protocol::transfer::{Knock, Refusal, Request, Response, sanitize_reason};
+use protocol::transfer::{Knock, Request, Response, sanitize_reason};
 use rand::RngCore;
-use spake2::{Ed25519Group, Identity, Password, Spake2};
+use spake2::{Ed25519Group, Password, Spake2};
 use tokio::sync::oneshot;
-use tracing::{info, warn};
 
+use self::state::{
+    Arrival, RECEIVER_LABEL, SENDER_LABEL, confirm_mac, constant_time_eq, pake_ids, session_key,
+};
 use super::{Engine, EngineError};
 
-const SENDER_LABEL: &[u8] = b"p2p-share pake confirm sender";
-const RECEIVER_LABEL: &[u8] = b"p2p-share pake confirm receiver";
+/// How a share's waiting task hears of its receiver.
+pub(super) type Notify = oneshot::Sender<Result<PeerId, EngineError>>;
 
-/// Shares waiting for their receiver.
-#[derive(Default)]
-pub(super) struct Shares {
-    entries: HashMap<u64, Entry>,
-    next: u64,
-}
-
-struct Entry {
-    secret: [u8; SECRET_BYTES],
-    code: Option<ShareCode>,
-    /// For a code: the peer the signal server paired us with, once known.
-    paired: Option<PeerId>,
-    /// A PAKE in progress: the peer and the key it should confirm.
-    confirming: Option<(PeerId, [u8; 32])>,
-    notify: Option<oneshot::Sender<Result<PeerId, EngineError>>>,
-}
+/// The open shares, each told of its receiver through a [`Notify`].
+pub(super) type Shares = state::Shares<Notify>;
 
 /// A share waiting for its receiver.
 pub struct Share {
@@ -53,7 +41,7 @@ impl Share {
             result = self.arrived => result.unwrap_or(Err(EngineError::Stopped)),
             () = self.engine.inner.shutdown.cancelled() => Err(EngineError::Stopped),
         };
-        self.engine.state().shares.entries.remove(&self.id);
+        self.engine.shares().close(self.id);
         result
     }
 
@@ -91,25 +79,16 @@ pub(super) async fn create(engine: &Engine) -> Result<Share, EngineError> {
                 outcome = paired => outcome,
                 () = engine.inner.shutdown.cancelled() => return,
             };
-            let mut state = engine.state();
-            let Some(entry) = state.shares.entries.get_mut(&id) else {
-                return;
-            };
-            match outcome.ok().and_then(|p| p.peer_id.parse::<PeerId>().ok()) {
-                Some(peer) => entry.paired = entry.paired.or(Some(peer)),
-                None => {
-                    if let Some(notify) = entry.notify.take() {
-                        let _ = notify.send(Err(EngineError::CodeExpired));
-                    }
-                }
-            }
+            let peer = outcome.ok().and_then(|p| p.peer_id.parse::<PeerId>().ok());
+            let arrival = engine.shares().paired(id, peer);
+            deliver(arrival);
         });
     }
     Ok(share)
 }
 
 async fn open_code(
-    signal: &crate::signal::SignalHandle,
+    signal: &crate::signal_client::SignalHandle,
 ) -> Result<(ShareCode, oneshot::Receiver<protocol::signal::PeerInfo>), EngineError> {
     let mut last = None;
     for attempt in 0..NAMEPLATE_TRIES {
@@ -128,17 +107,19 @@ async fn open_code(
             })?;
         match signal.open_code(nameplate).await {
             Ok(paired) => return Ok((code, paired)),
-            Err(crate::signal::SignalError::Refused {
+            Err(crate::signal_client::SignalError::Refused {
                 code: protocol::signal::ErrorCode::CodeInUse,
                 message,
             }) => last = Some(message),
             Err(e) => return Err(e.into()),
         }
     }
-    Err(EngineError::Signal(crate::signal::SignalError::Refused {
-        code: protocol::signal::ErrorCode::CodeInUse,
-        message: last.unwrap_or_default(),
-    }))
+    Err(EngineError::Signal(
+        crate::signal_client::SignalError::Refused {
+            code: protocol::signal::ErrorCode::CodeInUse,
+            message: last.unwrap_or_default(),
+        },
+    ))
 }
 
 /// Registers a share with a fresh ticket secret.
@@ -157,23 +138,7 @@ async fn register(engine: &Engine, code: Option<ShareCode>) -> Result<Share, Eng
         secret,
     };
     let (notify, arrived) = oneshot::channel();
-    let id = {
-        let mut state = engine.state();
-        let shares = &mut state.shares;
-        shares.next += 1;
-        let id = shares.next;
-        shares.entries.insert(
-            id,
-            Entry {
-                secret,
-                code: code.clone(),
-                paired: None,
-                confirming: None,
-                notify: Some(notify),
-            },
-        );
-        id
-    };
+    let id = engine.shares().open(secret, code.clone(), notify);
     Ok(Share {
         id,
         ticket,
@@ -181,21 +146,6 @@ async fn register(engine: &Engine, code: Option<ShareCode>) -> Result<Share, Eng
         arrived,
         engine: engine.clone(),
     })
-}
-
-fn confirm_mac(key: &[u8; 32], label: &[u8]) -> [u8; 32] {
-    *blake3::keyed_hash(key, label).as_bytes()
-}
-
-fn pake_ids(sender: &PeerId, receiver: &PeerId) -> (Identity, Identity) {
-    (
-        Identity::new(&sender.to_bytes()),
-        Identity::new(&receiver.to_bytes()),
-    )
-}
-
-fn session_key(bytes: &[u8]) -> Option<[u8; 32]> {
-    bytes.try_into().ok()
 }
 
 /// A receiver knocks on one of our shares.
@@ -206,68 +156,8 @@ pub(super) fn on_knock(
     reply: oneshot::Sender<Response>,
 ) {
     let me = engine.peer_id();
-    let mut state = engine.state();
-    let response = match knock {
-        Knock::Ticket { secret } => {
-            let found = state
-                .shares
-                .entries
-                .values_mut()
-                .find(|e| e.notify.is_some() && constant_time_eq(&e.secret, &secret));
-            match found {
-                Some(entry) => {
-                    info!(%peer, "receiver presented the ticket");
-                    if let Some(notify) = entry.notify.take() {
-                        let _ = notify.send(Ok(peer));
-                    }
-                    Response::Knocked {
-                        pake: None,
-                        mac: None,
-                    }
-                }
-                None => refused(
-                    Refusal::WrongSecret,
-                    "this ticket is not valid here (used or expired)",
-                ),
-            }
-        }
-        Knock::Pake { msg } => {
-            let found = state.shares.entries.values_mut().find(|e| {
-                e.notify.is_some()
-                    && e.code.is_some()
-                    && e.confirming.is_none()
-                    && e.paired.is_none_or(|p| p == peer)
-            });
-            match found {
-                Some(entry) => {
-                    let password = entry
-                        .code
-                        .as_ref()
-                        .map(ShareCode::password)
-                        .unwrap_or_default();
-                    let (id_a, id_b) = pake_ids(&me, &peer);
-                    let (pake, ours) = Spake2::<Ed25519Group>::start_a(
-                        &Password::new(password.as_bytes()),
-                        &id_a,
-                        &id_b,
-                    );
-                    match pake.finish(&msg).ok().as_deref().and_then(session_key) {
-                        Some(key) => {
-                            entry.confirming = Some((peer, key));
-                            Response::Knocked {
-                                pake: Some(ours),
-                                mac: Some(confirm_mac(&key, SENDER_LABEL).to_vec()),
-                            }
-                        }
-                        None => refused(Refusal::WrongSecret, "malformed PAKE message"),
-                    }
-                }
-                None => refused(Refusal::NotExpected, "no share code is waiting for you"),
-            }
-        }
-        _ => refused(Refusal::NotExpected, "unknown knock"),
-    };
-    drop(state);
+    let (response, arrival) = engine.shares().knock(me, peer, knock);
+    deliver(arrival);
     let _ = reply.send(response);
 }
 
@@ -278,36 +168,16 @@ pub(super) fn on_confirm(
     mac: &[u8],
     reply: oneshot::Sender<Response>,
 ) {
-    let mut state = engine.state();
-    let found = state
-        .shares
-        .entries
-        .values_mut()
-        .find(|e| e.confirming.is_some_and(|(p, _)| p == peer));
-    let response = match found {
-        Some(entry) => {
-            let key = entry.confirming.map(|(_, key)| key).unwrap_or_default();
-            let good = constant_time_eq(&confirm_mac(&key, RECEIVER_LABEL), mac);
-            let result = if good {
-                info!(%peer, "receiver proved the share code");
-                Ok(peer)
-            } else {
-                warn!(%peer, "share code mismatch");
-                Err(EngineError::WrongCode)
-            };
-            if let Some(notify) = entry.notify.take() {
-                let _ = notify.send(result);
-            }
-            if good {
-                Response::Confirmed
-            } else {
-                refused(Refusal::WrongSecret, "the share code does not match")
-            }
-        }
-        None => refused(Refusal::NotExpected, "nothing to confirm"),
-    };
-    drop(state);
+    let (response, arrival) = engine.shares().confirm(peer, mac);
+    deliver(arrival);
     let _ = reply.send(response);
+}
+
+/// Tells a waiting share who came (or why nobody will).
+fn deliver(arrival: Option<Arrival<Notify>>) {
+    if let Some(Arrival { notify, result }) = arrival {
+        let _ = notify.send(result);
+    }
 }
 
 /// Receiver: presents a ticket's secret to the sender it names.
@@ -319,28 +189,28 @@ pub(super) async fn knock_ticket(engine: &Engine, ticket: &Ticket) -> Result<Pee
     let addrs = ticket.addrs.iter().filter_map(|a| a.parse().ok()).collect();
     engine.inner.net.dial(peer, addrs).await?;
     // Expect the offer before asking, so it cannot race past us.
-    engine.state().expected_senders.insert(peer);
+    engine.inbox().expect(peer);
     let knock = Request::Knock(Knock::Ticket {
         secret: ticket.secret.to_vec(),
     });
     match engine.inner.net.request(peer, knock).await {
         Ok(Response::Knocked { .. }) => Ok(peer),
         Ok(Response::Refused { message, .. }) => {
-            engine.state().expected_senders.remove(&peer);
+            engine.inbox().unexpect(&peer);
             Err(EngineError::Refused {
                 peer,
                 message: sanitize_reason(&message),
             })
         }
         Ok(other) => {
-            engine.state().expected_senders.remove(&peer);
+            engine.inbox().unexpect(&peer);
             Err(EngineError::Protocol {
                 peer,
                 reason: format!("unexpected answer to a knock: {other:?}"),
             })
         }
         Err(e) => {
-            engine.state().expected_senders.remove(&peer);
+            engine.inbox().unexpect(&peer);
             Err(e.into())
         }
     }
@@ -382,26 +252,15 @@ pub(super) async fn knock_code(
             .await;
         return Err(EngineError::WrongCode);
     };
-    engine.state().expected_senders.insert(peer);
+    engine.inbox().expect(peer);
     let confirm = Request::Confirm {
         mac: confirm_mac(&key, RECEIVER_LABEL).to_vec(),
     };
     match engine.inner.net.request(peer, confirm).await? {
         Response::Confirmed => Ok(peer),
         _ => {
-            engine.state().expected_senders.remove(&peer);
+            engine.inbox().unexpect(&peer);
             Err(EngineError::WrongCode)
         }
     }
-}
-
-fn refused(reason: Refusal, message: &str) -> Response {
-    Response::Refused {
-        reason,
-        message: message.into(),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -13,7 +13,7 @@ use libp2p::swarm::{ConnectionId, DialError};
 use libp2p::{Multiaddr, PeerId, Swarm};
 
 use super::behaviour::Behaviour;
-use super::{PathInfo, Transport};
+use super::{PathInfo, TransportKind};
 
 /// How long TCP may try alone before QUIC is dialled too.
 const QUIC_HEAD_START: Duration = Duration::from_millis(250);
@@ -37,11 +37,11 @@ impl Stage {
         let path = match self {
             Stage::Quic => PathInfo {
                 relayed: false,
-                transport: Transport::Quic,
+                transport: TransportKind::Quic,
             },
             Stage::Circuits => PathInfo {
                 relayed: true,
-                transport: Transport::Tcp,
+                transport: TransportKind::Tcp,
             },
         };
         path.rank()
@@ -68,8 +68,8 @@ fn plan(addrs: Vec<Multiaddr>) -> Plan {
         let path = PathInfo::of(&addr);
         match (path.relayed, path.transport) {
             (true, _) => circuits.push(addr),
-            (false, Transport::Quic) => quic.push(addr),
-            (false, Transport::Tcp) => tcp.push(addr),
+            (false, TransportKind::Quic) => quic.push(addr),
+            (false, TransportKind::Tcp) => tcp.push(addr),
         }
     }
     let stages = [
@@ -285,15 +285,15 @@ mod tests {
             .late
             .insert(peer, vec![(Stage::Circuits, addrs(&[CIRCUIT]))]);
         assert!(!dials.nothing_better_coming(&peer, None));
-        assert!(dials.nothing_better_coming(&peer, path(false, Transport::Quic)));
+        assert!(dials.nothing_better_coming(&peer, path(false, TransportKind::Quic)));
 
         // A direct TCP dial under way beats direct QUIC, not direct TCP.
         let tcp = best_rank(&addrs(&[TCP]));
         dials
             .under_way
             .insert(ConnectionId::new_unchecked(1), (peer, tcp));
-        assert!(!dials.nothing_better_coming(&peer, path(false, Transport::Quic)));
-        assert!(dials.nothing_better_coming(&peer, path(false, Transport::Tcp)));
+        assert!(!dials.nothing_better_coming(&peer, path(false, TransportKind::Quic)));
+        assert!(dials.nothing_better_coming(&peer, path(false, TransportKind::Tcp)));
         // Another peer's dials do not count.
         assert!(dials.nothing_better_coming(&PeerId::random(), None));
 

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use protocol::offer::{FileEntry, Hash};
 use tokio::sync::mpsc;
 
-use super::{CHUNK, Failure};
-use crate::transfer::store::{PartialFile, Placement, StoreError, VerifiedFile};
+use super::Failure;
+use super::session::CHUNK;
+use crate::files::store::{PartialFile, Placement, StoreError, VerifiedFile};
 
 /// Chunks queued between the network and the disk thread. With the spare
 /// buffers this bounds a transfer's buffers to about 2.5 MiB.
@@ -226,7 +227,7 @@ enum Job {
     /// the result.
     Batch(Vec<VerifiedFile>),
     /// Start the data of a large file being written towards the disk (see
-    /// [`crate::transfer::store::PartialFile::writeback`]); no answer.
+    /// [`crate::files::store::PartialFile::writeback`]); no answer.
     Writeback(std::fs::File),
 }
 

@@ -2,7 +2,7 @@
 use libp2p::PeerId;
 
 use super::*;
-use crate::Transport;
+use crate::TransportKind;
 
 /// A fixed peer ID for each name, so events about one peer name one row.
 fn peer(seed: u8) -> PeerId {
@@ -28,7 +28,7 @@ fn started(id: &str) -> Event {
         resumed: 100,
         path: PathInfo {
             relayed: true,
-            transport: Transport::Quic,
+            transport: TransportKind::Quic,
         },
     }
 }

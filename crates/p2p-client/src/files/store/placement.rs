@@ -17,11 +17,11 @@ pub struct Placement {
     pub(super) partial: Option<Arc<OwnedFd>>,
     /// The folder files were last placed in, held open.
     #[cfg(target_os = "linux")]
-    pub(super) last_folder: Arc<Mutex<dirs::LastFolder>>,
+    pub(super) last_folder: Arc<Mutex<held::LastFolder>>,
     /// How files made without a name in the partial folder get one, where
     /// they can be (set by [`Store::prepare`]).
     #[cfg(target_os = "linux")]
-    pub(super) unnamed: Option<dirs::Link>,
+    pub(super) unnamed: Option<held::Link>,
 }
 
 impl Placement {
@@ -165,7 +165,7 @@ impl Placement {
         if offset > 0 || entry.size >= UNNAMED_BELOW {
             return None;
         }
-        match dirs::create_unnamed(dir) {
+        match held::create_unnamed(dir) {
             Ok(fd) => Some((File::from(fd), Kind::Unnamed(link))),
             Err(error) => {
                 tracing::debug!(%error, "no file without a name; using a partial name");
@@ -214,7 +214,7 @@ impl Placement {
         if offset > 0 {
             file.seek(SeekFrom::Start(0)).map_err(io_err)?;
             let read =
-                crate::transfer::hash_stream((&mut file).take(offset), &mut hasher, &mut |_| {})
+                crate::files::hash_stream((&mut file).take(offset), &mut hasher, &mut |_| {})
                     .map_err(io_err)?;
             if read != offset {
                 return Err(StoreError::PartialTooShort {

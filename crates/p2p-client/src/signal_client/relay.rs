@@ -54,7 +54,7 @@ pub(super) fn spawn_reservation(
         // than TCP) gets a connection of its own beside it.
         let tcp_and_other = addrs.clone();
         let (tcp, other): (Vec<Multiaddr>, Vec<Multiaddr>) = addrs.into_iter().partition(|a| {
-            crate::network::PathInfo::of(a).transport == crate::network::Transport::Tcp
+            crate::network::PathInfo::of(a).transport == crate::network::TransportKind::Tcp
         });
         let quic = other.clone();
         let mut chosen = Vec::new();

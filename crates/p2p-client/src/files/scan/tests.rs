@@ -273,7 +273,7 @@ fn dot_means_the_current_folder_by_its_name() {
 fn prefix_hash_covers_the_first_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("f.bin");
-    let bytes: Vec<u8> = (0..(crate::transfer::HASH_CHUNK + 100))
+    let bytes: Vec<u8> = (0..(crate::files::HASH_CHUNK + 100))
         .map(|i| (i % 7) as u8)
         .collect();
     write(&file, &bytes);
@@ -281,14 +281,14 @@ fn prefix_hash_covers_the_first_bytes() {
         0,
         1,
         50,
-        crate::transfer::HASH_CHUNK,
-        crate::transfer::HASH_CHUNK + 100,
+        crate::files::HASH_CHUNK,
+        crate::files::HASH_CHUNK + 100,
     ] {
         let got = prefix_hash(&file, len as u64).unwrap().unwrap();
         assert_eq!(got.0, *blake3::hash(&bytes[..len]).as_bytes(), "len {len}");
     }
     assert_eq!(
-        prefix_hash(&file, crate::transfer::HASH_CHUNK as u64 + 101).unwrap(),
+        prefix_hash(&file, crate::files::HASH_CHUNK as u64 + 101).unwrap(),
         None
     );
     assert!(prefix_hash(&tmp.path().join("missing"), 1).is_err());

@@ -15,7 +15,7 @@ use std::sync::PoisonError;
 use protocol::path::{SafePath, display_escaped, numbered_name};
 
 #[cfg(target_os = "linux")]
-use super::dirs;
+use super::held;
 use super::{MAX_NUMBER, Placement, SHOWN_CHARS, StoreError, ensure_dirs, remove_partial};
 
 /// Where `rel` goes: its folders below the download folder and its name,
@@ -128,13 +128,13 @@ fn place_at(
 #[cfg(target_os = "linux")]
 pub(super) fn place_unnamed(
     file: &File,
-    link: dirs::Link,
+    link: held::Link,
     rel: &SafePath,
     placement: &Placement,
 ) -> Result<PathBuf, StoreError> {
     let (folders, mapped_name) = target(rel, placement);
     let named = name_at(rel, &folders, mapped_name, placement, |folder, name| {
-        dirs::link_unnamed(file, folder, name, link)
+        held::link_unnamed(file, folder, name, link)
     })?;
     // `unnamed_support` named a file the same way before this one was made.
     named.ok_or_else(|| StoreError::Io {
@@ -186,7 +186,7 @@ fn name_at(
                 n -= 1;
             }
             Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => return Ok(None),
-            Err(e) => return Err(dirs::io_err(&parent.join(&name), e)),
+            Err(e) => return Err(held::io_err(&parent.join(&name), e)),
         }
     }
     Err(StoreError::NoFreeName {

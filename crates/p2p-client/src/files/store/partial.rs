@@ -21,7 +21,7 @@ pub(super) enum Kind {
     /// It vanishes if the transfer stops, so only small files (below
     /// [`UNNAMED_BELOW`]) are received this way.
     #[cfg(target_os = "linux")]
-    Unnamed(dirs::Link),
+    Unnamed(held::Link),
 }
 
 /// One file being received: bytes are appended to its partial file and

@@ -37,10 +37,10 @@ use protocol::transfer::ResumePoint;
 
 #[cfg(target_os = "linux")]
 mod direct;
-#[cfg(target_os = "linux")]
-mod dirs;
 mod error;
 mod expire;
+#[cfg(target_os = "linux")]
+mod held;
 mod partial;
 mod place;
 mod placement;
@@ -73,7 +73,7 @@ pub const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
 const MAX_NUMBER: u32 = 10_000;
 
 /// Files smaller than this are received into a file without a name where
-/// the system can (Linux, see `dirs::create_unnamed`), which gets its
+/// the system can (Linux, see `held::create_unnamed`), which gets its
 /// final name at once when placed: for many small files that is a third of
 /// the folder updates of a named partial (create, then rename away), and
 /// no lock. The price is no resume inside such a file: at most this much
@@ -268,8 +268,8 @@ impl Store {
         let mut placement = Placement::new(self.dir.clone(), map);
         #[cfg(target_os = "linux")]
         {
-            let partial = dirs::open_chain(&self.dir, [STATE_DIR, PARTIAL_DIR])?;
-            placement.unnamed = dirs::unnamed_support(&partial);
+            let partial = held::open_chain(&self.dir, [STATE_DIR, PARTIAL_DIR])?;
+            placement.unnamed = held::unnamed_support(&partial);
             placement.partial = Some(Arc::new(partial));
         }
 

@@ -94,7 +94,7 @@ fn a_tree_is_received_byte_identical_with_empty_folders() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("downloads");
     let store = Store::new(dir.clone());
-    let big = bytes(3 * crate::transfer::HASH_CHUNK + 5, 1);
+    let big = bytes(3 * crate::files::HASH_CHUNK + 5, 1);
     let files: [(&str, &[u8]); 4] = [
         ("photos/2024/a.jpg", &big),
         ("photos/b.jpg", b"bbbb"),
@@ -253,7 +253,7 @@ fn a_crash_resumes_where_it_stopped_and_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let store = Store::new(dir.clone());
-    let data = bytes(2 * crate::transfer::HASH_CHUNK + 333, 9);
+    let data = bytes(2 * crate::files::HASH_CHUNK + 333, 9);
     let half = data.len() / 2 + 17;
     let o = offer(&[("other.bin", b"zz"), ("movie.mkv", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
@@ -772,16 +772,16 @@ fn small_files_find_taken_names_and_never_replace_them() {
 fn both_ways_of_naming_a_file_made_without_one_work_and_never_replace() {
     use std::io::Write as _;
     let tmp = tempfile::tempdir().unwrap();
-    let dir = dirs::open_chain(tmp.path(), []).unwrap();
+    let dir = held::open_chain(tmp.path(), []).unwrap();
     fs::write(tmp.path().join("taken"), b"mine").unwrap();
-    for (link, name) in [(dirs::Link::EmptyPath, "one"), (dirs::Link::ProcFd, "two")] {
-        let mut file = File::from(dirs::create_unnamed(&dir).unwrap());
+    for (link, name) in [(held::Link::EmptyPath, "one"), (held::Link::ProcFd, "two")] {
+        let mut file = File::from(held::create_unnamed(&dir).unwrap());
         file.write_all(name.as_bytes()).unwrap();
         assert_eq!(
-            dirs::link_unnamed(&file, &dir, "taken", link),
+            held::link_unnamed(&file, &dir, "taken", link),
             Err(rustix::io::Errno::EXIST)
         );
-        dirs::link_unnamed(&file, &dir, name, link).unwrap();
+        held::link_unnamed(&file, &dir, name, link).unwrap();
         assert_eq!(fs::read(tmp.path().join(name)).unwrap(), name.as_bytes());
     }
     assert_eq!(fs::read(tmp.path().join("taken")).unwrap(), b"mine");
