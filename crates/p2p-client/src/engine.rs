@@ -188,6 +188,11 @@ impl Engine {
         self.inner.max_rate.set(rate);
     }
 
+    /// The upload limit now.
+    pub fn max_rate(&self) -> Option<std::num::NonZeroU64> {
+        self.inner.max_rate.get()
+    }
+
     /// Peers seen on the LAN now.
     pub fn lan_peers(&self) -> Vec<PeerId> {
         self.inner.lan_peers.borrow().iter().copied().collect()

@@ -67,14 +67,23 @@ fn start_app(
     server: Option<String>,
     picks: Vec<PathBuf>,
 ) -> Harness<'static, GuiApp> {
+    let flags = Flags {
+        no_mdns: true,
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        server,
+        ..Flags::default()
+    };
+    start_app_with(config_dir, flags, picks)
+}
+
+fn start_app_with(
+    config_dir: &Path,
+    flags: Flags,
+    picks: Vec<PathBuf>,
+) -> Harness<'static, GuiApp> {
     let options = GuiOptions {
         dirs: Dirs::resolve(Some(config_dir)).unwrap(),
-        flags: Flags {
-            no_mdns: true,
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            server,
-            ..Flags::default()
-        },
+        flags,
     };
     let repaint_target = eframe::egui::Context::default();
     let app = GuiApp::new(
@@ -355,4 +364,63 @@ fn without_a_server_or_with_an_unreachable_one_the_window_works_and_says_so() {
             .is_some()
     });
     unreachable.harness.get_by_label("Send with a code…");
+}
+
+#[test]
+fn the_app_listens_where_the_config_file_says_and_applies_a_new_upload_limit_at_once() {
+    let config = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    FileConfig {
+        name: Some("Desk".into()),
+        download_dir: Some(downloads.path().to_path_buf()),
+        listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
+        max_rate: Some("1M".into()),
+        ..FileConfig::default()
+    }
+    .save(config.path())
+    .unwrap();
+    // No --listen: the file's address is the one used.
+    let flags = Flags {
+        no_mdns: true,
+        ..Flags::default()
+    };
+    let mut harness = start_app_with(config.path(), flags, Vec::new());
+    let wanted = format!("/ip4/127.0.0.1/tcp/{port}");
+    for _ in 0..400 {
+        harness.step();
+        if harness.state().model().listening.contains(&wanted) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(harness.state().model().listening, [wanted]);
+    assert_eq!(
+        harness.state().upload_limit().map(|r| r.get()),
+        Some(1_000_000)
+    );
+    let engine_before = harness.state().peer_id();
+    harness.get_by_label("Settings").click_accesskit();
+    harness.run_steps(2);
+    let limit = eframe::egui::accesskit::Role::TextInput;
+    harness.get_by_role_and_label(limit, "Upload limit").focus();
+    harness.run_steps(1);
+    harness.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::A);
+    harness
+        .get_by_role_and_label(limit, "Upload limit")
+        .type_text("2M");
+    harness.run_steps(1);
+    harness.get_by_label("Save").click_accesskit();
+    harness.run_steps(1);
+    // The same engine, now with the new limit: no restart was needed.
+    assert_eq!(harness.state().peer_id(), engine_before);
+    assert_eq!(
+        harness.state().upload_limit().map(|r| r.get()),
+        Some(2_000_000)
+    );
 }

@@ -1,4 +1,9 @@
 //! The desktop app: state, message handling and the frame.
+//!
+//! `actions`: what the app starts on the engine (send, share, receive by
+//! code) and the file pickers.
+
+mod actions;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use eframe::egui;
 use libp2p::PeerId;
 
-use super::bridge::{AppMsg, Bridge, PickPurpose, UiSender};
+use super::bridge::{AppMsg, Bridge, PickPurpose};
 use super::history::History;
 use super::model::{Model, short_id};
 use super::panels::{self, UiCommand};
@@ -129,6 +134,11 @@ impl GuiApp {
         self.engine.as_ref().map(Engine::peer_id)
     }
 
+    /// The running engine's upload limit (bytes per second).
+    pub fn upload_limit(&self) -> Option<std::num::NonZeroU64> {
+        self.engine.as_ref().and_then(Engine::max_rate)
+    }
+
     /// The settings as saved.
     pub fn settings(&self) -> &FileConfig {
         &self.settings
@@ -219,157 +229,6 @@ impl GuiApp {
                 self.notify(true, format!("cannot save the transfer history: {e}"));
             }
         }
-    }
-
-    fn name_of(&self, peer: &str) -> String {
-        self.model.peers.get(peer).map_or_else(
-            || short_id(peer),
-            |row| format!("{} ({})", row.label(), short_id(peer)),
-        )
-    }
-
-    /// The engine and a way to the UI, or a notice that the network is not up.
-    fn online(&mut self) -> Option<(Engine, UiSender)> {
-        match (self.engine.clone(), self.ui_sender()) {
-            (Some(engine), Some(ui)) => Some((engine, ui)),
-            _ => {
-                self.notify(
-                    true,
-                    "The network is not running yet; try again in a moment.",
-                );
-                None
-            }
-        }
-    }
-
-    fn spawn<F>(&self, future: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        if let Some(bridge) = &self.bridge {
-            bridge.spawn(future);
-        }
-    }
-
-    fn ui_sender(&self) -> Option<UiSender> {
-        self.bridge.as_ref().map(Bridge::sender)
-    }
-
-    fn pick(&self, kind: PickKind, purpose: PickPurpose) {
-        let (Some(bridge), Some(ui)) = (self.bridge.as_ref(), self.ui_sender()) else {
-            return;
-        };
-        self.picker.pick(
-            kind,
-            &bridge.handle(),
-            Box::new(move |paths| {
-                if let Some(paths) = paths.filter(|p| !p.is_empty()) {
-                    ui.send_now(AppMsg::Picked { purpose, paths });
-                }
-            }),
-        );
-    }
-
-    fn on_picked(&mut self, purpose: PickPurpose, paths: Vec<PathBuf>) {
-        match purpose {
-            PickPurpose::SendTo(peer) => self.send_to(&peer, paths),
-            PickPurpose::Share => self.share_with_code(paths),
-            PickPurpose::DownloadDir => {
-                if let (Some(draft), Some(dir)) = (self.draft.as_mut(), paths.into_iter().next()) {
-                    draft.download_dir = dir.display().to_string();
-                }
-            }
-        }
-    }
-
-    /// Sends `paths` to `peer` in the background; events show the progress.
-    pub fn send_to(&mut self, peer: &str, paths: Vec<PathBuf>) {
-        let Some((engine, ui)) = self.online() else {
-            return;
-        };
-        let Ok(peer_id) = peer.parse::<PeerId>() else {
-            return;
-        };
-        let name = self.name_of(peer);
-        self.spawn(async move {
-            let sent = match engine.find_peer(peer_id, Vec::new()).await {
-                Ok(addrs) => engine.send(peer_id, addrs, paths).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = sent {
-                // Declines and transfer failures already show in the transfer row.
-                if !matches!(
-                    e,
-                    crate::engine::EngineError::Declined(_)
-                        | crate::engine::EngineError::Transfer { .. }
-                        | crate::engine::EngineError::Cancelled
-                ) {
-                    ui.send(AppMsg::Notice {
-                        error: true,
-                        text: format!("Sending to {name} failed: {e}"),
-                    })
-                    .await;
-                }
-            }
-        });
-    }
-
-    fn share_with_code(&mut self, paths: Vec<PathBuf>) {
-        let Some((engine, ui)) = self.online() else {
-            return;
-        };
-        self.spawn(async move {
-            match engine.share().await {
-                Ok(share) => {
-                    ui.send(AppMsg::ShareReady {
-                        code: share.code.as_ref().map(ToString::to_string),
-                        ticket: share.ticket.encode(),
-                    })
-                    .await;
-                    if let Err(e) = share.send(paths).await {
-                        ui.send(AppMsg::Notice {
-                            error: true,
-                            text: format!("Sending with a code failed: {e}"),
-                        })
-                        .await;
-                    }
-                }
-                Err(e) => {
-                    ui.send(AppMsg::Notice {
-                        error: true,
-                        text: format!("Cannot create a share code: {e}"),
-                    })
-                    .await;
-                }
-            }
-        });
-    }
-
-    fn receive_with_code(&mut self) {
-        let text = std::mem::take(&mut self.code_input).trim().to_owned();
-        let Some((engine, ui)) = self.online() else {
-            return;
-        };
-        self.spawn(async move {
-            let result = match crate::engine::Secret::parse(&text) {
-                Ok(secret) => engine.fetch(&secret).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            let notice = match result {
-                Ok(peer) => AppMsg::Notice {
-                    error: false,
-                    text: format!(
-                        "Connected to the sender {}; its files will be offered here.",
-                        short_id(&peer.to_string())
-                    ),
-                },
-                Err(e) => AppMsg::Notice {
-                    error: true,
-                    text: format!("Receiving with the code failed: {e}"),
-                },
-            };
-            ui.send(notice).await;
-        });
     }
 
     fn save_settings(&mut self, ctx: &egui::Context) {
