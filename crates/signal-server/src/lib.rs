@@ -13,12 +13,15 @@
 //! - `hub`: the shared [`presence`](crate) state behind one lock, plus each
 //!   connection's bounded outbox; slow clients are kicked, never waited for.
 //! - `presence`: pure state: rooms, peers, share codes, guess limits. Each
-//!   operation returns the messages to send.
+//!   operation returns the messages to send. One file per concern under
+//!   `presence/`: `peers`, `rooms`, `codes`, `attempts`, `outgoing`.
 //! - `relay`: the libp2p relay v2 node, listening on TCP and QUIC, with
 //!   `ip_limit` capping its connections per IP address.
 //! - `metrics`: counters rendered as Prometheus text.
 //! - `client_ip`: the client address (trusted `X-Forwarded-For`) and its
 //!   automatic room.
+//! - `testing` (feature `test-utils`): a server on loopback and a WebSocket
+//!   client that registers, for tests in this and other crates.
 //!
 //! Data flow: socket → `session` → `hub::apply(presence op)` → outboxes →
 //! each recipient's `session` → socket.

@@ -1,4 +1,5 @@
 #![allow(clippy::unwrap_used)]
+use super::handshake::REGISTER_DOMAIN;
 use super::*;
 
 fn register() -> ClientMsg {

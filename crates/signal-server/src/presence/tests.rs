@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+use protocol::signal::{ErrorCode, RoomKind, RoomRequest, ServerMsg};
+
 use super::*;
 
 fn settings() -> Settings {
