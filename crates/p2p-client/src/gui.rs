@@ -2,7 +2,8 @@
 //! eframe/egui.
 //!
 //! # Layout
-//! - `app`: [`GuiApp`], the state and the frame: drains messages, draws the
+//! - `app`: [`GuiApp`], the state and the frame (`app::actions`: what it
+//!   starts on the engine, and the pickers): drains messages, draws the
 //!   panels, applies the commands they return.
 //! - `panels`: top bar (identity, server state, share codes), peer list,
 //!   transfers, offer dialog, settings; each returns `UiCommand`s
