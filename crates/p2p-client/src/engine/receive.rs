@@ -15,7 +15,7 @@ use tracing::{info, warn};
 mod disk;
 mod session;
 
-use disk::{Buffers, Disk, Planned, ToDisk};
+use disk::{Buffers, Disk, ToDisk};
 use session::{Receiving, Trailing};
 
 use super::Engine;
@@ -272,7 +272,7 @@ async fn receive_files(
             placed.push(index);
         }
     }
-    let plan: Arc<[Planned]> = session.plan(&placed).into();
+    let plan = session.plan(&placed);
     let mut buffers = Buffers::new();
     let mut disk = Disk::start(
         Arc::clone(&placement),

@@ -7,6 +7,7 @@
 //! The driver (`receive`) reads the stream, feeds the disk thread and the
 //! clock's readings in, and sends what comes out.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use protocol::offer::Offer;
@@ -42,7 +43,7 @@ pub(super) enum Trailing {
 pub(super) struct Receiving {
     offer: Offer,
     starts: Vec<u64>,
-    plan: Vec<Planned>,
+    plan: Arc<[Planned]>,
     /// Index in `plan` of the file the next byte belongs to, and how much
     /// of it the stream carried so far.
     file: usize,
@@ -83,7 +84,7 @@ impl Receiving {
         Ok(Self {
             offer: offer.clone(),
             starts: header.starts.clone(),
-            plan: Vec::new(),
+            plan: Arc::from([]),
             file: 0,
             into: 0,
             done: header.starts.iter().sum(),
@@ -125,7 +126,7 @@ impl Receiving {
 
     /// The files the stream carries, in its order, leaving out those
     /// `placed` names (complete and already in place).
-    pub(super) fn plan(&mut self, placed: &[usize]) -> Vec<Planned> {
+    pub(super) fn plan(&mut self, placed: &[usize]) -> Arc<[Planned]> {
         self.plan = self
             .offer
             .files
@@ -143,7 +144,7 @@ impl Receiving {
         self.file = 0;
         self.into = 0;
         self.advance(0);
-        self.plan.clone()
+        Arc::clone(&self.plan)
     }
 
     /// How many bytes to read next; 0 once every announced byte came.
