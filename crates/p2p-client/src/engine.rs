@@ -340,7 +340,9 @@ impl Engine {
     async fn on_request(&self, peer: PeerId, request: Request, reply: oneshot::Sender<Response>) {
         match request {
             Request::Knock(knock) => share::on_knock(self, peer, knock, reply),
-            Request::Confirm { mac } => share::on_confirm(self, peer, &mac, reply),
+            Request::Confirm { nameplate, mac } => {
+                share::on_confirm(self, peer, nameplate, &mac, reply);
+            }
             Request::Offer(offer) => receive::on_offer(self, peer, offer, reply).await,
             Request::Cancel {
                 transfer_id,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::offer::{Hash, Offer};
 
 /// The request-response protocol for knocks, offers and decisions.
-pub const CONTROL_PROTOCOL: &str = "/p2p-share/control/1";
+pub const CONTROL_PROTOCOL: &str = "/p2p-share/control/2";
 
 /// The stream protocol for file bytes.
 pub const DATA_PROTOCOL: &str = "/p2p-share/data/1";
@@ -35,8 +35,12 @@ pub const MAX_REASON_CHARS: usize = 500;
 pub enum Request {
     /// A receiver proves it holds the ticket or the share code.
     Knock(Knock),
-    /// The receiver's key confirmation after a PAKE knock.
+    /// The receiver's key confirmation after a PAKE knock, sent before the
+    /// sender's: a PAKE left unconfirmed tells the receiver nothing about
+    /// its guess, so a sender may time it out and let it be run again.
     Confirm {
+        /// The share's nameplate, as in the knock.
+        nameplate: u32,
         /// MAC over the PAKE transcript with the receiver's role label.
         mac: Vec<u8>,
     },
@@ -62,6 +66,9 @@ pub enum Knock {
     },
     /// The receiver's SPAKE2 message for the share code.
     Pake {
+        /// The code's nameplate: names the share (a sender may have several
+        /// open), and only the peer the signal server paired with it may knock.
+        nameplate: u32,
         /// The SPAKE2 message.
         msg: Vec<u8>,
     },
@@ -71,16 +78,17 @@ pub enum Knock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Response {
-    /// The knock is accepted (for a PAKE knock: the sender's message and its
-    /// key confirmation).
+    /// The knock is accepted (for a PAKE knock: the sender's message; its
+    /// key confirmation follows the receiver's, in [`Response::Confirmed`]).
     Knocked {
         /// The sender's SPAKE2 message, for a PAKE knock.
         pake: Option<Vec<u8>>,
-        /// MAC over the transcript with the sender's role label.
-        mac: Option<Vec<u8>>,
     },
-    /// The receiver's confirmation matched.
-    Confirmed,
+    /// The receiver's confirmation matched; the sender's own follows.
+    Confirmed {
+        /// MAC over the transcript with the sender's role label.
+        mac: Vec<u8>,
+    },
     /// A person's (or `--yes`'s) answer to an offer.
     Decision(Decision),
     /// A cancel was noted.
@@ -107,6 +115,9 @@ pub enum Refusal {
     InvalidOffer,
     /// Too many offers or knocks at once.
     Busy,
+    /// Not yet: the sender has not heard of the pairing from the signal
+    /// server, or another PAKE for the share is running. Try again shortly.
+    NotYet,
 }
 
 /// The receiver's answer to an offer.

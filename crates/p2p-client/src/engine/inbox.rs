@@ -9,7 +9,7 @@
 //! `checking` (accepted, the disk being checked), `accepted` (waiting for
 //! its data stream); a claimed offer leaves the inbox for its transfer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -25,6 +25,9 @@ pub(super) const MAX_PENDING_OFFERS: usize = 16;
 
 /// Offers waiting for a decision from one peer, at most.
 const MAX_PENDING_PER_PEER: usize = 2;
+
+/// How long a sender we knocked on may take to make its offer.
+const EXPECT_FOR: Duration = Duration::from_secs(10 * 60);
 
 /// Accepted offers waiting for their data at once, at most.
 const MAX_ACCEPTED: usize = 64;
@@ -82,9 +85,9 @@ pub(super) struct Inbox<R> {
     inbound: Inbound,
     auto_accept: bool,
     decision_timeout: Duration,
-    /// Senders we asked (by ticket or code): they may offer when `inbound`
-    /// is [`Inbound::Expected`].
-    expected: HashSet<PeerId>,
+    /// Senders we asked (by ticket or code), until when: each may make one
+    /// offer when `inbound` is [`Inbound::Expected`].
+    expected: HashMap<PeerId, Instant>,
     pending: HashMap<String, Waiting<R>>,
     checking: HashMap<String, Waiting<R>>,
     accepted: HashMap<String, Accepted>,
@@ -96,16 +99,19 @@ impl<R> Inbox<R> {
             inbound,
             auto_accept,
             decision_timeout,
-            expected: HashSet::new(),
+            expected: HashMap::new(),
             pending: HashMap::new(),
             checking: HashMap::new(),
             accepted: HashMap::new(),
         }
     }
 
-    /// From now on `peer` may send offers (we knocked on it).
-    pub(super) fn expect(&mut self, peer: PeerId) {
-        self.expected.insert(peer);
+    /// `peer` may send one offer for a while (we knocked on it). The
+    /// expectation ends with that offer, with [`Self::unexpect`], or after
+    /// [`EXPECT_FOR`].
+    pub(super) fn expect(&mut self, peer: PeerId, now: Instant) {
+        self.expected.retain(|_, until| now < *until);
+        self.expected.insert(peer, now + EXPECT_FOR);
     }
 
     /// `peer` may no longer send offers (the knock failed).
@@ -132,7 +138,8 @@ impl<R> Inbox<R> {
             reason,
             message: message.to_owned(),
         };
-        if self.inbound == Inbound::Expected && !self.expected.contains(&peer) {
+        let expected = self.expected.get(&peer).is_some_and(|until| now < *until);
+        if self.inbound == Inbound::Expected && !expected {
             let refusal = refuse(
                 Refusal::NotExpected,
                 "this receiver does not take offers from you",
@@ -156,6 +163,8 @@ impl<R> Inbox<R> {
             let refusal = refuse(Refusal::InvalidOffer, "this transfer ID is already in use");
             return Err((reply, refusal));
         }
+        // One knock admits one offer.
+        self.expected.remove(&peer);
         let names = offer
             .files
             .iter()

@@ -67,11 +67,29 @@ fn an_offer_from_a_peer_we_did_not_ask_is_refused_and_not_kept() {
     assert_eq!(reply, 7);
     assert_eq!(refused.reason, Refusal::NotExpected);
     assert!(!inbox.is_pending(&id(1)));
-    // Once we knocked on it, it may offer.
-    inbox.expect(peer);
-    assert!(inbox.offer(peer, offer(1), 8, now).is_ok());
+    // Once we knocked on it, it may offer; a failed knock takes that back.
+    inbox.expect(peer, now);
     inbox.unexpect(&peer);
-    let (_, refused) = inbox.offer(peer, offer(2), 9, now).unwrap_err();
+    let (_, refused) = inbox.offer(peer, offer(1), 8, now).unwrap_err();
+    assert_eq!(refused.reason, Refusal::NotExpected);
+    inbox.expect(peer, now);
+    assert!(inbox.offer(peer, offer(1), 8, now).is_ok());
+}
+
+#[test]
+fn a_knock_admits_one_offer_and_expires_unused() {
+    let mut inbox = inbox(Inbound::Expected, true);
+    let now = Instant::now();
+    let peer = PeerId::random();
+    inbox.expect(peer, now);
+    assert!(inbox.offer(peer, offer(1), 1, now).is_ok());
+    // The transfer is under way or done: the sender is not let in again.
+    let (_, refused) = inbox.offer(peer, offer(2), 2, now).unwrap_err();
+    assert_eq!(refused.reason, Refusal::NotExpected);
+    // A knock whose sender never offers lapses.
+    inbox.expect(peer, now);
+    let late = now + EXPECT_FOR + Duration::from_secs(1);
+    let (_, refused) = inbox.offer(peer, offer(3), 3, late).unwrap_err();
     assert_eq!(refused.reason, Refusal::NotExpected);
 }
 

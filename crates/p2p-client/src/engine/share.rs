@@ -1,13 +1,18 @@
 //! Shares: a sender waits for a receiver who proves it holds the ticket's
 //! secret or the share code (SPAKE2 bound to both peer IDs, then key
-//! confirmation both ways). Only then does the sender reveal its offer.
+//! confirmation both ways, the receiver's first). A code's knock names its
+//! share by nameplate, and only the peer the signal server paired with
+//! that nameplate may run its PAKE. Only then does the sender reveal its
+//! offer.
 
 mod state;
+
+use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use protocol::code::ShareCode;
 use protocol::ticket::{SECRET_BYTES, Ticket};
-use protocol::transfer::{Knock, Request, Response, sanitize_reason};
+use protocol::transfer::{Knock, Refusal, Request, Response, sanitize_reason};
 use rand::RngCore;
 use spake2::{Ed25519Group, Password, Spake2};
 use tokio::sync::oneshot;
@@ -156,7 +161,7 @@ pub(super) fn on_knock(
     reply: oneshot::Sender<Response>,
 ) {
     let me = engine.peer_id();
-    let (response, arrival) = engine.shares().knock(me, peer, knock);
+    let (response, arrival) = engine.shares().knock(me, peer, knock, Instant::now());
     deliver(arrival);
     let _ = reply.send(response);
 }
@@ -165,13 +170,30 @@ pub(super) fn on_knock(
 pub(super) fn on_confirm(
     engine: &Engine,
     peer: PeerId,
+    nameplate: u32,
     mac: &[u8],
     reply: oneshot::Sender<Response>,
 ) {
-    let (response, arrival) = engine.shares().confirm(peer, mac);
-    deliver(arrival);
+    let (response, arrival) = engine
+        .shares()
+        .confirm(peer, nameplate, mac, Instant::now());
     let _ = reply.send(response);
+    match arrival {
+        // The share ends: let our refusal reach the receiver before the
+        // share's task may stop the engine (the CLI exits on it).
+        Some(arrival) if arrival.result.is_err() => {
+            let engine = engine.clone();
+            engine.inner.tracker.clone().spawn(async move {
+                engine.wait_disconnected(peer, REFUSAL_GRACE).await;
+                deliver(Some(arrival));
+            });
+        }
+        arrival => deliver(arrival),
+    }
 }
+
+/// How long a failed confirmation's refusal may take to reach the receiver.
+const REFUSAL_GRACE: Duration = Duration::from_secs(2);
 
 /// Tells a waiting share who came (or why nobody will).
 fn deliver(arrival: Option<Arrival<Notify>>) {
@@ -189,7 +211,7 @@ pub(super) async fn knock_ticket(engine: &Engine, ticket: &Ticket) -> Result<Pee
     let addrs = ticket.addrs.iter().filter_map(|a| a.parse().ok()).collect();
     engine.inner.net.dial(peer, addrs).await?;
     // Expect the offer before asking, so it cannot race past us.
-    engine.inbox().expect(peer);
+    engine.inbox().expect(peer, Instant::now());
     let knock = Request::Knock(Knock::Ticket {
         secret: ticket.secret.to_vec(),
     });
@@ -216,7 +238,12 @@ pub(super) async fn knock_ticket(engine: &Engine, ticket: &Ticket) -> Result<Pee
     }
 }
 
-/// Receiver: runs the PAKE for `code` with the sender the server paired us with.
+/// How long a receiver keeps knocking while the sender answers "not yet"
+/// (the server's pairing notice to it may trail the answer to our claim).
+const NOT_YET_FOR: Duration = Duration::from_secs(10);
+
+/// Receiver: runs the PAKE for `code` with the sender the server paired us
+/// with; we confirm first, then check the sender's confirmation.
 pub(super) async fn knock_code(
     engine: &Engine,
     code: &ShareCode,
@@ -225,42 +252,59 @@ pub(super) async fn knock_code(
 ) -> Result<PeerId, EngineError> {
     engine.inner.net.dial(peer, addrs).await?;
     let me = engine.peer_id();
-    let (id_a, id_b) = pake_ids(&peer, &me);
+    let nameplate = code.nameplate();
     let password = code.password();
-    let (pake, ours) =
-        Spake2::<Ed25519Group>::start_b(&Password::new(password.as_bytes()), &id_a, &id_b);
-    let answer = engine
-        .inner
-        .net
-        .request(peer, Request::Knock(Knock::Pake { msg: ours }))
-        .await?;
-    let (theirs, their_mac) = match answer {
-        Response::Knocked {
-            pake: Some(theirs),
-            mac: Some(mac),
-        } => (theirs, mac),
-        other => return Err(EngineError::unexpected(peer, other, "a code knock")),
-    };
-    let key = pake.finish(&theirs).ok().as_deref().and_then(session_key);
-    let matches = key.is_some_and(|k| constant_time_eq(&confirm_mac(&k, SENDER_LABEL), &their_mac));
-    let Some(key) = key.filter(|_| matches) else {
-        // Tell the sender too, so both sides stop with the same message.
-        let _ = engine
-            .inner
-            .net
-            .request(peer, Request::Confirm { mac: Vec::new() })
-            .await;
-        return Err(EngineError::WrongCode);
-    };
-    engine.inbox().expect(peer);
-    let confirm = Request::Confirm {
-        mac: confirm_mac(&key, RECEIVER_LABEL).to_vec(),
-    };
-    match engine.inner.net.request(peer, confirm).await? {
-        Response::Confirmed => Ok(peer),
-        _ => {
-            engine.inbox().unexpect(&peer);
-            Err(EngineError::WrongCode)
+    let deadline = Instant::now() + NOT_YET_FOR;
+    let mut pause = Duration::from_millis(50);
+    let (pake, theirs) = loop {
+        let (id_a, id_b) = pake_ids(&peer, &me);
+        let (pake, ours) =
+            Spake2::<Ed25519Group>::start_b(&Password::new(password.as_bytes()), &id_a, &id_b);
+        let knock = Request::Knock(Knock::Pake {
+            nameplate,
+            msg: ours,
+        });
+        match engine.inner.net.request(peer, knock).await? {
+            Response::Knocked { pake: Some(theirs) } => break (pake, theirs),
+            Response::Refused {
+                reason: Refusal::NotYet,
+                ..
+            } if Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            other => return Err(EngineError::unexpected(peer, other, "a code knock")),
         }
+    };
+    // A malformed answer leaves no key: confirm with nothing, so the
+    // sender ends the share as we do.
+    let key = pake.finish(&theirs).ok().as_deref().and_then(session_key);
+    let mac = key.map(|k| confirm_mac(&k, RECEIVER_LABEL).to_vec());
+    // Expect the offer before confirming, so it cannot race past us.
+    engine.inbox().expect(peer, Instant::now());
+    let confirm = Request::Confirm {
+        nameplate,
+        mac: mac.unwrap_or_default(),
+    };
+    let answer = engine.inner.net.request(peer, confirm).await;
+    let proven = match (&answer, key) {
+        (Ok(Response::Confirmed { mac }), Some(key)) => {
+            constant_time_eq(&confirm_mac(&key, SENDER_LABEL), mac)
+        }
+        _ => false,
+    };
+    if proven {
+        return Ok(peer);
+    }
+    engine.inbox().unexpect(&peer);
+    match answer {
+        Err(e) => Err(e.into()),
+        // A sender that confirms with the wrong key does not hold the code.
+        Ok(Response::Confirmed { .. }) => Err(EngineError::WrongCode),
+        Ok(Response::Refused {
+            reason: Refusal::WrongSecret,
+            ..
+        }) => Err(EngineError::WrongCode),
+        Ok(other) => Err(EngineError::unexpected(peer, other, "a code confirmation")),
     }
 }

@@ -67,7 +67,7 @@ fn an_accept_gives_its_resume_points_and_a_decline_its_reason() {
         Err(EngineError::Refused { .. })
     ));
     assert!(matches!(
-        decision(peer, Response::Confirmed),
+        decision(peer, Response::Confirmed { mac: Vec::new() }),
         Err(EngineError::Protocol { .. })
     ));
 }

@@ -7,18 +7,25 @@
 //! waiting task (the notify token `N`).
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use protocol::code::ShareCode;
 use protocol::ticket::SECRET_BYTES;
 use protocol::transfer::{Knock, Refusal, Response};
 use spake2::{Ed25519Group, Identity, Password, Spake2};
+use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
 use crate::engine::EngineError;
 
 pub(crate) const SENDER_LABEL: &[u8] = b"p2p-share pake confirm sender";
 pub(crate) const RECEIVER_LABEL: &[u8] = b"p2p-share pake confirm receiver";
+
+/// How long a PAKE may wait for the receiver's confirmation before its slot
+/// is free again. The receiver confirms first, so a PAKE that times out
+/// told it nothing about its guess; only the paired peer can start another.
+pub(crate) const PAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A share's outcome, for its waiting task.
 #[derive(Debug)]
@@ -48,11 +55,24 @@ struct Entry<N> {
     secret: [u8; SECRET_BYTES],
     code: Option<ShareCode>,
     /// For a code: the peer the signal server paired us with, once known.
+    /// Only it may run the PAKE.
     paired: Option<PeerId>,
-    /// A PAKE in progress: the peer and the key it should confirm.
-    confirming: Option<(PeerId, [u8; 32])>,
+    /// A PAKE waiting for the receiver's confirmation.
+    confirming: Option<Confirming>,
     /// The waiting task, until the share's outcome is known.
     notify: Option<N>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Confirming {
+    key: [u8; 32],
+    until: Instant,
+}
+
+impl<N> Entry<N> {
+    fn nameplate(&self) -> Option<u32> {
+        self.code.as_ref().map(ShareCode::nameplate)
+    }
 }
 
 impl<N> Shares<N> {
@@ -104,87 +124,119 @@ impl<N> Shares<N> {
         me: PeerId,
         peer: PeerId,
         knock: Knock,
+        now: Instant,
     ) -> (Response, Option<Arrival<N>>) {
         match knock {
-            Knock::Ticket { secret } => {
-                let found = self
-                    .entries
-                    .values_mut()
-                    .find(|e| e.notify.is_some() && constant_time_eq(&e.secret, &secret));
-                match found.and_then(|entry| entry.notify.take()) {
-                    Some(notify) => {
-                        info!(%peer, "receiver presented the ticket");
-                        let arrival = Arrival {
-                            notify,
-                            result: Ok(peer),
-                        };
-                        let knocked = Response::Knocked {
-                            pake: None,
-                            mac: None,
-                        };
-                        (knocked, Some(arrival))
-                    }
-                    None => (
-                        refused(
-                            Refusal::WrongSecret,
-                            "this ticket is not valid here (used or expired)",
-                        ),
-                        None,
-                    ),
-                }
-            }
-            Knock::Pake { msg } => {
-                let found = self.entries.values_mut().find(|e| {
-                    e.notify.is_some()
-                        && e.code.is_some()
-                        && e.confirming.is_none()
-                        && e.paired.is_none_or(|p| p == peer)
-                });
-                let Some(entry) = found else {
-                    let no = refused(Refusal::NotExpected, "no share code is waiting for you");
-                    return (no, None);
-                };
-                let password = entry
-                    .code
-                    .as_ref()
-                    .map(ShareCode::password)
-                    .unwrap_or_default();
-                let (id_a, id_b) = pake_ids(&me, &peer);
-                let (pake, ours) = Spake2::<Ed25519Group>::start_a(
-                    &Password::new(password.as_bytes()),
-                    &id_a,
-                    &id_b,
-                );
-                match pake.finish(&msg).ok().as_deref().and_then(session_key) {
-                    Some(key) => {
-                        entry.confirming = Some((peer, key));
-                        let knocked = Response::Knocked {
-                            pake: Some(ours),
-                            mac: Some(confirm_mac(&key, SENDER_LABEL).to_vec()),
-                        };
-                        (knocked, None)
-                    }
-                    None => (
-                        refused(Refusal::WrongSecret, "malformed PAKE message"),
-                        None,
-                    ),
-                }
+            Knock::Ticket { secret } => self.knock_ticket(peer, &secret),
+            Knock::Pake { nameplate, msg } => {
+                (self.knock_pake(me, peer, nameplate, &msg, now), None)
             }
             _ => (refused(Refusal::NotExpected, "unknown knock"), None),
         }
     }
 
-    /// The receiver's key confirmation after its PAKE knock: the share
-    /// ends either way (a wrong code is not tried again on it).
-    pub(crate) fn confirm(&mut self, peer: PeerId, mac: &[u8]) -> (Response, Option<Arrival<N>>) {
+    fn knock_ticket(&mut self, peer: PeerId, secret: &[u8]) -> (Response, Option<Arrival<N>>) {
         let found = self
             .entries
             .values_mut()
-            .find(|e| e.confirming.is_some_and(|(p, _)| p == peer));
-        let Some(entry) = found else {
+            .find(|e| e.notify.is_some() && constant_time_eq(&e.secret, secret));
+        match found.and_then(|entry| entry.notify.take()) {
+            Some(notify) => {
+                info!(%peer, "receiver presented the ticket");
+                let arrival = Arrival {
+                    notify,
+                    result: Ok(peer),
+                };
+                (Response::Knocked { pake: None }, Some(arrival))
+            }
+            None => (
+                refused(
+                    Refusal::WrongSecret,
+                    "this ticket is not valid here (used or expired)",
+                ),
+                None,
+            ),
+        }
+    }
+
+    /// A PAKE knock on the share with `nameplate`. It changes nothing unless
+    /// `peer` is the one the signal server paired with that share.
+    fn knock_pake(
+        &mut self,
+        me: PeerId,
+        peer: PeerId,
+        nameplate: u32,
+        msg: &[u8],
+        now: Instant,
+    ) -> Response {
+        // Nameplates are unique on one server; the pairing tells apart
+        // shares on different servers that happen to share one.
+        let mut named = self
+            .entries
+            .values_mut()
+            .filter(|e| e.notify.is_some() && e.nameplate() == Some(nameplate));
+        let mut unpaired = false;
+        let entry = loop {
+            match named.next() {
+                Some(e) if e.paired == Some(peer) => break Some(e),
+                Some(e) => unpaired |= e.paired.is_none(),
+                None => break None,
+            }
+        };
+        let Some(entry) = entry else {
+            return if unpaired {
+                // The server's pairing notice may still be on its way.
+                refused(
+                    Refusal::NotYet,
+                    "the sender has not been paired with you yet",
+                )
+            } else {
+                refused(Refusal::NotExpected, "no share code is waiting for you")
+            };
+        };
+        if entry.confirming.is_some_and(|c| now < c.until) {
+            return refused(Refusal::NotYet, "a PAKE for this share is already running");
+        }
+        entry.confirming = None;
+        let password = entry
+            .code
+            .as_ref()
+            .map(ShareCode::password)
+            .unwrap_or_default();
+        let (id_a, id_b) = pake_ids(&me, &peer);
+        let (pake, ours) =
+            Spake2::<Ed25519Group>::start_a(&Password::new(password.as_bytes()), &id_a, &id_b);
+        match pake.finish(msg).ok().as_deref().and_then(session_key) {
+            Some(key) => {
+                entry.confirming = Some(Confirming {
+                    key,
+                    until: now + PAKE_TIMEOUT,
+                });
+                Response::Knocked { pake: Some(ours) }
+            }
+            None => refused(Refusal::WrongSecret, "malformed PAKE message"),
+        }
+    }
+
+    /// The receiver's key confirmation after its PAKE knock: the share
+    /// ends either way (a wrong code is not tried again on it). A right one
+    /// is answered with the sender's confirmation.
+    pub(crate) fn confirm(
+        &mut self,
+        peer: PeerId,
+        nameplate: u32,
+        mac: &[u8],
+        now: Instant,
+    ) -> (Response, Option<Arrival<N>>) {
+        let found = self.entries.values_mut().find(|e| {
+            e.notify.is_some()
+                && e.nameplate() == Some(nameplate)
+                && e.paired == Some(peer)
+                && e.confirming.is_some_and(|c| now < c.until)
+        });
+        let Some((entry, key)) = found.and_then(|e| e.confirming.take().map(|c| (e, c.key))) else {
             return (refused(Refusal::NotExpected, "nothing to confirm"), None);
         };
-        let key = entry.confirming.map(|(_, key)| key).unwrap_or_default();
         let good = constant_time_eq(&confirm_mac(&key, RECEIVER_LABEL), mac);
         let result = if good {
             info!(%peer, "receiver proved the share code");
@@ -195,7 +247,9 @@ impl<N> Shares<N> {
         };
         let arrival = entry.notify.take().map(|notify| Arrival { notify, result });
         let response = if good {
-            Response::Confirmed
+            Response::Confirmed {
+                mac: confirm_mac(&key, SENDER_LABEL).to_vec(),
+            }
         } else {
             refused(Refusal::WrongSecret, "the share code does not match")
         };
@@ -226,8 +280,9 @@ pub(crate) fn refused(reason: Refusal, message: &str) -> Response {
     }
 }
 
+/// Equal lengths and bytes, in time that does not depend on where they differ.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]
