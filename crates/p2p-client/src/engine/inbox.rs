@@ -49,7 +49,11 @@ pub(super) enum Action<R> {
     Emit(Event),
     /// Check the disk (free space, resume points) for an accepted offer,
     /// then call [`Inbox::checked`].
-    CheckDisk { transfer_id: String, offer: Offer },
+    CheckDisk {
+        transfer_id: String,
+        peer: PeerId,
+        offer: Offer,
+    },
     /// Call [`Inbox::expire`] at this time.
     ExpireAt(Instant),
 }
@@ -217,9 +221,11 @@ impl<R> Inbox<R> {
             ];
         }
         let offer = waiting.offer.clone();
+        let peer = waiting.peer;
         self.checking.insert(transfer_id.to_owned(), waiting);
         vec![Action::CheckDisk {
             transfer_id: transfer_id.to_owned(),
+            peer,
             offer,
         }]
     }

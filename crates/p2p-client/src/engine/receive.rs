@@ -73,7 +73,11 @@ async fn carry_out(engine: &Engine, actions: Vec<inbox::Action<oneshot::Sender<R
             }
             Action::Drop(reply) => drop(reply),
             Action::Emit(event) => engine.emit(event).await,
-            Action::CheckDisk { transfer_id, offer } => check_disk(engine, transfer_id, offer),
+            Action::CheckDisk {
+                transfer_id,
+                peer,
+                offer,
+            } => check_disk(engine, transfer_id, peer, offer),
             Action::ExpireAt(at) => expire_at(engine, at),
         }
     }
@@ -81,8 +85,8 @@ async fn carry_out(engine: &Engine, actions: Vec<inbox::Action<oneshot::Sender<R
 
 /// Checks free space and finds resume points off the async threads, then
 /// hands the result to the inbox.
-fn check_disk(engine: &Engine, transfer_id: String, offer: Offer) {
-    let store = Store::new(engine.inner.config.download_dir.clone());
+fn check_disk(engine: &Engine, transfer_id: String, peer: PeerId, offer: Offer) {
+    let store = Store::new(engine.inner.config.download_dir.clone(), &peer.to_bytes());
     let driver = engine.clone();
     engine.spawn(async move {
         let checked = tokio::task::spawn_blocking(move || {
@@ -207,7 +211,11 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
         // Only now: had we stopped before the sender heard of it, the
         // sender would send again, and the record lets that retry find
         // every file in place instead of sending it all to new names.
-        Store::new(engine.inner.config.download_dir.clone()).complete(&accepted.offer);
+        Store::new(
+            engine.inner.config.download_dir.clone(),
+            &accepted.peer.to_bytes(),
+        )
+        .complete(&accepted.offer);
     }
     engine.emit(event).await;
 }
@@ -251,7 +259,7 @@ async fn receive_files(
         });
     engine.emit(session.started(peer, path)).await;
 
-    let store = Store::new(engine.inner.config.download_dir.clone());
+    let store = Store::new(engine.inner.config.download_dir.clone(), &peer.to_bytes());
     let prepared_offer = offer.clone();
     let placement = tokio::task::spawn_blocking(move || store.prepare(&prepared_offer))
         .await

@@ -8,9 +8,11 @@
 //!   picks a free name in `DIR` for every top-level file and folder of the
 //!   offer (`photos` exists → `photos (1)`), and creates the offer's folders,
 //!   never through a symlink.
-//! - Bytes go to a partial file, `DIR/.p2p-share/partial/<hash>-<size>.part`,
-//!   named by content, so the same file sent again (in a new transfer, under
-//!   another name) resumes where it stopped. A file under [`UNNAMED_BELOW`]
+//! - Bytes go to a partial file,
+//!   `DIR/.p2p-share/partial/<sender>-<hash>-<size>.part`, named by the
+//!   sender and the content, so the same file sent again by the same peer
+//!   (in a new transfer, under another name) resumes where it stopped, and
+//!   no other peer learns what that peer sent (see [`Sender`]). A file under [`UNNAMED_BELOW`]
 //!   goes to a file without a name in that folder instead (Linux), which
 //!   costs a third of the folder updates and leaves nothing behind if the
 //!   transfer stops. [`PartialFile`] hashes as it writes and refuses a byte
@@ -89,18 +91,41 @@ const WRITEBACK: u64 = 8 * 1024 * 1024;
 /// How many characters of a peer-provided name an error message shows.
 const SHOWN_CHARS: usize = 200;
 
-/// The download folder.
+/// Whose files a store holds: partial files and transfer records are
+/// keyed by the sending peer as well as by content. Keyed by content alone,
+/// a sender that knows a file's path, size and hash could learn from the
+/// resume points whether someone else sent it to you, and its files would
+/// land in the other transfer's folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Sender(String);
+
+impl Sender {
+    /// The key of the peer whose ID is `peer` (its bytes): 64 bits of a
+    /// keyed hash, enough to keep peers apart in one download folder.
+    fn new(peer: &[u8]) -> Sender {
+        let hash = blake3::derive_key("p2p-share store sender v1", peer);
+        Sender(data_encoding::HEXLOWER.encode(&hash[..8]))
+    }
+}
+
+/// The download folder, as seen by one sending peer.
 #[derive(Debug, Clone)]
 pub struct Store {
     /// `DIR`.
     dir: PathBuf,
+    /// The peer whose offers this store takes.
+    sender: Sender,
 }
 
 impl Store {
-    /// A store for the download folder `dir`, which need not exist yet.
-    /// Nothing is touched on disk.
-    pub fn new(dir: PathBuf) -> Store {
-        Store { dir }
+    /// A store for the download folder `dir`, which need not exist yet, for
+    /// offers from the peer whose ID is `peer` (its bytes). Nothing is
+    /// touched on disk.
+    pub fn new(dir: PathBuf, peer: &[u8]) -> Store {
+        Store {
+            dir,
+            sender: Sender::new(peer),
+        }
     }
 
     /// The download folder.
@@ -130,8 +155,8 @@ impl Store {
         let mut seen = HashSet::new();
         let mut points = Vec::new();
         // Where an earlier attempt of the same offer put things.
-        let earlier = record::load(&self.dir, offer)
-            .map(|record| Placement::new(self.dir.clone(), record.top));
+        let earlier = record::load(&self.dir, &self.sender, offer)
+            .map(|record| Placement::new(self.dir.clone(), record.top, self.sender.clone()));
         for (index, entry) in offer.files.iter().enumerate() {
             let Ok(file) = u32::try_from(index) else {
                 break;
@@ -143,7 +168,7 @@ impl Store {
             if !seen.insert((entry.hash, entry.size)) {
                 continue;
             }
-            let part = partial.join(partial_name(entry));
+            let part = partial.join(partial_name(&self.sender, entry));
             match partial_prefix(&part, entry.size) {
                 Ok(Some((offset, prefix_hash))) => points.push(ResumePoint {
                     file,
@@ -161,7 +186,7 @@ impl Store {
 
     /// Forgets the record of a completed transfer.
     pub fn complete(&self, offer: &Offer) {
-        record::remove(&self.dir, offer);
+        record::remove(&self.dir, &self.sender, offer);
     }
 
     /// Checks that the disk holding the download folder (or, if it does not
@@ -240,7 +265,7 @@ impl Store {
         let mut taken = HashSet::new();
         let mut map = HashMap::new();
         // The same files sent again after a failure go back where they went.
-        let earlier = record::load(&self.dir, offer).unwrap_or_default();
+        let earlier = record::load(&self.dir, &self.sender, offer).unwrap_or_default();
         for (&name, &is_folder) in &top {
             if let Some(mapped) = earlier.top.get(name)
                 && SafePath::parse(mapped).is_ok_and(|p| p.components().len() == 1)
@@ -261,11 +286,11 @@ impl Store {
             map.insert(name.to_owned(), chosen);
         }
         let record = record::Record { top: map.clone() };
-        if let Err(error) = record::save(&self.dir, offer, &record) {
+        if let Err(error) = record::save(&self.dir, &self.sender, offer, &record) {
             tracing::warn!(%error, "cannot save the transfer record; a retry will not reuse its folder");
         }
         #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
-        let mut placement = Placement::new(self.dir.clone(), map);
+        let mut placement = Placement::new(self.dir.clone(), map, self.sender.clone());
         #[cfg(target_os = "linux")]
         {
             let partial = held::open_chain(&self.dir, [STATE_DIR, PARTIAL_DIR])?;
@@ -439,9 +464,10 @@ fn remove_partial(part: &Path) {
     }
 }
 
-/// File name of the partial data for `entry`: by content, not by name.
-fn partial_name(entry: &FileEntry) -> String {
-    format!("{}-{}.part", entry.hash, entry.size)
+/// File name of the partial data for `entry` from `sender`: by sender and
+/// content, not by name.
+fn partial_name(sender: &Sender, entry: &FileEntry) -> String {
+    format!("{}-{}-{}.part", sender.0, entry.hash, entry.size)
 }
 
 /// Checks a peer-provided path again (the offer was validated, but this

@@ -108,6 +108,18 @@ impl Receiver {
         out
     }
 
+    /// [`Self::partials`] named by content alone (`<hash>-<size>.part`):
+    /// without the sender's key that starts each name.
+    pub(crate) fn partials_by_content(&self) -> Vec<(String, u64)> {
+        self.partials()
+            .into_iter()
+            .map(|(name, len)| match name.split_once('-') {
+                Some((_sender, content)) => (content.to_owned(), len),
+                None => (name, len),
+            })
+            .collect()
+    }
+
     /// Nothing but the download folder (and `.p2p-share` state inside it)
     /// exists: no file in DIR, nothing in DIR's parent, no partial data.
     pub(crate) fn assert_untouched(&self) {

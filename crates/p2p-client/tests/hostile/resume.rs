@@ -30,7 +30,7 @@ async fn fewer_bytes_than_announced_keep_the_partial_for_resume() {
     let part = format!("{}-{}.part", hash_of(&content), content.len());
     block_in_place(|| {
         eventually("the partial should hold the bytes received", || {
-            receiver.partials() == [(part.clone(), sent as u64)]
+            receiver.partials_by_content() == [(part.clone(), sent as u64)]
         });
     });
     receiver.assert_nothing_outside();
@@ -52,7 +52,10 @@ async fn fewer_bytes_than_announced_keep_the_partial_for_resume() {
         .await;
     assert!(reason.contains("offset we did not offer"), "{reason}");
     receiver.failed(&again.transfer_id);
-    assert_eq!(receiver.partials(), [(part.clone(), sent as u64)]);
+    assert_eq!(
+        receiver.partials_by_content(),
+        [(part.clone(), sent as u64)]
+    );
     assert_eq!(file_names(&receiver.dir), Vec::<String>::new());
 
     // An honest resume completes the file.
@@ -115,5 +118,52 @@ async fn resume_offsets_that_were_never_offered_are_refused() {
     receiver.assert_untouched();
 
     drop(hostile);
+    receiver.assert_alive_and_stop();
+}
+
+/// Partial data belongs to the peer that sent it: another peer offering the
+/// same content (path, size, hash) is told of no resume point, so it cannot
+/// learn that the first peer sent that file, and its bytes go to a partial
+/// of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_peer_offering_the_same_content_learns_nothing_of_a_partial() {
+    let mut receiver = block_in_place(Receiver::start);
+    let first = Hostile::connect(receiver.peer_id, receiver.addr.clone()).await;
+    let content = bytes(MIB, 10);
+    let sent = 300_000;
+    let offer = one_file("a.bin", content.len(), hash_of(&content));
+    assert_eq!(first.offer_accepted(&offer).await, Vec::new());
+    first
+        .send_data_failed(&header(&offer, vec![0]), &content[..sent])
+        .await;
+    receiver.failed(&offer.transfer_id);
+    block_in_place(|| {
+        eventually("the partial should hold the bytes received", || {
+            receiver.partials().len() == 1 && receiver.partials()[0].1 == sent as u64
+        });
+    });
+
+    let other = Hostile::connect(receiver.peer_id, receiver.addr.clone()).await;
+    let again = one_file("b.bin", content.len(), hash_of(&content));
+    assert_eq!(other.offer_accepted(&again).await, Vec::new());
+    assert_eq!(
+        other.send_data(&header(&again, vec![0]), &content).await,
+        Ok(DataResult::Complete)
+    );
+    receiver.done(&again.transfer_id);
+    assert_eq!(std::fs::read(receiver.dir.join("b.bin")).unwrap(), content);
+    // The first peer's partial is untouched, and still resumes for it.
+    assert_eq!(receiver.partials().len(), 1);
+    assert_eq!(receiver.partials()[0].1, sent as u64);
+    let third = one_file("a.bin", content.len(), hash_of(&content));
+    assert_eq!(
+        first.offer_accepted(&third).await,
+        [ResumePoint {
+            file: 0,
+            offset: sent as u64,
+            prefix_hash: hash_of(&content[..sent]),
+        }]
+    );
+    drop((first, other));
     receiver.assert_alive_and_stop();
 }

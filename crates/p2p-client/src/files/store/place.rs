@@ -27,25 +27,69 @@ fn target<'a>(rel: &'a SafePath, placement: &'a Placement) -> (Vec<&'a str>, &'a
 }
 
 /// Moves the verified partial `part` to the final place of `rel`, trying
-/// numbered names while the name is taken. A rename that refuses to replace
-/// (Linux), else a hard link, fails rather than replace an existing file;
-/// where neither is supported, `rename` after checking that the name is free.
+/// numbered names while the name is taken, never over an existing file (see
+/// [`place_by_path`]).
 pub(super) fn place(
     part: &Path,
     rel: &SafePath,
     placement: &Placement,
 ) -> Result<PathBuf, StoreError> {
-    let (folders, mapped_name) = target(rel, placement);
     #[cfg(target_os = "linux")]
-    if let Some(placed) = place_at(part, rel, &folders, mapped_name, placement)? {
-        return Ok(placed);
+    {
+        let (folders, mapped_name) = target(rel, placement);
+        if let Some(placed) = place_at(part, rel, &folders, mapped_name, placement)? {
+            return Ok(placed);
+        }
     }
+    place_by_path(part, rel, placement, Ways::ALL)
+}
+
+/// The ways [`place_by_path`] may try, in this order, each until the file
+/// system refuses it: all the platform has, except in tests that force a
+/// fallback.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ways {
+    /// A rename that fails if the name is taken (Linux `RENAME_NOREPLACE`).
+    rename_no_replace: bool,
+    /// A hard link to the new name, then removing the partial's name.
+    hard_link: bool,
+}
+
+impl Ways {
+    pub(super) const ALL: Ways = Ways {
+        rename_no_replace: cfg!(target_os = "linux"),
+        hard_link: true,
+    };
+
+    /// Only the last way, which every file system has (FAT, exFAT).
+    #[cfg(test)]
+    pub(super) const CLAIM_ONLY: Ways = Ways {
+        rename_no_replace: false,
+        hard_link: false,
+    };
+}
+
+/// [`place`] by path: a rename that refuses to replace, else a hard link,
+/// else claiming the name with a new empty file (`create_new`, which fails
+/// if the name is taken) and moving the partial over that claim. Each of
+/// them fails rather than replace a file someone else put there, even one
+/// that appears meanwhile, so two placements racing for a name both end up
+/// with a name of their own.
+pub(super) fn place_by_path(
+    part: &Path,
+    rel: &SafePath,
+    placement: &Placement,
+    ways: Ways,
+) -> Result<PathBuf, StoreError> {
+    let (folders, mapped_name) = target(rel, placement);
     // The folders were made by `prepare`; check again that none was
     // replaced by a symlink (and make any that were removed).
     let parent = ensure_dirs(&placement.dir, folders)?;
     let original = rel.file_name();
-    let mut no_replace = cfg!(target_os = "linux");
-    let mut hard_links = true;
+    let Ways {
+        mut rename_no_replace,
+        mut hard_link,
+    } = ways;
     for n in 0..=MAX_NUMBER {
         let name = if n == 0 {
             mapped_name.to_owned()
@@ -56,17 +100,17 @@ pub(super) fn place(
             continue;
         }
         let target = parent.join(&name);
-        if no_replace {
-            match rename_no_replace(part, &target) {
+        if rename_no_replace {
+            match rename_no_replace_at(part, &target) {
                 Ok(()) => return Ok(target),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(error) => {
                     tracing::debug!(%error, "rename without replacing failed; using hard links");
-                    no_replace = false;
+                    rename_no_replace = false;
                 }
             }
         }
-        if hard_links {
+        if hard_link {
             match fs::hard_link(part, &target) {
                 Ok(()) => {
                     remove_partial(part);
@@ -74,20 +118,14 @@ pub(super) fn place(
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(error) => {
-                    tracing::debug!(%error, "hard link failed; falling back to rename");
-                    hard_links = false;
+                    tracing::debug!(%error, "hard link failed; claiming names with new files");
+                    hard_link = false;
                 }
             }
         }
-        match fs::symlink_metadata(&target) {
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::rename(part, &target).map_err(|source| StoreError::Io {
-                    path: target.clone(),
-                    source,
-                })?;
-                return Ok(target);
-            }
+        match claim_then_move(part, &target) {
+            Ok(()) => return Ok(target),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(source) => {
                 return Err(StoreError::Io {
                     path: target,
@@ -98,6 +136,21 @@ pub(super) fn place(
     }
     Err(StoreError::NoFreeName {
         name: display_escaped(rel.as_str(), SHOWN_CHARS),
+    })
+}
+
+/// Creates `to` as a new empty file (`AlreadyExists` if the name is taken,
+/// by a file, a folder or a symlink), then renames `from` over it. The
+/// rename replaces only that claim, which is ours (on Windows `rename` is
+/// `MoveFileExW` with `MOVEFILE_REPLACE_EXISTING`, which a claim needs).
+fn claim_then_move(from: &Path, to: &Path) -> io::Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)?;
+    fs::rename(from, to).inspect_err(|_| {
+        // Give the name back: nothing of ours is in it.
+        let _ = fs::remove_file(to);
     })
 }
 
@@ -197,13 +250,13 @@ fn name_at(
 /// Renames `from` to `to` unless `to` exists (`AlreadyExists` then), in one
 /// atomic step.
 #[cfg(target_os = "linux")]
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+fn rename_no_replace_at(from: &Path, to: &Path) -> io::Result<()> {
     use rustix::fs::{CWD, RenameFlags, renameat_with};
     renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
 }
 
-/// Not available here: [`place`] uses hard links.
+/// Not available here: [`place_by_path`] uses hard links.
 #[cfg(not(target_os = "linux"))]
-fn rename_no_replace(_from: &Path, _to: &Path) -> io::Result<()> {
+fn rename_no_replace_at(_from: &Path, _to: &Path) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }

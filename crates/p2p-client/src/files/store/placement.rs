@@ -12,6 +12,8 @@ pub struct Placement {
     pub(super) dir: PathBuf,
     /// Top-level name in the offer -> name in `DIR`.
     pub(super) top: HashMap<String, String>,
+    /// The peer the files come from: names their partial files.
+    pub(super) sender: Sender,
     /// `DIR/.p2p-share/partial`, held open (set by [`Store::prepare`]).
     #[cfg(target_os = "linux")]
     pub(super) partial: Option<Arc<OwnedFd>>,
@@ -25,10 +27,11 @@ pub struct Placement {
 }
 
 impl Placement {
-    pub(super) fn new(dir: PathBuf, top: HashMap<String, String>) -> Self {
+    pub(super) fn new(dir: PathBuf, top: HashMap<String, String>, sender: Sender) -> Self {
         Self {
             dir,
             top,
+            sender,
             #[cfg(target_os = "linux")]
             partial: None,
             #[cfg(target_os = "linux")]
@@ -115,7 +118,7 @@ impl Placement {
         let (file, kind, part, hasher) = match self.open_unnamed(entry, offset) {
             Some((file, kind)) => (file, kind, self.final_path(&rel), blake3::Hasher::new()),
             None => {
-                let part = self.partial_dir().join(partial_name(entry));
+                let part = self.partial_dir().join(partial_name(&self.sender, entry));
                 let (file, hasher) = self.open_named(&part, &name, offset)?;
                 (file, Kind::Named, part, hasher)
             }

@@ -16,6 +16,10 @@ mod unnamed;
 
 const ID: &str = "0123456789abcdef0123456789abcdef";
 
+/// The sending peer of most tests (a peer ID's bytes, as far as the store
+/// is concerned).
+const SENDER: &[u8] = b"sender";
+
 fn entry(path: &str, bytes: &[u8]) -> FileEntry {
     FileEntry {
         path: path.into(),
@@ -70,7 +74,7 @@ fn receive(placement: &Placement, offer: &Offer, contents: &[&[u8]]) -> Vec<Path
 fn part_path(dir: &Path, entry: &FileEntry) -> PathBuf {
     dir.join(STATE_DIR)
         .join(PARTIAL_DIR)
-        .join(partial_name(entry))
+        .join(partial_name(&Sender::new(SENDER), entry))
 }
 
 /// The names in the folder `dir`, sorted.

@@ -7,7 +7,7 @@ use super::*;
 fn a_file_whose_bytes_do_not_match_is_deleted() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let o = offer(&[("doc.pdf", b"good bytes")], &[]);
     let placement = store.prepare(&o).unwrap();
     let mut part = placement.open(0, &o.files[0], 0).unwrap();
@@ -24,7 +24,7 @@ fn a_file_whose_bytes_do_not_match_is_deleted() {
 fn too_much_data_is_refused_and_not_written() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let data = large(4);
     let o = offer(&[("four", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
@@ -57,7 +57,7 @@ fn too_much_data_is_refused_and_not_written() {
 #[test]
 fn finishing_early_is_incomplete_and_keeps_the_data() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::new(tmp.path().to_path_buf());
+    let store = Store::new(tmp.path().to_path_buf(), SENDER);
     let data = large(6);
     let o = offer(&[("f", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
@@ -74,7 +74,7 @@ fn finishing_early_is_incomplete_and_keeps_the_data() {
 #[test]
 fn hostile_names_print_escaped() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::new(tmp.path().to_path_buf());
+    let store = Store::new(tmp.path().to_path_buf(), SENDER);
     let o = offer(&[("f", b"1")], &[]);
     let placement = store.prepare(&o).unwrap();
     let mut hostile = o.files[0].clone();

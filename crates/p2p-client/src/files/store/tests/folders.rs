@@ -15,7 +15,7 @@ fn symlinks_in_the_download_folder_are_never_followed() {
     symlink(&outside, dir.join("photos")).unwrap();
     // Dangling: following it would create a file outside.
     symlink(outside.join("notes.txt"), dir.join("notes.txt")).unwrap();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let files: [(&str, &[u8]); 2] = [("photos/a.jpg", b"aaa"), ("notes.txt", b"nnn")];
     let o = offer(&files, &["photos/empty"]);
     let placement = store.prepare(&o).unwrap();
@@ -48,11 +48,11 @@ fn a_symlinked_state_or_sub_folder_is_refused() {
     fs::write(
         outside
             .join("partial")
-            .join(partial_name(&entry("f", b"12"))),
+            .join(partial_name(&Sender::new(SENDER), &entry("f", b"12"))),
         b"1",
     )
     .unwrap();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let o = offer(&[("f", b"12")], &[]);
     assert!(store.resume_points(&o).is_empty());
     let err = store.prepare(&o).unwrap_err();
@@ -78,7 +78,7 @@ fn a_file_in_the_way_of_a_folder_is_refused() {
     let dir = tmp.path().to_path_buf();
     fs::create_dir(dir.join(STATE_DIR)).unwrap();
     fs::write(dir.join(STATE_DIR).join(PARTIAL_DIR), b"not a folder").unwrap();
-    let store = Store::new(dir);
+    let store = Store::new(dir, SENDER);
     let err = store.prepare(&offer(&[("f", b"1")], &[])).unwrap_err();
     assert!(matches!(err, StoreError::Unsafe { .. }), "{err}");
 }
@@ -99,7 +99,7 @@ fn receive_one(
 fn a_folder_removed_while_receiving_is_made_again() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("downloads");
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let o = offer(&[("top/sub/a", b"1"), ("top/sub/b", b"2")], &[]);
     let placement = store.prepare(&o).unwrap();
     assert_eq!(
@@ -121,7 +121,7 @@ fn a_folder_swapped_for_a_symlink_while_receiving_is_never_followed() {
     let dir = tmp.path().join("downloads");
     let outside = tmp.path().join("outside");
     fs::create_dir_all(&outside).unwrap();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let o = offer(&[("top/sub/a", b"1"), ("top/sub/b", b"2")], &[]);
     let placement = store.prepare(&o).unwrap();
     receive_one(&placement, &o, 0, b"1").unwrap();

@@ -6,7 +6,7 @@ use super::*;
 #[test]
 fn a_large_file_is_handed_out_for_writeback_with_its_bytes_on_disk() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::new(tmp.path().to_path_buf());
+    let store = Store::new(tmp.path().to_path_buf(), SENDER);
     let data = bytes(3 * WRITEBACK as usize, 9);
     let o = offer(&[("big", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
@@ -72,7 +72,7 @@ fn a_large_file_is_written_around_the_page_cache_and_verified() {
     let tmp = on_disk();
     let dir = tmp.path().to_path_buf();
     let direct = takes_direct_writes(&dir);
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     // Not a whole number of direct buffers, written in odd pieces.
     let data = bytes(direct::DIRECT_FROM as usize + 2 * direct::BUFFER + 777, 5);
     let o = offer(&[("big.bin", &data)], &[]);
@@ -95,7 +95,7 @@ fn a_stopped_direct_file_keeps_every_byte_and_resumes_at_any_offset() {
     let tmp = on_disk();
     let dir = tmp.path().to_path_buf();
     let direct = takes_direct_writes(&dir);
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let data = bytes(3 * direct::DIRECT_FROM as usize + 4321, 6);
     let o = offer(&[("movie.mkv", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
@@ -132,7 +132,7 @@ fn a_stopped_direct_file_keeps_every_byte_and_resumes_at_any_offset() {
 fn discarding_a_direct_file_deletes_it() {
     let tmp = on_disk();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let data = bytes(direct::DIRECT_FROM as usize + 99, 7);
     let o = offer(&[("gone.bin", &data)], &[]);
     let placement = store.prepare(&o).unwrap();

@@ -6,7 +6,7 @@ use super::*;
 fn a_crash_resumes_where_it_stopped_and_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let data = bytes(2 * crate::files::HASH_CHUNK + 333, 9);
     let half = data.len() / 2 + 17;
     let o = offer(&[("other.bin", b"zz"), ("movie.mkv", &data)], &[]);
@@ -46,7 +46,7 @@ fn a_crash_resumes_where_it_stopped_and_verifies() {
 #[test]
 fn a_partial_abandoned_for_a_month_goes_and_a_recent_one_resumes() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::new(tmp.path().to_path_buf());
+    let store = Store::new(tmp.path().to_path_buf(), SENDER);
     let (old, recent) = (large(21), large(22));
     let (o_old, o_recent) = (
         offer(&[("old.bin", &old)], &[]),
@@ -79,7 +79,7 @@ fn a_partial_abandoned_for_a_month_goes_and_a_recent_one_resumes() {
 fn a_resumed_prefix_that_was_corrupted_fails_verification() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let data = bytes(1000, 3);
     let o = offer(&[("f.bin", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
@@ -101,7 +101,7 @@ fn a_resumed_prefix_that_was_corrupted_fails_verification() {
 fn a_complete_partial_resumes_at_its_end() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let o = offer(&[("done.txt", b"all here")], &[]);
     let placement = store.prepare(&o).unwrap();
     fs::write(part_path(&dir, &o.files[0]), b"all here").unwrap();
@@ -116,7 +116,7 @@ fn a_complete_partial_resumes_at_its_end() {
 fn a_partial_longer_than_the_file_is_ignored() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let o = offer(&[("f", b"short")], &[]);
     let placement = store.prepare(&o).unwrap();
     fs::write(part_path(&dir, &o.files[0]), b"much longer than that").unwrap();
@@ -128,7 +128,7 @@ fn a_partial_longer_than_the_file_is_ignored() {
 #[test]
 fn resuming_past_the_partial_data_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::new(tmp.path().to_path_buf());
+    let store = Store::new(tmp.path().to_path_buf(), SENDER);
     let o = offer(&[("f", b"0123456789")], &[]);
     let placement = store.prepare(&o).unwrap();
     let err = placement.open(0, &o.files[0], 4).unwrap_err();
@@ -149,7 +149,7 @@ fn resuming_past_the_partial_data_is_an_error() {
 fn files_with_the_same_content_share_one_partial_safely() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let data = large(5);
     let o = offer(&[("a/copy1", &data), ("b/copy2", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
@@ -180,7 +180,7 @@ fn files_with_the_same_content_share_one_partial_safely() {
 fn discard_deletes_the_partial() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let o = offer(&[("f", b"0123456789")], &[]);
     let placement = store.prepare(&o).unwrap();
     let mut part = placement.open(0, &o.files[0], 0).unwrap();
@@ -195,7 +195,7 @@ fn discard_deletes_the_partial() {
 fn a_partial_already_linked_into_place_is_never_cut() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let data = large(7);
     let o = offer(&[("f", &data)], &[]);
     let placement = store.prepare(&o).unwrap();
@@ -209,4 +209,46 @@ fn a_partial_already_linked_into_place_is_never_cut() {
         Err(StoreError::InUse { .. })
     ));
     assert_eq!(fs::read(dir.join("placed")).unwrap(), data);
+}
+
+/// Partial data and transfer records belong to the peer that sent them:
+/// another peer offering the same content (path, size, hash) neither learns
+/// that it is here nor has its files land in the first peer's folder.
+#[test]
+fn another_peers_offer_of_the_same_content_finds_nothing_of_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let first = Store::new(dir.clone(), b"first peer");
+    let other = Store::new(dir.clone(), b"other peer");
+    let data = large(31);
+    let done = bytes(5000, 32);
+    let o = offer(&[("album/a.bin", &data), ("album/done.bin", &done)], &[]);
+
+    // The first peer's transfer: one file complete, one stopped halfway.
+    let placement = first.prepare(&o).unwrap();
+    let mut part = placement.open(1, &o.files[1], 0).unwrap();
+    part.write(&done).unwrap();
+    part.finish(&placement).unwrap();
+    let mut part = placement.open(0, &o.files[0], 0).unwrap();
+    part.write(&data[..1000]).unwrap();
+    drop(part);
+    assert_eq!(first.resume_points(&o).len(), 2);
+
+    // The other peer sees no resume point, and gets a folder of its own.
+    assert_eq!(other.resume_points(&o), Vec::new());
+    let theirs = other.prepare(&o).unwrap();
+    assert_eq!(theirs.top_level_name("album"), "album (1)");
+    let mut part = theirs.open(0, &o.files[0], 0).unwrap();
+    assert_eq!(part.written(), 0);
+    part.write(&data).unwrap();
+    assert_eq!(part.finish(&theirs).unwrap(), dir.join("album (1)/a.bin"));
+
+    // The first peer's partial data is untouched and still resumes.
+    let points = first.resume_points(&o);
+    assert!(points.contains(&ResumePoint {
+        file: 0,
+        offset: 1000,
+        prefix_hash: Hash(*blake3::hash(&data[..1000]).as_bytes()),
+    }));
+    assert_eq!(first.prepare(&o).unwrap().top_level_name("album"), "album");
 }

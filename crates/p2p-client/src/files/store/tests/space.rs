@@ -6,7 +6,7 @@ use super::*;
 #[test]
 fn an_absurd_offer_does_not_fit() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::new(tmp.path().join("not/yet"));
+    let store = Store::new(tmp.path().join("not/yet"), SENDER);
     let mut o = offer(&[("huge", b"")], &[]);
     o.files[0].size = u64::MAX / 2;
     o.total_bytes = u64::MAX / 2;

@@ -7,7 +7,7 @@ use super::*;
 fn a_small_file_has_no_partial_name_and_vanishes_if_stopped() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let (small, big) = (bytes(UNNAMED_BELOW as usize - 1, 1), large(2));
     let o = offer(&[("t/small", &small), ("t/big", &big)], &[]);
     let placement = store.prepare(&o).unwrap();
@@ -32,7 +32,10 @@ fn a_small_file_has_no_partial_name_and_vanishes_if_stopped() {
     let mut part = placement.open(1, &o.files[1], 0).unwrap();
     part.write(&big[..10]).unwrap();
     drop(part);
-    assert_eq!(list(&partial), [partial_name(&o.files[1])]);
+    assert_eq!(
+        list(&partial),
+        [partial_name(&Sender::new(SENDER), &o.files[1])]
+    );
 
     // A small file stopped halfway leaves nothing, so nothing resumes.
     let again = offer(&[("t/small", &small)], &[]);
@@ -40,7 +43,10 @@ fn a_small_file_has_no_partial_name_and_vanishes_if_stopped() {
     let mut part = placement.open(0, &again.files[0], 0).unwrap();
     part.write(&small[..100]).unwrap();
     drop(part);
-    assert_eq!(list(&partial), [partial_name(&o.files[1])]);
+    assert_eq!(
+        list(&partial),
+        [partial_name(&Sender::new(SENDER), &o.files[1])]
+    );
     assert_eq!(store.resume_points(&again), Vec::new());
     assert_eq!(list(&dir.join("t")), ["small"]);
 }
@@ -50,7 +56,7 @@ fn a_small_file_has_no_partial_name_and_vanishes_if_stopped() {
 fn small_files_find_taken_names_and_never_replace_them() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let store = Store::new(dir.clone());
+    let store = Store::new(dir.clone(), SENDER);
     let o = offer(&[("a.txt", b"new")], &[]);
     let placement = store.prepare(&o).unwrap();
     let mut part = placement.open(0, &o.files[0], 0).unwrap();
