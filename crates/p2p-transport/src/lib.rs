@@ -22,11 +22,14 @@
 //!   punching; `connection`: a quinn connection as a `StreamMuxer`;
 //!   `socket`: UDP with bounded offload batches).
 //! - [`tls`]: TLS 1.3 configurations keyed to libp2p identities, for QUIC.
+//! - [`ip_limit`]: a cap on incoming connections per IP address (IPv6: per
+//!   /64), for the nodes built on these layers.
 //! - [`aes_in_hardware`]: the processor check both ciphers' choice rests on.
 //!
 //! Data flows socket → Noise → yamux → streams for TCP and relayed
 //! connections, socket → quinn (TLS inside) → streams for QUIC.
 
+pub mod ip_limit;
 pub mod noise;
 pub mod quic;
 pub mod tls;

@@ -4,10 +4,13 @@ use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{StreamProtocol, Swarm, autonat, dcutr, identify, mdns, ping, relay, tcp};
+use libp2p::{
+    StreamProtocol, Swarm, autonat, connection_limits, dcutr, identify, mdns, ping, relay, tcp,
+};
 use protocol::offer::MAX_OFFER_BYTES;
 use protocol::transfer::{CONTROL_PROTOCOL, Request, Response};
 
+use p2p_transport::ip_limit::IpLimit;
 use p2p_transport::{noise, quic, yamux};
 
 use super::{IDLE_TIMEOUT, NetConfig, NetError, REQUEST_TIMEOUT, Transports};
@@ -22,8 +25,23 @@ const IDENTIFY_PROTOCOL: &str = "/p2p-share/id/1.0.0";
 /// the bandwidth-delay product in flight.
 const QUIC_WINDOW: u32 = 3_000_000;
 
+/// Incoming connections from one IP address (IPv6: one /64) at once,
+/// handshakes included: a host with fresh peer IDs cannot hold more.
+pub(crate) const MAX_CONNECTIONS_PER_IP: usize = 32;
+
+/// Incoming connections still in their handshake, from all addresses: each
+/// holds buffers and a timer until it completes or times out.
+const MAX_PENDING_INCOMING: u32 = 64;
+
+/// Established incoming connections, from all addresses.
+const MAX_ESTABLISHED_INCOMING: u32 = 512;
+
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    // The limits come first: a connection they refuse reaches no other
+    // behaviour.
+    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) ip_limit: IpLimit,
     pub(crate) relay: relay::client::Behaviour,
     pub(crate) dcutr: dcutr::Behaviour,
     pub(crate) identify: identify::Behaviour,
@@ -121,7 +139,12 @@ fn behaviour(key: &Keypair, relay: relay::client::Behaviour, mdns_enabled: bool)
         [(StreamProtocol::new(CONTROL_PROTOCOL), ProtocolSupport::Full)],
         request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
     );
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+        .with_max_established_incoming(Some(MAX_ESTABLISHED_INCOMING));
     Behaviour {
+        limits: connection_limits::Behaviour::new(limits),
+        ip_limit: IpLimit::new(MAX_CONNECTIONS_PER_IP),
         relay,
         dcutr: dcutr::Behaviour::new(peer_id),
         identify: identify::Behaviour::new(

@@ -124,3 +124,67 @@ async fn a_stalled_stream_times_out_while_another_transfer_goes_on() {
     drop(hostile);
     receiver.assert_alive_and_stop();
 }
+
+/// Whether the node closed `socket` (end of stream or reset) within `wait`;
+/// bytes or silence mean it is still open.
+async fn closed_within(socket: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(wait, socket.read(&mut buf)).await {
+            Err(_elapsed) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// One address cannot hold more than its share of connections: the 33rd
+/// from one IP is refused before its handshake while another IP still gets
+/// in, and the slots come back when the connections close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_than_32_connections() {
+    use tokio::io::AsyncWriteExt as _;
+    let receiver = block_in_place(Receiver::start);
+    let port = receiver
+        .addr
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let connect_from = |ip: [u8; 4]| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from((ip, 0))).unwrap();
+        let mut stream = socket.connect(target).await.unwrap();
+        // One byte of a handshake that never goes on.
+        stream.write_all(b"/").await.unwrap();
+        stream
+    };
+    let mut held = Vec::new();
+    for _ in 0..32 {
+        held.push(connect_from([127, 0, 0, 1]).await);
+    }
+    let mut one_too_many = connect_from([127, 0, 0, 1]).await;
+    assert!(
+        closed_within(&mut one_too_many, Duration::from_secs(5)).await,
+        "the 33rd connection from one address should be refused"
+    );
+    // Another address is not affected, and the first 32 are still open.
+    let mut other = connect_from([127, 0, 0, 2]).await;
+    assert!(!closed_within(&mut other, Duration::from_millis(500)).await);
+    for socket in held.iter_mut().take(3) {
+        assert!(!closed_within(socket, Duration::from_millis(100)).await);
+    }
+
+    // Once they close, a real peer from the first address gets in.
+    drop(held);
+    let hostile = Hostile::connect(receiver.peer_id, receiver.addr.clone()).await;
+    let content = bytes(1000, 60);
+    let offer = one_file("after.bin", content.len(), hash_of(&content));
+    assert_eq!(hostile.offer_accepted(&offer).await, Vec::new());
+    drop((hostile, other));
+    receiver.assert_alive_and_stop();
+}
