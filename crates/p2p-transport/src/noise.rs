@@ -29,6 +29,8 @@ mod transport;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_security;
 
 use std::io;
 use std::time::Duration;

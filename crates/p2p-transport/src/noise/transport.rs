@@ -60,6 +60,14 @@ impl CipherState {
         })
     }
 
+    /// The same, with `nonce` messages already counted: for tests of what
+    /// happens near the end of the counter.
+    #[cfg(test)]
+    pub(super) fn at_nonce(mut self, nonce: u64) -> Self {
+        self.nonce = nonce;
+        self
+    }
+
     /// The next message's nonce. Noise reserves the last counter value.
     fn next_nonce(&mut self) -> io::Result<Nonce> {
         if self.nonce == u64::MAX {
@@ -93,6 +101,11 @@ pub struct Output<C> {
     /// Set when the peer sent something that did not authenticate: the
     /// connection is unusable from then on.
     broken: bool,
+    /// Set when a message could not be sealed (its nonce was the last, or
+    /// sealing failed): the plaintext gathered for it was wiped, and every
+    /// write, flush and close fails from then on, so no plaintext and no
+    /// message out of sequence ever reaches the socket.
+    poisoned: bool,
     /// Sealed messages from `write_pos` on, then the frame being filled.
     write_buf: Vec<u8>,
     write_pos: usize,
@@ -117,6 +130,7 @@ impl<C> Output<C> {
             read_end: 0,
             plain: 0..0,
             broken: false,
+            poisoned: false,
             write_buf: Vec::new(),
             write_pos: 0,
             open: None,
@@ -151,7 +165,13 @@ impl<C> Output<C> {
         if body.end > self.read_end {
             return Ok(false);
         }
-        let nonce = self.receive.next_nonce()?;
+        let nonce = match self.receive.next_nonce() {
+            Ok(nonce) => nonce,
+            Err(e) => {
+                self.broken = true;
+                return Err(e);
+            }
+        };
         let Some(message) = self.read_buf.get_mut(body.clone()) else {
             return Ok(false);
         };
@@ -192,8 +212,33 @@ impl<C> Output<C> {
         }
     }
 
-    /// Seals the frame being filled, if any.
+    /// Seals the frame being filled, if any. If that fails the writer is
+    /// poisoned: everything gathered is wiped, never to be sent.
     fn seal(&mut self) -> io::Result<()> {
+        let sealed = self.seal_open();
+        if sealed.is_err() {
+            self.poisoned = true;
+            self.open = None;
+            // Wipe rather than only truncate: the frame held plaintext.
+            self.write_buf.fill(0);
+            self.write_buf.clear();
+            self.write_pos = 0;
+        }
+        sealed
+    }
+
+    /// The error of every write after [`Self::seal`] failed.
+    fn check_poisoned(&self) -> io::Result<()> {
+        if self.poisoned {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "noise: a message could not be sealed before; the connection is unusable",
+            ));
+        }
+        Ok(())
+    }
+
+    fn seal_open(&mut self) -> io::Result<()> {
         let Some(open) = self.open.take() else {
             return Ok(());
         };
@@ -291,6 +336,7 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Output<C> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.check_poisoned()?;
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -322,6 +368,7 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Output<C> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.check_poisoned()?;
         this.seal()?;
         ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.io).poll_flush(cx)
@@ -329,6 +376,7 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Output<C> {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.check_poisoned()?;
         this.seal()?;
         ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.io).poll_close(cx)
