@@ -238,10 +238,10 @@ where
             (remote, aes)
         }
         Role::Responder => {
-            let first = payload::decode(messages.receive(&mut io, &mut state).await?)
-                .map_err(NoiseError::Invalid)?;
-            if !first.identity_key.is_empty() || !first.identity_sig.is_empty() {
-                return Err(NoiseError::Invalid("an identity in the first message"));
+            // `-> e` carries no payload, as libp2p-noise sends and requires:
+            // it travels in the clear, so nothing may ride on it.
+            if !messages.receive(&mut io, &mut state).await?.is_empty() {
+                return Err(NoiseError::Invalid("a payload in the first message"));
             }
             let ours = payload::encode(&key, &signature, if local.aes { AES_GCM } else { &[] });
             messages.send(&mut io, &mut state, &ours).await?;

@@ -1,12 +1,13 @@
 //! What an attacker or a hostile peer may try: a writer past its last
-//! nonce.
+//! nonce, a payload where none belongs.
 
 #![allow(clippy::expect_used)]
 
 use futures::AsyncWriteExt;
 use futures::io::Cursor;
+use libp2p::identity::Keypair;
 
-use super::tests::{KEY_1, KEY_2, messages, pattern};
+use super::tests::{KEY_1, KEY_2, Socket, messages, pair, pattern};
 use super::transport::{CipherState, MAX_PLAINTEXT};
 use super::*;
 
@@ -77,6 +78,49 @@ async fn a_message_that_cannot_be_sealed_poisons_the_writer_and_no_plaintext_lea
         assert!(
             !contains(&wire, secret),
             "{cipher:?}: plaintext on the wire"
+        );
+    }
+}
+
+/// Sends `-> e` with `payload` to a responder of ours, then hangs up, and
+/// returns how the responder ended.
+async fn first_message_with(payload: &[u8]) -> Result<(PeerId, Output<Socket>), NoiseError> {
+    let (a, b) = pair().await;
+    let responder = bounded(
+        b,
+        Local::of(Keypair::generate_ed25519()),
+        Role::Responder,
+        HANDSHAKE_TIMEOUT,
+    );
+    let initiator = async move {
+        let builder = builder().expect("snow");
+        let key = builder.generate_keypair().expect("key");
+        let mut state = builder
+            .local_private_key(&key.private)
+            .and_then(|b| b.build_initiator())
+            .expect("initiator");
+        let mut a = a;
+        let mut wire = vec![0u8; 1024];
+        let len = state.write_message(payload, &mut wire).expect("message");
+        let prefix = u16::try_from(len).expect("short").to_be_bytes();
+        a.write_all(&prefix).await.expect("write");
+        a.write_all(&wire[..len]).await.expect("write");
+        a.close().await.expect("close");
+    };
+    tokio::join!(responder, initiator).0
+}
+
+#[tokio::test]
+async fn the_responder_refuses_any_payload_in_the_first_message() {
+    for (payload, what) in [
+        (payload::encode(b"", b"", AES_GCM), "only a cipher offer"),
+        (vec![0x22, 0], "an empty extensions field"),
+        (vec![0x28, 1], "an unknown varint field"),
+    ] {
+        let result = first_message_with(&payload).await;
+        assert!(
+            matches!(result, Err(NoiseError::Invalid(why)) if why.contains("first message")),
+            "{what}: {result:?}"
         );
     }
 }
