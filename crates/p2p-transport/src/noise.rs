@@ -11,11 +11,14 @@
 //! whose processor has AES instructions says so in its payload (a field
 //! libp2p's decoder skips, see [`payload`]); the responder offers AES-GCM,
 //! the initiator takes it, and both then seal with AES-256-GCM under the
-//! same split keys (nonce as Noise's AESGCM: the counter big-endian). The
-//! payloads travel encrypted and enter the handshake hash, so nobody on
-//! the path can change the choice. With AES instructions AES-256-GCM costs
-//! about half of ChaCha20-Poly1305 here, the largest share of a TCP
-//! transfer's CPU. A libp2p peer offers nothing and gets ChaCha20-Poly1305.
+//! same split keys (nonce as Noise's AESGCM: the counter big-endian),
+//! replacing each direction's key by Noise's `Rekey()` every 2^20 messages
+//! so that no key nears AES-GCM's limit on one connection however long it
+//! lasts. The payloads travel encrypted and enter the handshake hash, so
+//! nobody on the path can change the choice. With AES instructions
+//! AES-256-GCM costs about half of ChaCha20-Poly1305 here, the largest
+//! share of a TCP transfer's CPU. A libp2p peer offers nothing and gets
+//! ChaCha20-Poly1305.
 //!
 //! What differs as well is the copying. libp2p-noise moved every received byte five
 //! times besides decrypting it (socket reads of 8 KiB into a codec buffer,
@@ -29,6 +32,8 @@ mod transport;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rekey;
 #[cfg(test)]
 mod tests_security;
 
@@ -57,8 +62,12 @@ const STATIC_KEY_DOMAIN: &[u8] = b"noise-libp2p-static-key:";
 /// Largest Noise message, in the handshake and after it.
 const MAX_MESSAGE: usize = 65_535;
 
-/// Our payload's name for AES-256-GCM transport messages.
-const AES_GCM: &[u8] = b"AESGCM";
+/// Our payload's name for AES-256-GCM transport messages with a new key
+/// every 2^20 messages each way (see [`transport`]). Builds from before
+/// rekeying said `AESGCM` and kept one key: they do not know this name,
+/// and so fall back to ChaCha20-Poly1305 with us instead of losing step
+/// at the first change of keys.
+const AES_GCM: &[u8] = b"AESGCM-REKEY20";
 
 /// The transport messages' cipher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
