@@ -315,8 +315,15 @@ fn authenticate(
     Ok((identity, names_aes(theirs.ciphers)))
 }
 
+/// Room for what a handshake message adds to its payload: XX's second
+/// message holds an ephemeral key, an encrypted static key and two tags.
+const HANDSHAKE_OVERHEAD: usize = 128;
+
 /// Buffers for handshake messages, which are read exactly: what the peer
-/// sends after the last one stays in the socket for [`Output`].
+/// sends after the last one stays in the socket for [`Output`]. They start
+/// empty and grow with what is sent and what arrives, not with what a
+/// length prefix claims, so a peer that connects and sends little costs
+/// little while its handshake is pending.
 struct Messages {
     wire: Vec<u8>,
     plain: Vec<u8>,
@@ -325,8 +332,8 @@ struct Messages {
 impl Messages {
     fn new() -> Self {
         Self {
-            wire: vec![0; 2 + MAX_MESSAGE],
-            plain: vec![0; MAX_MESSAGE],
+            wire: Vec::new(),
+            plain: Vec::new(),
         }
     }
 
@@ -336,6 +343,9 @@ impl Messages {
         state: &mut snow::HandshakeState,
         payload: &[u8],
     ) -> Result<(), NoiseError> {
+        let room = (payload.len() + HANDSHAKE_OVERHEAD).min(MAX_MESSAGE);
+        self.wire.clear();
+        self.wire.resize(2 + room, 0);
         let body = self.wire.get_mut(2..).unwrap_or_default();
         let len = state.write_message(payload, body)?;
         let prefix =
@@ -357,9 +367,22 @@ impl Messages {
         let mut prefix = [0u8; 2];
         io.read_exact(&mut prefix).await?;
         let len = usize::from(u16::from_be_bytes(prefix));
-        let wire = self.wire.get_mut(..len).unwrap_or_default();
-        io.read_exact(wire).await?;
-        let n = state.read_message(wire, &mut self.plain)?;
+        self.wire.clear();
+        // At most `len` bytes, the buffer growing as they come.
+        let got = (&mut *io)
+            .take(len as u64)
+            .read_to_end(&mut self.wire)
+            .await?;
+        if got < len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the connection closed inside a handshake message",
+            )
+            .into());
+        }
+        self.plain.clear();
+        self.plain.resize(len, 0);
+        let n = state.read_message(&self.wire, &mut self.plain)?;
         Ok(self.plain.get(..n).unwrap_or_default())
     }
 }

@@ -1,13 +1,13 @@
 //! What an attacker or a hostile peer may try: a writer past its last
-//! nonce, a payload where none belongs.
+//! nonce, a connection that carries little, a payload where none belongs.
 
 #![allow(clippy::expect_used)]
 
-use futures::AsyncWriteExt;
 use futures::io::Cursor;
+use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::identity::Keypair;
 
-use super::tests::{KEY_1, KEY_2, Socket, messages, pair, pattern};
+use super::tests::{KEY_1, KEY_2, Socket, messages, output, pair, pattern};
 use super::transport::{CipherState, MAX_PLAINTEXT};
 use super::*;
 
@@ -80,6 +80,24 @@ async fn a_message_that_cannot_be_sealed_poisons_the_writer_and_no_plaintext_lea
             "{cipher:?}: plaintext on the wire"
         );
     }
+}
+
+#[tokio::test]
+async fn a_connection_that_carried_little_holds_a_small_read_buffer() {
+    let mut out = output(Cursor::new(Vec::new()), Cipher::ChaChaPoly, &KEY_1, &KEY_2);
+    out.write_all(b"hello").await.expect("write");
+    out.flush().await.expect("flush");
+    let wire = out.into_io().into_inner();
+    let mut input = output(Cursor::new(wire), Cipher::ChaChaPoly, &KEY_2, &KEY_1);
+    let mut buf = [0u8; 5];
+    input.read_exact(&mut buf).await.expect("read");
+    assert_eq!(&buf, b"hello");
+    // Far below the four full messages a busy connection reads at once.
+    assert!(
+        input.read_capacity() <= 16 * 1024,
+        "{}",
+        input.read_capacity()
+    );
 }
 
 /// Sends `-> e` with `payload` to a responder of ours, then hangs up, and

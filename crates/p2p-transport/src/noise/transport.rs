@@ -39,6 +39,11 @@ const MAX_FRAME: usize = 2 + MAX_MESSAGE;
 /// room for the rest of one begun before them.
 const READ_BUFFER: usize = 5 * MAX_FRAME;
 
+/// The read buffer's size once something arrives. It starts empty and
+/// doubles, up to [`READ_BUFFER`], each time it is full, so a connection
+/// that carries little holds little.
+const FIRST_READ: usize = 16 * 1024;
+
 /// Sealed bytes gathered before they go to the socket: four full messages.
 const WRITE_BUFFER: usize = 4 * MAX_FRAME;
 
@@ -268,21 +273,29 @@ impl<C> Output<C> {
         io::Error::new(io::ErrorKind::InvalidData, format!("noise: {what}"))
     }
 
-    /// Makes room to read more: drops what was consumed and moves a message
+    /// Makes room to read more: drops what was consumed, moves a message
     /// begun near the end of the buffer to its front, so that a whole one
-    /// always fits after `read_start`.
+    /// fits after `read_start` once the buffer has grown to
+    /// [`READ_BUFFER`], and grows the buffer when it is full.
     fn make_room(&mut self) {
-        if self.read_buf.is_empty() {
-            self.read_buf = vec![0; READ_BUFFER];
-        }
         if self.read_start == self.read_end {
             self.read_start = 0;
             self.read_end = 0;
-        } else if self.read_buf.len() - self.read_start < MAX_FRAME {
+        } else if self.read_start > 0 && self.read_buf.len() - self.read_start < MAX_FRAME {
             self.read_buf.copy_within(self.read_start..self.read_end, 0);
             self.read_end -= self.read_start;
             self.read_start = 0;
         }
+        if self.read_end == self.read_buf.len() {
+            let len = (self.read_buf.len() * 2).clamp(FIRST_READ, READ_BUFFER);
+            self.read_buf.resize(len, 0);
+        }
+    }
+
+    /// Bytes the read buffer holds room for.
+    #[cfg(test)]
+    pub(super) fn read_capacity(&self) -> usize {
+        self.read_buf.capacity()
     }
 
     /// Seals the frame being filled, if any. If that fails the writer is
@@ -419,9 +432,6 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Output<C> {
                 // Between frames: send what is gathered once it is enough.
                 if this.write_buf.len() >= WRITE_BUFFER {
                     ready!(this.poll_drain(cx))?;
-                }
-                if this.write_buf.capacity() == 0 {
-                    this.write_buf.reserve_exact(WRITE_BUFFER + MAX_FRAME);
                 }
                 let open = this.write_buf.len();
                 this.write_buf.extend_from_slice(&[0, 0]);
