@@ -36,6 +36,8 @@ mod tests;
 mod tests_rekey;
 #[cfg(test)]
 mod tests_security;
+#[cfg(test)]
+mod tests_tamper;
 
 use std::io;
 use std::time::Duration;
@@ -241,7 +243,7 @@ where
             messages.send(&mut io, &mut state, &[]).await?;
             let theirs = messages.receive(&mut io, &mut state).await?;
             let (remote, offered) = authenticate(&state, theirs)?;
-            let aes = offered && local.aes;
+            let aes = names_aes(offered) && local.aes;
             let ours = payload::encode(&key, &signature, if aes { AES_GCM } else { &[] });
             messages.send(&mut io, &mut state, &ours).await?;
             (remote, aes)
@@ -255,13 +257,17 @@ where
             let ours = payload::encode(&key, &signature, if local.aes { AES_GCM } else { &[] });
             messages.send(&mut io, &mut state, &ours).await?;
             let theirs = messages.receive(&mut io, &mut state).await?;
+            // Nothing (ChaCha20-Poly1305), or exactly what we offered.
             let (remote, chosen) = authenticate(&state, theirs)?;
-            if chosen && !local.aes {
-                return Err(NoiseError::Invalid(
-                    "the peer chose a cipher we did not offer",
-                ));
+            match chosen {
+                [] => (remote, false),
+                AES_GCM if local.aes => (remote, true),
+                _ => {
+                    return Err(NoiseError::Invalid(
+                        "the peer chose a cipher we did not offer",
+                    ));
+                }
             }
-            (remote, chosen)
         }
     };
     let cipher = if cipher {
@@ -298,11 +304,11 @@ fn builder() -> Result<snow::Builder<'static>, NoiseError> {
 }
 
 /// The identity in the peer's payload, once its signature over the peer's
-/// Noise static key checks out, and whether the payload names AES-GCM.
-fn authenticate(
+/// Noise static key checks out, and the ciphers the payload names.
+fn authenticate<'a>(
     state: &snow::HandshakeState,
-    theirs: &[u8],
-) -> Result<(PublicKey, bool), NoiseError> {
+    theirs: &'a [u8],
+) -> Result<(PublicKey, &'a [u8]), NoiseError> {
     let theirs = payload::decode(theirs).map_err(NoiseError::Invalid)?;
     let remote_static = state
         .get_remote_static()
@@ -312,7 +318,7 @@ fn authenticate(
     if !identity.verify(&signed, theirs.identity_sig) {
         return Err(NoiseError::BadSignature);
     }
-    Ok((identity, names_aes(theirs.ciphers)))
+    Ok((identity, theirs.ciphers))
 }
 
 /// Room for what a handshake message adds to its payload: XX's second

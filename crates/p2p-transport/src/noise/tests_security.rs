@@ -1,13 +1,17 @@
 //! What an attacker or a hostile peer may try: a writer past its last
-//! nonce, a connection that carries little, a payload where none belongs.
+//! nonce, a connection that carries little, a payload where none belongs,
+//! a cipher that was not offered; and libp2p-noise with and without AES
+//! on our side. Messages changed or reflected on the way are in
+//! `tests_tamper`.
 
 #![allow(clippy::expect_used)]
 
 use futures::io::Cursor;
 use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade};
 use libp2p::identity::Keypair;
 
-use super::tests::{KEY_1, KEY_2, Socket, messages, output, pair, pattern};
+use super::tests::{KEY_1, KEY_2, Socket, exchange, messages, output, pair, pattern, with_aes};
 use super::transport::{CipherState, MAX_PLAINTEXT};
 use super::*;
 
@@ -140,5 +144,102 @@ async fn the_responder_refuses_any_payload_in_the_first_message() {
             matches!(result, Err(NoiseError::Invalid(why)) if why.contains("first message")),
             "{what}: {result:?}"
         );
+    }
+}
+
+/// An initiator that answers with `choice` in its payload's `ciphers`
+/// whatever the responder offered, signing its Noise key properly.
+async fn initiator_choosing(mut io: Socket, choice: &'static [u8]) -> Socket {
+    let identity = Keypair::generate_ed25519();
+    let builder = builder().expect("snow");
+    let static_key = builder.generate_keypair().expect("key");
+    let mut state = builder
+        .local_private_key(&static_key.private)
+        .and_then(|b| b.build_initiator())
+        .expect("initiator");
+    let mut messages = Messages::new();
+    messages.send(&mut io, &mut state, &[]).await.expect("send");
+    messages
+        .receive(&mut io, &mut state)
+        .await
+        .expect("receive");
+    let signed = [STATIC_KEY_DOMAIN, &static_key.public].concat();
+    let signature = identity.sign(&signed).expect("sign");
+    let ours = payload::encode(&identity.public().encode_protobuf(), &signature, choice);
+    messages
+        .send(&mut io, &mut state, &ours)
+        .await
+        .expect("send");
+    io
+}
+
+#[tokio::test]
+async fn a_peer_that_chooses_a_cipher_it_was_not_offered_is_refused() {
+    for (offered, choice, what) in [
+        (false, AES_GCM, "AES-GCM from a responder without it"),
+        (true, &b"AESGCM"[..], "the name from before rekeying"),
+        (true, b"XCHACHAPOLY", "a cipher nobody named"),
+        (
+            true,
+            b"AESGCM-REKEY20,AESGCM-REKEY20",
+            "a list as the choice",
+        ),
+    ] {
+        let (a, b) = pair().await;
+        let responder = with_aes(&Keypair::generate_ed25519(), offered);
+        let (result, _a) = tokio::join!(
+            bounded(b, responder, Role::Responder, HANDSHAKE_TIMEOUT),
+            initiator_choosing(a, choice),
+        );
+        assert!(
+            matches!(result, Err(NoiseError::Invalid(why)) if why.contains("did not offer")),
+            "{what}: {result:?}"
+        );
+    }
+    // What was offered, or nothing, is taken.
+    for (choice, cipher) in [(AES_GCM, Cipher::AesGcm), (&[][..], Cipher::ChaChaPoly)] {
+        let (a, b) = pair().await;
+        let responder = with_aes(&Keypair::generate_ed25519(), true);
+        let (result, _a) = tokio::join!(
+            bounded(b, responder, Role::Responder, HANDSHAKE_TIMEOUT),
+            initiator_choosing(a, choice),
+        );
+        let (_, out) = result.expect("an offered choice");
+        assert_eq!(out.cipher(), cipher);
+    }
+}
+
+#[tokio::test]
+async fn libp2p_noise_talks_to_ours_with_and_without_aes_on_our_side() {
+    for aes in [false, true] {
+        let (ours, theirs) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+
+        let (a, b) = pair().await;
+        let stock = libp2p::noise::Config::new(&theirs).expect("libp2p-noise");
+        let (at_a, at_b) = tokio::join!(
+            bounded(a, with_aes(&ours, aes), Role::Initiator, HANDSHAKE_TIMEOUT),
+            stock.upgrade_inbound(b, PROTOCOL),
+        );
+        let (seen_by_a, mut a) = at_a.expect("ours as initiator");
+        let (seen_by_b, mut b) = at_b.expect("libp2p-noise as responder");
+        assert_eq!(a.cipher(), Cipher::ChaChaPoly, "aes {aes}");
+        assert_eq!(seen_by_a, theirs.public().to_peer_id());
+        assert_eq!(seen_by_b, ours.public().to_peer_id());
+        exchange(&mut a, &mut b).await;
+        exchange(&mut b, &mut a).await;
+
+        let (a, b) = pair().await;
+        let stock = libp2p::noise::Config::new(&theirs).expect("libp2p-noise");
+        let (at_a, at_b) = tokio::join!(
+            stock.upgrade_outbound(a, PROTOCOL),
+            bounded(b, with_aes(&ours, aes), Role::Responder, HANDSHAKE_TIMEOUT),
+        );
+        let (seen_by_a, mut a) = at_a.expect("libp2p-noise as initiator");
+        let (seen_by_b, mut b) = at_b.expect("ours as responder");
+        assert_eq!(b.cipher(), Cipher::ChaChaPoly, "aes {aes}");
+        assert_eq!(seen_by_a, ours.public().to_peer_id());
+        assert_eq!(seen_by_b, theirs.public().to_peer_id());
+        exchange(&mut a, &mut b).await;
+        exchange(&mut b, &mut a).await;
     }
 }
