@@ -11,11 +11,14 @@
 //! whose processor has AES instructions says so in its payload (a field
 //! libp2p's decoder skips, see [`payload`]); the responder offers AES-GCM,
 //! the initiator takes it, and both then seal with AES-256-GCM under the
-//! same split keys (nonce as Noise's AESGCM: the counter big-endian). The
-//! payloads travel encrypted and enter the handshake hash, so nobody on
-//! the path can change the choice. With AES instructions AES-256-GCM costs
-//! about half of ChaCha20-Poly1305 here, the largest share of a TCP
-//! transfer's CPU. A libp2p peer offers nothing and gets ChaCha20-Poly1305.
+//! same split keys (nonce as Noise's AESGCM: the counter big-endian),
+//! replacing each direction's key by Noise's `Rekey()` every 2^20 messages
+//! so that no key nears AES-GCM's limit on one connection however long it
+//! lasts. The payloads travel encrypted and enter the handshake hash, so
+//! nobody on the path can change the choice. With AES instructions
+//! AES-256-GCM costs about half of ChaCha20-Poly1305 here, the largest
+//! share of a TCP transfer's CPU. A libp2p peer offers nothing and gets
+//! ChaCha20-Poly1305.
 //!
 //! What differs as well is the copying. libp2p-noise moved every received byte five
 //! times besides decrypting it (socket reads of 8 KiB into a codec buffer,
@@ -29,6 +32,12 @@ mod transport;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rekey;
+#[cfg(test)]
+mod tests_security;
+#[cfg(test)]
+mod tests_tamper;
 
 use std::io;
 use std::time::Duration;
@@ -55,8 +64,12 @@ const STATIC_KEY_DOMAIN: &[u8] = b"noise-libp2p-static-key:";
 /// Largest Noise message, in the handshake and after it.
 const MAX_MESSAGE: usize = 65_535;
 
-/// Our payload's name for AES-256-GCM transport messages.
-const AES_GCM: &[u8] = b"AESGCM";
+/// Our payload's name for AES-256-GCM transport messages with a new key
+/// every 2^20 messages each way (see [`transport`]). Builds from before
+/// rekeying said `AESGCM` and kept one key: they do not know this name,
+/// and so fall back to ChaCha20-Poly1305 with us instead of losing step
+/// at the first change of keys.
+const AES_GCM: &[u8] = b"AESGCM-REKEY20";
 
 /// The transport messages' cipher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,27 +243,31 @@ where
             messages.send(&mut io, &mut state, &[]).await?;
             let theirs = messages.receive(&mut io, &mut state).await?;
             let (remote, offered) = authenticate(&state, theirs)?;
-            let aes = offered && local.aes;
+            let aes = names_aes(offered) && local.aes;
             let ours = payload::encode(&key, &signature, if aes { AES_GCM } else { &[] });
             messages.send(&mut io, &mut state, &ours).await?;
             (remote, aes)
         }
         Role::Responder => {
-            let first = payload::decode(messages.receive(&mut io, &mut state).await?)
-                .map_err(NoiseError::Invalid)?;
-            if !first.identity_key.is_empty() || !first.identity_sig.is_empty() {
-                return Err(NoiseError::Invalid("an identity in the first message"));
+            // `-> e` carries no payload, as libp2p-noise sends and requires:
+            // it travels in the clear, so nothing may ride on it.
+            if !messages.receive(&mut io, &mut state).await?.is_empty() {
+                return Err(NoiseError::Invalid("a payload in the first message"));
             }
             let ours = payload::encode(&key, &signature, if local.aes { AES_GCM } else { &[] });
             messages.send(&mut io, &mut state, &ours).await?;
             let theirs = messages.receive(&mut io, &mut state).await?;
+            // Nothing (ChaCha20-Poly1305), or exactly what we offered.
             let (remote, chosen) = authenticate(&state, theirs)?;
-            if chosen && !local.aes {
-                return Err(NoiseError::Invalid(
-                    "the peer chose a cipher we did not offer",
-                ));
+            match chosen {
+                [] => (remote, false),
+                AES_GCM if local.aes => (remote, true),
+                _ => {
+                    return Err(NoiseError::Invalid(
+                        "the peer chose a cipher we did not offer",
+                    ));
+                }
             }
-            (remote, chosen)
         }
     };
     let cipher = if cipher {
@@ -287,11 +304,11 @@ fn builder() -> Result<snow::Builder<'static>, NoiseError> {
 }
 
 /// The identity in the peer's payload, once its signature over the peer's
-/// Noise static key checks out, and whether the payload names AES-GCM.
-fn authenticate(
+/// Noise static key checks out, and the ciphers the payload names.
+fn authenticate<'a>(
     state: &snow::HandshakeState,
-    theirs: &[u8],
-) -> Result<(PublicKey, bool), NoiseError> {
+    theirs: &'a [u8],
+) -> Result<(PublicKey, &'a [u8]), NoiseError> {
     let theirs = payload::decode(theirs).map_err(NoiseError::Invalid)?;
     let remote_static = state
         .get_remote_static()
@@ -301,11 +318,18 @@ fn authenticate(
     if !identity.verify(&signed, theirs.identity_sig) {
         return Err(NoiseError::BadSignature);
     }
-    Ok((identity, names_aes(theirs.ciphers)))
+    Ok((identity, theirs.ciphers))
 }
 
+/// Room for what a handshake message adds to its payload: XX's second
+/// message holds an ephemeral key, an encrypted static key and two tags.
+const HANDSHAKE_OVERHEAD: usize = 128;
+
 /// Buffers for handshake messages, which are read exactly: what the peer
-/// sends after the last one stays in the socket for [`Output`].
+/// sends after the last one stays in the socket for [`Output`]. They start
+/// empty and grow with what is sent and what arrives, not with what a
+/// length prefix claims, so a peer that connects and sends little costs
+/// little while its handshake is pending.
 struct Messages {
     wire: Vec<u8>,
     plain: Vec<u8>,
@@ -314,8 +338,8 @@ struct Messages {
 impl Messages {
     fn new() -> Self {
         Self {
-            wire: vec![0; 2 + MAX_MESSAGE],
-            plain: vec![0; MAX_MESSAGE],
+            wire: Vec::new(),
+            plain: Vec::new(),
         }
     }
 
@@ -325,6 +349,9 @@ impl Messages {
         state: &mut snow::HandshakeState,
         payload: &[u8],
     ) -> Result<(), NoiseError> {
+        let room = (payload.len() + HANDSHAKE_OVERHEAD).min(MAX_MESSAGE);
+        self.wire.clear();
+        self.wire.resize(2 + room, 0);
         let body = self.wire.get_mut(2..).unwrap_or_default();
         let len = state.write_message(payload, body)?;
         let prefix =
@@ -346,9 +373,22 @@ impl Messages {
         let mut prefix = [0u8; 2];
         io.read_exact(&mut prefix).await?;
         let len = usize::from(u16::from_be_bytes(prefix));
-        let wire = self.wire.get_mut(..len).unwrap_or_default();
-        io.read_exact(wire).await?;
-        let n = state.read_message(wire, &mut self.plain)?;
+        self.wire.clear();
+        // At most `len` bytes, the buffer growing as they come.
+        let got = (&mut *io)
+            .take(len as u64)
+            .read_to_end(&mut self.wire)
+            .await?;
+        if got < len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the connection closed inside a handshake message",
+            )
+            .into());
+        }
+        self.plain.clear();
+        self.plain.resize(len, 0);
+        let n = state.read_message(&self.wire, &mut self.plain)?;
         Ok(self.plain.get(..n).unwrap_or_default())
     }
 }

@@ -18,10 +18,10 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 use super::transport::{CipherState, MAX_PLAINTEXT};
 use super::*;
 
-type Socket = Compat<TcpStream>;
+pub(super) type Socket = Compat<TcpStream>;
 
 /// Two ends of a loopback TCP connection.
-async fn pair() -> (Socket, Socket) {
+pub(super) async fn pair() -> (Socket, Socket) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let (dialed, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
@@ -70,7 +70,7 @@ async fn tampered_pair(tamper: Arc<AtomicBool>) -> (Socket, Socket) {
     (a.compat(), b.compat())
 }
 
-fn pattern(len: usize) -> Vec<u8> {
+pub(super) fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
@@ -104,7 +104,7 @@ async fn read_uneven<R: AsyncRead + Unpin>(r: &mut R, len: usize) -> Vec<u8> {
 }
 
 /// Sends 3 MiB and some from `a` to `b` and a reply back.
-async fn exchange<A, B>(a: &mut A, b: &mut B)
+pub(super) async fn exchange<A, B>(a: &mut A, b: &mut B)
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
@@ -146,7 +146,7 @@ async fn two_peers_of_ours_learn_each_others_ids_and_carry_data_both_ways() {
 }
 
 /// `Local::of(key)`, with or without AES instructions.
-fn with_aes(key: &Keypair, aes: bool) -> Local {
+pub(super) fn with_aes(key: &Keypair, aes: bool) -> Local {
     Local {
         aes,
         ..Local::of(key.clone())
@@ -348,10 +348,10 @@ async fn an_identity_in_the_first_message_is_refused() {
 
 // The framing on its own, with fixed keys.
 
-const KEY_1: [u8; 32] = [1; 32];
-const KEY_2: [u8; 32] = [2; 32];
+pub(super) const KEY_1: [u8; 32] = [1; 32];
+pub(super) const KEY_2: [u8; 32] = [2; 32];
 
-fn output<C>(io: C, cipher: Cipher, send: &[u8; 32], receive: &[u8; 32]) -> Output<C> {
+pub(super) fn output<C>(io: C, cipher: Cipher, send: &[u8; 32], receive: &[u8; 32]) -> Output<C> {
     Output::new(
         io,
         CipherState::new(cipher, send).expect("key"),
@@ -368,7 +368,7 @@ async fn sealed(cipher: Cipher, data: &[u8]) -> Vec<u8> {
 }
 
 /// The messages of `wire`, as (start, length) of each body.
-fn messages(wire: &[u8]) -> Vec<(usize, usize)> {
+pub(super) fn messages(wire: &[u8]) -> Vec<(usize, usize)> {
     let (mut at, mut found) = (0, Vec::new());
     while at + 2 <= wire.len() {
         let len = usize::from(u16::from_be_bytes([wire[at], wire[at + 1]]));

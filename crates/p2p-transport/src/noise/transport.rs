@@ -1,10 +1,14 @@
 //! Noise transport messages, sealed and opened in place.
 //!
 //! On the wire each message is a 2-byte big-endian length, then up to
-//! [`MAX_MESSAGE`] bytes of ChaCha20-Poly1305 ciphertext and tag, under the
-//! key of its direction and a nonce counting messages from 0 (Noise's
-//! `CipherState`: 4 zero bytes, then the counter, little-endian for
-//! ChaCha20-Poly1305 and big-endian for AES-256-GCM; no associated data).
+//! [`MAX_MESSAGE`] bytes of ciphertext and tag, under the key of its
+//! direction and a nonce counting messages from 0 (Noise's `CipherState`:
+//! 4 zero bytes, then the counter, little-endian for ChaCha20-Poly1305 and
+//! big-endian for AES-256-GCM; no associated data). AES-256-GCM, only ever
+//! between two peers of ours, changes keys by Noise's `Rekey()` before each
+//! message whose counter is a multiple of [`REKEY_EVERY`], and a key that
+//! reached [`KEY_LIMIT`] ends the connection; ChaCha20-Poly1305 keeps its
+//! key, as libp2p-noise does.
 //!
 //! Reading: the socket fills one buffer; each whole message in it is opened
 //! where it lies and its plaintext copied out as the reader asks. Writing:
@@ -35,47 +39,129 @@ const MAX_FRAME: usize = 2 + MAX_MESSAGE;
 /// room for the rest of one begun before them.
 const READ_BUFFER: usize = 5 * MAX_FRAME;
 
+/// The read buffer's size once something arrives. It starts empty and
+/// doubles, up to [`READ_BUFFER`], each time it is full, so a connection
+/// that carries little holds little.
+const FIRST_READ: usize = 16 * 1024;
+
 /// Sealed bytes gathered before they go to the socket: four full messages.
 const WRITE_BUFFER: usize = 4 * MAX_FRAME;
+
+/// AES-256-GCM keys are replaced by Noise's `Rekey()` every this many
+/// messages in each direction: before the message whose counter is a
+/// multiple of it. Both ends count the same messages, so they change keys
+/// at the same one without saying so. 2^20 full messages are 64 GiB, far
+/// inside AES-GCM's margin for one key (RFC 8446 section 5.5 allows
+/// 2^24.5 records of 16 KiB, about 2^22.5 of our 64 KiB).
+pub(super) const REKEY_EVERY: u64 = 1 << 20;
+
+/// Messages one AES-256-GCM key may seal or open at most. Rekeying keeps
+/// every key far below it; should a key reach it anyway the connection
+/// ends rather than go past the margin.
+pub(super) const KEY_LIMIT: u64 = 1 << 22;
 
 /// One direction's key and message counter.
 pub(super) struct CipherState {
     key: LessSafeKey,
     cipher: Cipher,
     nonce: u64,
+    /// Messages sealed or opened under `key` (AES-GCM's are counted).
+    under_key: u64,
 }
 
 impl CipherState {
     pub(super) fn new(cipher: Cipher, key: &[u8; 32]) -> io::Result<Self> {
-        let algorithm = match cipher {
-            Cipher::ChaChaPoly => &CHACHA20_POLY1305,
-            Cipher::AesGcm => &AES_256_GCM,
-        };
-        let key = UnboundKey::new(algorithm, key)
-            .map_err(|_| io::Error::other(format!("noise: ring refused a {cipher:?} key")))?;
         Ok(Self {
-            key: LessSafeKey::new(key),
+            key: bind(cipher, key)?,
             cipher,
             nonce: 0,
+            under_key: 0,
         })
     }
 
-    /// The next message's nonce. Noise reserves the last counter value.
+    /// The same, with `nonce` messages already counted (and, for AES-GCM,
+    /// rekeyed as they would have been): for tests of what happens near
+    /// the end of the counter or a change of keys.
+    #[cfg(test)]
+    pub(super) fn at_nonce(mut self, nonce: u64) -> Self {
+        self.nonce = nonce;
+        self.under_key = nonce % REKEY_EVERY;
+        self
+    }
+
+    /// The same with a key that has sealed or opened `messages` already,
+    /// as if rekeying had not happened: for tests of [`KEY_LIMIT`].
+    #[cfg(test)]
+    pub(super) fn key_used(mut self, messages: u64) -> Self {
+        self.under_key = messages;
+        self
+    }
+
+    /// The next message's nonce, after a change of keys if one is due.
+    /// Noise reserves the last counter value.
     fn next_nonce(&mut self) -> io::Result<Nonce> {
         if self.nonce == u64::MAX {
             return Err(io::Error::other(
                 "noise: 2^64 - 1 messages on one connection; reconnect",
             ));
         }
+        if self.cipher == Cipher::AesGcm {
+            if self.nonce != 0 && self.nonce % REKEY_EVERY == 0 {
+                self.rekey()?;
+            }
+            if self.under_key >= KEY_LIMIT {
+                return Err(io::Error::other(
+                    "noise: 2^22 messages under one AES-GCM key; the connection ends before the \
+                     key's safety margin",
+                ));
+            }
+            self.under_key += 1;
+        }
+        let nonce = self.nonce_for(self.nonce);
+        self.nonce += 1;
+        Ok(nonce)
+    }
+
+    /// Noise's nonce for `counter`: 4 zero bytes, then the counter in the
+    /// cipher's byte order.
+    fn nonce_for(&self, counter: u64) -> Nonce {
         let mut bytes = [0u8; 12];
         let counter = match self.cipher {
-            Cipher::ChaChaPoly => self.nonce.to_le_bytes(),
-            Cipher::AesGcm => self.nonce.to_be_bytes(),
+            Cipher::ChaChaPoly => counter.to_le_bytes(),
+            Cipher::AesGcm => counter.to_be_bytes(),
         };
         bytes[4..].copy_from_slice(&counter);
-        self.nonce += 1;
-        Ok(Nonce::assume_unique_for_key(bytes))
+        Nonce::assume_unique_for_key(bytes)
     }
+
+    /// Noise's `Rekey()` (section 11.3 of the specification, as snow does
+    /// it): the new key is the first 32 bytes of `ENCRYPT(k, 2^64 - 1, "",
+    /// 32 zero bytes)`. The message counter goes on unchanged.
+    fn rekey(&mut self) -> io::Result<()> {
+        let mut key = [0u8; 32];
+        let nonce = self.nonce_for(u64::MAX);
+        // Only the ciphertext counts; the tag is dropped, as Noise says.
+        let _tag = self
+            .key
+            .seal_in_place_separate_tag(nonce, Aad::empty(), &mut key)
+            .map_err(|_| io::Error::other("noise: deriving the next key failed"))?;
+        let next = bind(self.cipher, &key);
+        key.fill(0);
+        self.key = next?;
+        self.under_key = 0;
+        Ok(())
+    }
+}
+
+/// `key` as ring's key for `cipher`.
+fn bind(cipher: Cipher, key: &[u8; 32]) -> io::Result<LessSafeKey> {
+    let algorithm = match cipher {
+        Cipher::ChaChaPoly => &CHACHA20_POLY1305,
+        Cipher::AesGcm => &AES_256_GCM,
+    };
+    let key = UnboundKey::new(algorithm, key)
+        .map_err(|_| io::Error::other(format!("noise: ring refused a {cipher:?} key")))?;
+    Ok(LessSafeKey::new(key))
 }
 
 /// An encrypted connection after the handshake.
@@ -93,6 +179,11 @@ pub struct Output<C> {
     /// Set when the peer sent something that did not authenticate: the
     /// connection is unusable from then on.
     broken: bool,
+    /// Set when a message could not be sealed (its nonce was the last, or
+    /// sealing failed): the plaintext gathered for it was wiped, and every
+    /// write, flush and close fails from then on, so no plaintext and no
+    /// message out of sequence ever reaches the socket.
+    poisoned: bool,
     /// Sealed messages from `write_pos` on, then the frame being filled.
     write_buf: Vec<u8>,
     write_pos: usize,
@@ -117,6 +208,7 @@ impl<C> Output<C> {
             read_end: 0,
             plain: 0..0,
             broken: false,
+            poisoned: false,
             write_buf: Vec::new(),
             write_pos: 0,
             open: None,
@@ -151,7 +243,13 @@ impl<C> Output<C> {
         if body.end > self.read_end {
             return Ok(false);
         }
-        let nonce = self.receive.next_nonce()?;
+        let nonce = match self.receive.next_nonce() {
+            Ok(nonce) => nonce,
+            Err(e) => {
+                self.broken = true;
+                return Err(e);
+            }
+        };
         let Some(message) = self.read_buf.get_mut(body.clone()) else {
             return Ok(false);
         };
@@ -175,25 +273,58 @@ impl<C> Output<C> {
         io::Error::new(io::ErrorKind::InvalidData, format!("noise: {what}"))
     }
 
-    /// Makes room to read more: drops what was consumed and moves a message
+    /// Makes room to read more: drops what was consumed, moves a message
     /// begun near the end of the buffer to its front, so that a whole one
-    /// always fits after `read_start`.
+    /// fits after `read_start` once the buffer has grown to
+    /// [`READ_BUFFER`], and grows the buffer when it is full.
     fn make_room(&mut self) {
-        if self.read_buf.is_empty() {
-            self.read_buf = vec![0; READ_BUFFER];
-        }
         if self.read_start == self.read_end {
             self.read_start = 0;
             self.read_end = 0;
-        } else if self.read_buf.len() - self.read_start < MAX_FRAME {
+        } else if self.read_start > 0 && self.read_buf.len() - self.read_start < MAX_FRAME {
             self.read_buf.copy_within(self.read_start..self.read_end, 0);
             self.read_end -= self.read_start;
             self.read_start = 0;
         }
+        if self.read_end == self.read_buf.len() {
+            let len = (self.read_buf.len() * 2).clamp(FIRST_READ, READ_BUFFER);
+            self.read_buf.resize(len, 0);
+        }
     }
 
-    /// Seals the frame being filled, if any.
+    /// Bytes the read buffer holds room for.
+    #[cfg(test)]
+    pub(super) fn read_capacity(&self) -> usize {
+        self.read_buf.capacity()
+    }
+
+    /// Seals the frame being filled, if any. If that fails the writer is
+    /// poisoned: everything gathered is wiped, never to be sent.
     fn seal(&mut self) -> io::Result<()> {
+        let sealed = self.seal_open();
+        if sealed.is_err() {
+            self.poisoned = true;
+            self.open = None;
+            // Wipe rather than only truncate: the frame held plaintext.
+            self.write_buf.fill(0);
+            self.write_buf.clear();
+            self.write_pos = 0;
+        }
+        sealed
+    }
+
+    /// The error of every write after [`Self::seal`] failed.
+    fn check_poisoned(&self) -> io::Result<()> {
+        if self.poisoned {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "noise: a message could not be sealed before; the connection is unusable",
+            ));
+        }
+        Ok(())
+    }
+
+    fn seal_open(&mut self) -> io::Result<()> {
         let Some(open) = self.open.take() else {
             return Ok(());
         };
@@ -291,6 +422,7 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Output<C> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.check_poisoned()?;
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -300,9 +432,6 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Output<C> {
                 // Between frames: send what is gathered once it is enough.
                 if this.write_buf.len() >= WRITE_BUFFER {
                     ready!(this.poll_drain(cx))?;
-                }
-                if this.write_buf.capacity() == 0 {
-                    this.write_buf.reserve_exact(WRITE_BUFFER + MAX_FRAME);
                 }
                 let open = this.write_buf.len();
                 this.write_buf.extend_from_slice(&[0, 0]);
@@ -322,6 +451,7 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Output<C> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.check_poisoned()?;
         this.seal()?;
         ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.io).poll_flush(cx)
@@ -329,6 +459,7 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Output<C> {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.check_poisoned()?;
         this.seal()?;
         ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.io).poll_close(cx)
