@@ -192,6 +192,10 @@ pub enum Error {
     /// The handshake took too long.
     #[error("QUIC handshake timed out")]
     HandshakeTimedOut,
+    /// The address named one peer (`/p2p/…`) and another answered: the
+    /// connection was closed without being used.
+    #[error("wrong peer: the address names {}, the certificate {}", .0.expected, .0.got)]
+    WrongPeer(Box<PeerMismatch>),
     /// A hole punch saw nothing from the peer in time.
     #[error("hole punch timed out")]
     HolePunchTimedOut,
@@ -201,6 +205,15 @@ pub enum Error {
     /// The transport was used outside a tokio runtime.
     #[error("QUIC needs a tokio runtime")]
     NoRuntime,
+}
+
+/// The peers of [`Error::WrongPeer`] (boxed: two peer IDs are 160 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerMismatch {
+    /// The peer the address names.
+    pub expected: PeerId,
+    /// The peer whose certificate answered.
+    pub got: PeerId,
 }
 
 /// The socket address of a QUIC multiaddr (`/ip4|ip6/…/udp/…/quic-v1`,
@@ -239,6 +252,10 @@ pub fn multiaddr_of(addr: SocketAddr) -> Multiaddr {
 }
 
 #[cfg(test)]
+#[path = "quic/tests_security.rs"]
+mod tests_security;
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
@@ -272,10 +289,12 @@ mod tests {
             .unwrap();
         let accepting = async {
             let incoming = server.accept().await.unwrap();
-            connection::handshake(incoming.accept().unwrap(), theirs.clone()).await
+            connection::handshake(incoming.accept().unwrap(), None, theirs.clone()).await
         };
-        let (dialled, accepted) =
-            tokio::join!(connection::handshake(connecting, ours.clone()), accepting);
+        let (dialled, accepted) = tokio::join!(
+            connection::handshake(connecting, None, ours.clone()),
+            accepting
+        );
         let (_ours_muxer, _theirs_muxer) = (dialled.unwrap(), accepted.unwrap());
         let conn = |e: &Endpoints| e.0.lock().unwrap().connections[0].clone();
         assert!(ours.goodbyes_to_send(), "an open connection");

@@ -9,7 +9,7 @@ use futures::{AsyncRead, AsyncWrite, FutureExt};
 use libp2p::PeerId;
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 
-use super::{Endpoints, Error, HANDSHAKE_TIMEOUT};
+use super::{Endpoints, Error, HANDSHAKE_TIMEOUT, PeerMismatch};
 
 type OpenFuture =
     BoxFuture<'static, Result<(quinn::SendStream, quinn::RecvStream), quinn::ConnectionError>>;
@@ -47,21 +47,39 @@ fn peer_of(conn: &quinn::Connection) -> Result<PeerId, Error> {
 }
 
 /// Waits for `connecting` to finish its handshake, at most
-/// [`HANDSHAKE_TIMEOUT`], and registers the connection in `endpoints`.
+/// [`HANDSHAKE_TIMEOUT`], checks that the peer is `expected` (the peer the
+/// dialled address names, if it names one) and registers the connection in
+/// `endpoints`.
+///
+/// The check is made here, after the handshake, and not only by the swarm:
+/// the transport then never hands out a connection to another peer than
+/// the address names, whoever uses it, and it also covers a resumed TLS
+/// session, in which no certificate is verified again.
 pub(super) async fn handshake(
     connecting: quinn::Connecting,
+    expected: Option<PeerId>,
     endpoints: Endpoints,
 ) -> Result<(PeerId, Connection), Error> {
     let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
         .await
         .map_err(|_| Error::HandshakeTimedOut)??;
-    match peer_of(&conn) {
+    let checked = peer_of(&conn).and_then(|got| match expected {
+        Some(expected) if expected != got => {
+            Err(Error::WrongPeer(Box::new(PeerMismatch { expected, got })))
+        }
+        _ => Ok(got),
+    });
+    match checked {
         Ok(peer) => {
             endpoints.add_connection(&conn);
             Ok((peer, Connection::new(conn)))
         }
         Err(e) => {
-            conn.close(0u32.into(), b"bad certificate");
+            let reason: &[u8] = match e {
+                Error::WrongPeer { .. } => b"wrong peer",
+                _ => b"bad certificate",
+            };
+            conn.close(0u32.into(), reason);
             Err(e)
         }
     }

@@ -222,7 +222,8 @@ impl Listener {
                 .local_ip()
                 .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
             let endpoints = self.endpoints.clone();
-            let upgrade = async move { handshake(incoming.accept()?, endpoints).await }.boxed();
+            let upgrade =
+                async move { handshake(incoming.accept()?, None, endpoints).await }.boxed();
             return Poll::Ready(TransportEvent::Incoming {
                 listener_id,
                 upgrade,
@@ -298,7 +299,7 @@ impl libp2p::core::Transport for Transport {
         addr: Multiaddr,
         opts: DialOpts,
     ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        let Some((remote, _)) = socket_addr_of(&addr) else {
+        let Some((remote, expected)) = socket_addr_of(&addr) else {
             return Err(TransportError::MultiaddrNotSupported(addr));
         };
         if remote.ip().is_unspecified() || remote.port() == 0 {
@@ -317,7 +318,7 @@ impl libp2p::core::Transport for Transport {
                 let connecting = endpoint
                     .connect_with(self.config.client.clone(), remote, "l")
                     .map_err(|e| TransportError::Other(e.into()))?;
-                Ok(handshake(connecting, self.endpoints.clone()).boxed())
+                Ok(handshake(connecting, expected, self.endpoints.clone()).boxed())
             }
             // A hole punch where the peer is the QUIC client: open our NAT
             // towards it with a few packets and take its handshake.
@@ -341,7 +342,7 @@ impl libp2p::core::Transport for Transport {
                             Ok(Either::Right((never, _))) => match never {},
                             Err(_) => return Err(Error::HolePunchTimedOut),
                         };
-                    handshake(incoming.accept()?, endpoints).await
+                    handshake(incoming.accept()?, expected, endpoints).await
                 }
                 .boxed())
             }
