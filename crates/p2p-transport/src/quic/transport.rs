@@ -20,8 +20,8 @@ use tokio::sync::oneshot;
 use super::connection::handshake;
 use super::socket::Socket;
 use super::{
-    Config, Connection, Endpoints, Error, HANDSHAKE_TIMEOUT, MAX_UDP_PAYLOAD, multiaddr_of,
-    socket_addr_of,
+    Config, Connection, Endpoints, Error, Expected, HANDSHAKE_TIMEOUT, MAX_UDP_PAYLOAD,
+    multiaddr_of, socket_addr_of,
 };
 
 /// A connection on its way: the handshake, then the peer's certificate.
@@ -305,6 +305,7 @@ impl libp2p::core::Transport for Transport {
         if remote.ip().is_unspecified() || remote.port() == 0 {
             return Err(TransportError::MultiaddrNotSupported(addr));
         }
+        let expected = expected.map(|peer| Arc::new(Expected::new(peer)));
         match opts.role {
             Endpoint::Dialer => {
                 let reused = match opts.port_use {
@@ -315,8 +316,12 @@ impl libp2p::core::Transport for Transport {
                     Some(endpoint) => endpoint,
                     None => self.dialer_for(remote).map_err(TransportError::Other)?,
                 };
+                let client = self
+                    .config
+                    .client_for(expected.as_ref())
+                    .map_err(TransportError::Other)?;
                 let connecting = endpoint
-                    .connect_with(self.config.client.clone(), remote, "l")
+                    .connect_with(client, remote, "l")
                     .map_err(|e| TransportError::Other(e.into()))?;
                 Ok(handshake(connecting, expected, self.endpoints.clone()).boxed())
             }

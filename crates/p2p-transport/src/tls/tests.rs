@@ -173,7 +173,7 @@ fn a_client_without_a_certificate_is_refused() {
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Libp2pVerifier))
+        .with_custom_certificate_verifier(Arc::new(Libp2pVerifier::default()))
         .with_no_client_auth();
     let err = handshake(client, server_config(&b).unwrap()).unwrap_err();
     assert!(
