@@ -307,3 +307,7 @@ impl ClientCertVerifier for Libp2pVerifier {
 #[cfg(test)]
 #[path = "tls/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tls/tests_security.rs"]
+mod tests_security;
