@@ -302,3 +302,6 @@ impl From<Error> for io::Error {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_reflection;
