@@ -25,6 +25,8 @@
 //! - [`ip_limit`]: a cap on incoming connections per IP address (IPv6: per
 //!   /64), for the nodes built on these layers.
 //! - [`aes_in_hardware`]: the processor check both ciphers' choice rests on.
+//! - `fuzzing` (hidden): entry points for the fuzz targets in `fuzz/`, for
+//!   parsers that are otherwise private.
 //!
 //! Data flows socket → Noise → yamux → streams for TCP and relayed
 //! connections, socket → quinn (TLS inside) → streams for QUIC.
@@ -34,6 +36,18 @@ pub mod noise;
 pub mod quic;
 pub mod tls;
 pub mod yamux;
+
+/// Entry points for the fuzz targets (`fuzz/fuzz_targets/`), which reach
+/// private parsers through here. Not an API: each may change or go.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Plays `data` to a yamux muxer of ours as its peer's bytes, cut into
+    /// pieces and polled without a runtime; panics only on a bug (see
+    /// `yamux/script.rs` for the input's layout).
+    pub fn yamux_frames(data: &[u8]) {
+        crate::yamux::script::frames(data);
+    }
+}
 
 /// Whether this processor encrypts AES-GCM in hardware (AES and carry-less
 /// multiplication instructions): our TLS then prefers AES-128-GCM and our

@@ -38,6 +38,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
+use crate::tls::Expected;
+
 pub use connection::{Connection, Stream};
 pub use transport::Transport;
 
@@ -131,6 +133,9 @@ const MAX_UDP_PAYLOAD: u16 = 8952;
 #[derive(Clone)]
 pub struct Config {
     client: quinn::ClientConfig,
+    /// The client's TLS, for dials that expect a peer (see `client_for`).
+    client_tls: quinn::rustls::ClientConfig,
+    transport: Arc<quinn::TransportConfig>,
     server: quinn::ServerConfig,
 }
 
@@ -141,7 +146,8 @@ impl Config {
         let tls_error = |e: &dyn std::fmt::Display| Error::Tls(e.to_string());
         let client_tls = crate::tls::client_config(key).map_err(|e| tls_error(&e))?;
         let server_tls = crate::tls::server_config(key).map_err(|e| tls_error(&e))?;
-        let client_tls = QuicClientConfig::try_from(client_tls).map_err(|e| tls_error(&e))?;
+        let client_quic =
+            QuicClientConfig::try_from(client_tls.clone()).map_err(|e| tls_error(&e))?;
         let server_tls = QuicServerConfig::try_from(server_tls).map_err(|e| tls_error(&e))?;
 
         let mut transport = quinn::TransportConfig::default();
@@ -162,14 +168,32 @@ impl Config {
         transport.max_idle_timeout(Some(idle));
         let transport = Arc::new(transport);
 
-        let mut client = quinn::ClientConfig::new(Arc::new(client_tls));
+        let mut client = quinn::ClientConfig::new(Arc::new(client_quic));
         client.transport_config(Arc::clone(&transport));
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_tls));
-        server.transport_config(transport);
+        server.transport_config(Arc::clone(&transport));
         // A connection stays on the addresses it was made on: libp2p keys
         // connections by their endpoint addresses.
         server.migration(false);
-        Ok(Self { client, server })
+        Ok(Self {
+            client,
+            client_tls,
+            transport,
+            server,
+        })
+    }
+
+    /// The client side of a dial: if the address names a peer, one that
+    /// refuses any other in the handshake.
+    fn client_for(&self, expected: Option<&Arc<Expected>>) -> Result<quinn::ClientConfig, Error> {
+        let Some(expected) = expected else {
+            return Ok(self.client.clone());
+        };
+        let tls = crate::tls::client_config_expecting(&self.client_tls, Arc::clone(expected));
+        let tls = QuicClientConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
+        let mut client = quinn::ClientConfig::new(Arc::new(tls));
+        client.transport_config(Arc::clone(&self.transport));
+        Ok(client)
     }
 }
 
@@ -192,6 +216,10 @@ pub enum Error {
     /// The handshake took too long.
     #[error("QUIC handshake timed out")]
     HandshakeTimedOut,
+    /// The address named one peer (`/p2p/…`) and another answered: the
+    /// connection was closed without being used.
+    #[error("wrong peer: the address names {}, the certificate {}", .0.expected, .0.got)]
+    WrongPeer(Box<PeerMismatch>),
     /// A hole punch saw nothing from the peer in time.
     #[error("hole punch timed out")]
     HolePunchTimedOut,
@@ -201,6 +229,15 @@ pub enum Error {
     /// The transport was used outside a tokio runtime.
     #[error("QUIC needs a tokio runtime")]
     NoRuntime,
+}
+
+/// The peers of [`Error::WrongPeer`] (boxed: two peer IDs are 160 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerMismatch {
+    /// The peer the address names.
+    pub expected: PeerId,
+    /// The peer whose certificate answered.
+    pub got: PeerId,
 }
 
 /// The socket address of a QUIC multiaddr (`/ip4|ip6/…/udp/…/quic-v1`,
@@ -239,6 +276,10 @@ pub fn multiaddr_of(addr: SocketAddr) -> Multiaddr {
 }
 
 #[cfg(test)]
+#[path = "quic/tests_security.rs"]
+mod tests_security;
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
@@ -272,10 +313,12 @@ mod tests {
             .unwrap();
         let accepting = async {
             let incoming = server.accept().await.unwrap();
-            connection::handshake(incoming.accept().unwrap(), theirs.clone()).await
+            connection::handshake(incoming.accept().unwrap(), None, theirs.clone()).await
         };
-        let (dialled, accepted) =
-            tokio::join!(connection::handshake(connecting, ours.clone()), accepting);
+        let (dialled, accepted) = tokio::join!(
+            connection::handshake(connecting, None, ours.clone()),
+            accepting
+        );
         let (_ours_muxer, _theirs_muxer) = (dialled.unwrap(), accepted.unwrap());
         let conn = |e: &Endpoints| e.0.lock().unwrap().connections[0].clone();
         assert!(ours.goodbyes_to_send(), "an open connection");

@@ -19,11 +19,15 @@
 //! traits: exactly one certificate, a valid libp2p certificate (parsed and
 //! checked by `libp2p_tls::certificate::parse`), and a handshake signature
 //! by the certificate's key. Which peer that is, is read from the
-//! certificate after the handshake; libp2p's swarm checks that a dial
-//! reached the peer it asked for.
+//! certificate after the handshake. A dial to an address that names a peer
+//! also refuses, in the handshake, a server certificate of any other peer
+//! ([`client_config_expecting`]), as libp2p's specification requires; the
+//! QUIC transport checks again after the handshake (a resumed session
+//! verifies no certificate).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use libp2p::PeerId;
 use libp2p::identity::Keypair;
 use quinn::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
@@ -84,10 +88,55 @@ fn client_config_with(key: &Keypair, aes: bool) -> Result<rustls::ClientConfig, 
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| tls_error(&e))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Libp2pVerifier))
+        .with_custom_certificate_verifier(Arc::new(Libp2pVerifier::default()))
         .with_client_cert_resolver(certificate.client_auth_cert_resolver);
     config.alpn_protocols = vec![ALPN.to_vec()];
     Ok(config)
+}
+
+/// The peer a dial is to reach, and the other peer its handshake refused,
+/// if it met one.
+#[derive(Debug)]
+pub struct Expected {
+    peer: PeerId,
+    refused: OnceLock<PeerId>,
+}
+
+impl Expected {
+    /// A dial to `peer`.
+    pub fn new(peer: PeerId) -> Self {
+        Self {
+            peer,
+            refused: OnceLock::new(),
+        }
+    }
+
+    /// The peer the dial is to reach.
+    pub fn peer(&self) -> PeerId {
+        self.peer
+    }
+
+    /// The other peer whose certificate the handshake refused.
+    pub fn refused(&self) -> Option<PeerId> {
+        self.refused.get().copied()
+    }
+}
+
+/// `base` (a [`client_config`]) for a dial to `expected`'s peer: a server
+/// certificate that names another peer fails the handshake (and is noted
+/// in `expected`) before the client sends its own certificate, so a wrong
+/// peer learns nothing of who dialled.
+pub fn client_config_expecting(
+    base: &rustls::ClientConfig,
+    expected: Arc<Expected>,
+) -> rustls::ClientConfig {
+    let mut config = base.clone();
+    config
+        .dangerous()
+        .set_certificate_verifier(Arc::new(Libp2pVerifier {
+            expected: Some(expected),
+        }));
+    config
 }
 
 /// The server side: presents `key`'s libp2p certificate, asks every
@@ -101,7 +150,7 @@ fn server_config_with(key: &Keypair, aes: bool) -> Result<rustls::ServerConfig, 
     let mut config = rustls::ServerConfig::builder_with_provider(provider(aes))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| tls_error(&e))?
-        .with_client_cert_verifier(Arc::new(Libp2pVerifier))
+        .with_client_cert_verifier(Arc::new(Libp2pVerifier::default()))
         .with_cert_resolver(certificate.cert_resolver);
     config.alpn_protocols = vec![ALPN.to_vec()];
     // The client's order decides (see the module documentation).
@@ -110,22 +159,24 @@ fn server_config_with(key: &Keypair, aes: bool) -> Result<rustls::ServerConfig, 
 }
 
 /// libp2p's certificate rule for both ends of a handshake.
-#[derive(Debug)]
-struct Libp2pVerifier;
+#[derive(Debug, Default)]
+struct Libp2pVerifier {
+    /// A dialling client's: the peer its address names.
+    expected: Option<Arc<Expected>>,
+}
 
 impl Libp2pVerifier {
-    /// One certificate, a valid libp2p one.
+    /// One certificate, a valid libp2p one; the peer it names.
     fn check_chain(
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-    ) -> Result<(), rustls::Error> {
+    ) -> Result<PeerId, rustls::Error> {
         if !intermediates.is_empty() {
             return Err(rustls::Error::General(
                 "a libp2p peer presents exactly one certificate".into(),
             ));
         }
-        libp2p_tls::certificate::parse(end_entity)?;
-        Ok(())
+        Ok(libp2p_tls::certificate::parse(end_entity)?.peer_id())
     }
 
     /// The handshake signed by the certificate's key.
@@ -171,7 +222,15 @@ impl ServerCertVerifier for Libp2pVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Self::check_chain(end_entity, intermediates)?;
+        let peer = Self::check_chain(end_entity, intermediates)?;
+        if let Some(expected) = &self.expected
+            && peer != expected.peer
+        {
+            let _ = expected.refused.set(peer);
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ));
+        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -248,3 +307,7 @@ impl ClientCertVerifier for Libp2pVerifier {
 #[cfg(test)]
 #[path = "tls/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tls/tests_security.rs"]
+mod tests_security;

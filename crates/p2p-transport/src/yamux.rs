@@ -19,7 +19,9 @@
 //! - `frame`: yamux's frame headers, followed as the bytes pass;
 //! - `unread`: the count of unread bytes per stream, and the layer that
 //!   stops reading frames while it is full;
-//! - `rtt_floor`: the layer that holds back the answers to yamux's pings.
+//! - `rtt_floor`: the layer that holds back the answers to yamux's pings;
+//! - `script`: a muxer whose peer is played from bytes in memory, for the
+//!   fuzz target and tests.
 //!
 //! Upstream, [`SEND_FRAME`] would need libp2p-yamux to expose yamux's
 //! `set_split_send_size` (0.48 does not).
@@ -35,6 +37,7 @@ use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade,
 
 mod frame;
 mod rtt_floor;
+pub(crate) mod script;
 mod unread;
 
 use rtt_floor::RttFloor;
@@ -299,3 +302,6 @@ impl From<Error> for io::Error {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_reflection;

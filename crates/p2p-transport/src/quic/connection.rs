@@ -2,6 +2,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use futures::future::BoxFuture;
@@ -9,7 +10,7 @@ use futures::{AsyncRead, AsyncWrite, FutureExt};
 use libp2p::PeerId;
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 
-use super::{Endpoints, Error, HANDSHAKE_TIMEOUT};
+use super::{Endpoints, Error, Expected, HANDSHAKE_TIMEOUT, PeerMismatch};
 
 type OpenFuture =
     BoxFuture<'static, Result<(quinn::SendStream, quinn::RecvStream), quinn::ConnectionError>>;
@@ -47,21 +48,52 @@ fn peer_of(conn: &quinn::Connection) -> Result<PeerId, Error> {
 }
 
 /// Waits for `connecting` to finish its handshake, at most
-/// [`HANDSHAKE_TIMEOUT`], and registers the connection in `endpoints`.
+/// [`HANDSHAKE_TIMEOUT`], checks that the peer is `expected`'s (the peer
+/// the dialled address names, if it names one) and registers the
+/// connection in `endpoints`.
+///
+/// A dialling client refuses another peer in the handshake already (see
+/// `tls::client_config_expecting`), and this says which one answered. The
+/// check after the handshake is made here, and not only by the swarm, so
+/// that the transport never hands out a connection to another peer than
+/// the address names, whoever uses it: it also covers a resumed TLS
+/// session, in which no certificate is verified, and a hole punch, where
+/// we are the server.
 pub(super) async fn handshake(
     connecting: quinn::Connecting,
+    expected: Option<Arc<Expected>>,
     endpoints: Endpoints,
 ) -> Result<(PeerId, Connection), Error> {
-    let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
-        .await
-        .map_err(|_| Error::HandshakeTimedOut)??;
-    match peer_of(&conn) {
+    let wrong =
+        |expected: PeerId, got: PeerId| Error::WrongPeer(Box::new(PeerMismatch { expected, got }));
+    let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
+        Err(_) => return Err(Error::HandshakeTimedOut),
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            let refused = expected
+                .as_deref()
+                .and_then(|x| Some((x.peer(), x.refused()?)));
+            return Err(match refused {
+                Some((expected, got)) => wrong(expected, got),
+                None => e.into(),
+            });
+        }
+    };
+    let checked = peer_of(&conn).and_then(|got| match expected.as_deref() {
+        Some(expected) if expected.peer() != got => Err(wrong(expected.peer(), got)),
+        _ => Ok(got),
+    });
+    match checked {
         Ok(peer) => {
             endpoints.add_connection(&conn);
             Ok((peer, Connection::new(conn)))
         }
         Err(e) => {
-            conn.close(0u32.into(), b"bad certificate");
+            let reason: &[u8] = match e {
+                Error::WrongPeer(_) => b"wrong peer",
+                _ => b"bad certificate",
+            };
+            conn.close(0u32.into(), reason);
             Err(e)
         }
     }

@@ -20,8 +20,8 @@ use tokio::sync::oneshot;
 use super::connection::handshake;
 use super::socket::Socket;
 use super::{
-    Config, Connection, Endpoints, Error, HANDSHAKE_TIMEOUT, MAX_UDP_PAYLOAD, multiaddr_of,
-    socket_addr_of,
+    Config, Connection, Endpoints, Error, Expected, HANDSHAKE_TIMEOUT, MAX_UDP_PAYLOAD,
+    multiaddr_of, socket_addr_of,
 };
 
 /// A connection on its way: the handshake, then the peer's certificate.
@@ -222,7 +222,8 @@ impl Listener {
                 .local_ip()
                 .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
             let endpoints = self.endpoints.clone();
-            let upgrade = async move { handshake(incoming.accept()?, endpoints).await }.boxed();
+            let upgrade =
+                async move { handshake(incoming.accept()?, None, endpoints).await }.boxed();
             return Poll::Ready(TransportEvent::Incoming {
                 listener_id,
                 upgrade,
@@ -298,12 +299,13 @@ impl libp2p::core::Transport for Transport {
         addr: Multiaddr,
         opts: DialOpts,
     ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        let Some((remote, _)) = socket_addr_of(&addr) else {
+        let Some((remote, expected)) = socket_addr_of(&addr) else {
             return Err(TransportError::MultiaddrNotSupported(addr));
         };
         if remote.ip().is_unspecified() || remote.port() == 0 {
             return Err(TransportError::MultiaddrNotSupported(addr));
         }
+        let expected = expected.map(|peer| Arc::new(Expected::new(peer)));
         match opts.role {
             Endpoint::Dialer => {
                 let reused = match opts.port_use {
@@ -314,10 +316,14 @@ impl libp2p::core::Transport for Transport {
                     Some(endpoint) => endpoint,
                     None => self.dialer_for(remote).map_err(TransportError::Other)?,
                 };
+                let client = self
+                    .config
+                    .client_for(expected.as_ref())
+                    .map_err(TransportError::Other)?;
                 let connecting = endpoint
-                    .connect_with(self.config.client.clone(), remote, "l")
+                    .connect_with(client, remote, "l")
                     .map_err(|e| TransportError::Other(e.into()))?;
-                Ok(handshake(connecting, self.endpoints.clone()).boxed())
+                Ok(handshake(connecting, expected, self.endpoints.clone()).boxed())
             }
             // A hole punch where the peer is the QUIC client: open our NAT
             // towards it with a few packets and take its handshake.
@@ -341,7 +347,7 @@ impl libp2p::core::Transport for Transport {
                             Ok(Either::Right((never, _))) => match never {},
                             Err(_) => return Err(Error::HolePunchTimedOut),
                         };
-                    handshake(incoming.accept()?, endpoints).await
+                    handshake(incoming.accept()?, expected, endpoints).await
                 }
                 .boxed())
             }

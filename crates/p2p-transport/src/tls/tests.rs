@@ -11,7 +11,7 @@ use super::*;
 
 /// Runs a TLS handshake between `client` and `server` in memory. Returns
 /// both connections, or the first error either side reports.
-fn handshake(
+pub(super) fn handshake(
     client: rustls::ClientConfig,
     server: rustls::ServerConfig,
 ) -> Result<(ClientConnection, ServerConnection), rustls::Error> {
@@ -39,7 +39,7 @@ fn handshake(
 }
 
 /// The peer named by the certificate one side presented.
-fn peer_of(certs: Option<&[CertificateDer<'_>]>) -> PeerId {
+pub(super) fn peer_of(certs: Option<&[CertificateDer<'_>]>) -> PeerId {
     let cert = certs.unwrap().first().unwrap();
     libp2p_tls::certificate::parse(cert).unwrap().peer_id()
 }
@@ -47,7 +47,7 @@ fn peer_of(certs: Option<&[CertificateDer<'_>]>) -> PeerId {
 /// Presents one certificate, whatever it holds (rustls's own
 /// `with_single_cert` refuses libp2p's critical extension).
 #[derive(Debug)]
-struct Presents(Arc<rustls::sign::CertifiedKey>);
+pub(super) struct Presents(pub(super) Arc<rustls::sign::CertifiedKey>);
 
 impl rustls::server::ResolvesServerCert for Presents {
     fn resolve(
@@ -59,7 +59,7 @@ impl rustls::server::ResolvesServerCert for Presents {
 }
 
 /// A server presenting `cert` (and signing with `key`), verifying nothing.
-fn server_presenting(
+pub(super) fn server_presenting(
     cert: CertificateDer<'static>,
     key: PrivateKeyDer<'static>,
 ) -> rustls::ServerConfig {
@@ -74,7 +74,7 @@ fn server_presenting(
     config
 }
 
-fn is_certificate_error(e: &rustls::Error) -> bool {
+pub(super) fn is_certificate_error(e: &rustls::Error) -> bool {
     matches!(
         e,
         rustls::Error::InvalidCertificate(_) | rustls::Error::General(_)
@@ -173,7 +173,7 @@ fn a_client_without_a_certificate_is_refused() {
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Libp2pVerifier))
+        .with_custom_certificate_verifier(Arc::new(Libp2pVerifier::default()))
         .with_no_client_auth();
     let err = handshake(client, server_config(&b).unwrap()).unwrap_err();
     assert!(

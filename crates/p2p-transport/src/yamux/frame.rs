@@ -12,11 +12,12 @@ pub(super) const TYPE_PING: u8 = 2;
 pub(super) const TYPE_GO_AWAY: u8 = 3;
 pub(super) const FLAG_SYN: u16 = 1;
 pub(super) const FLAG_ACK: u16 = 2;
+pub(super) const FLAG_RST: u16 = 8;
 
 /// What a frame header says, as far as following the stream needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Header {
-    Data { stream: u32, len: u32 },
+    Data { stream: u32, flags: u16, len: u32 },
     Ping { flags: u16, opaque: u32 },
     Other,
     NotYamux,
@@ -28,7 +29,7 @@ pub(super) fn parse(header: &[u8; HEADER]) -> Header {
     let stream = u32::from_be_bytes([s0, s1, s2, s3]);
     let len = u32::from_be_bytes([l0, l1, l2, l3]);
     match (version, kind) {
-        (VERSION, TYPE_DATA) => Header::Data { stream, len },
+        (VERSION, TYPE_DATA) => Header::Data { stream, flags, len },
         (VERSION, TYPE_PING) => Header::Ping { flags, opaque: len },
         (VERSION, 1..=TYPE_GO_AWAY) => Header::Other,
         _ => Header::NotYamux,
@@ -139,7 +140,11 @@ mod tests {
             assert_eq!(
                 seen,
                 [
-                    Header::Data { stream: 3, len: 5 },
+                    Header::Data {
+                        stream: 3,
+                        flags: 0,
+                        len: 5
+                    },
                     Header::Ping {
                         flags: FLAG_SYN,
                         opaque: 77

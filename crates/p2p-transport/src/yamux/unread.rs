@@ -41,7 +41,7 @@ use std::task::{Context, Poll, Waker, ready};
 
 use futures::{AsyncRead, AsyncWrite};
 
-use super::frame::{Follower, Header};
+use super::frame::{FLAG_RST, FLAG_SYN, Follower, Header};
 
 /// Bytes a connection's streams may hold unread before the connection
 /// stops reading frames.
@@ -168,7 +168,14 @@ impl<C: AsyncRead + Unpin> AsyncRead for Bounded<C> {
         let unread = &this.unread;
         this.incoming
             .feed(part.get(..n).unwrap_or_default(), |header| {
-                if let Header::Data { stream, len } = header {
+                // A frame that opens a stream (SYN) names one not handed
+                // out yet, or, naming one of ours (our own frame played
+                // back), is refused by yamux; yamux drops the body of one
+                // that resets its stream (RST). No read takes their bytes,
+                // so counting them would hold the bound for good.
+                if let Header::Data { stream, flags, len } = header
+                    && flags & (FLAG_SYN | FLAG_RST) == 0
+                {
                     unread.arrived(stream, len);
                 }
             });
@@ -252,5 +259,34 @@ mod tests {
         unread.close(2);
         assert_eq!(count.0.load(Ordering::SeqCst), 2, "woken by a drop");
         assert!(unread.poll_room(&mut cx).is_ready());
+    }
+
+    /// A data frame's header.
+    fn data(flags: u16, stream: u32, len: u32) -> Vec<u8> {
+        let mut out = vec![0, 0];
+        out.extend_from_slice(&flags.to_be_bytes());
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(&len.to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn frames_whose_bytes_no_stream_reads_are_not_counted() {
+        use super::super::frame::{FLAG_RST, FLAG_SYN};
+        let unread = Unread::default();
+        unread.open(1);
+        let mut bytes = data(FLAG_SYN, 1, 3);
+        bytes.extend_from_slice(b"syn");
+        bytes.extend(data(FLAG_RST, 1, 3));
+        bytes.extend_from_slice(b"rst");
+        bytes.extend(data(0, 1, 4));
+        bytes.extend_from_slice(b"data");
+        let mut bounded = Bounded::new(futures::io::Cursor::new(bytes), unread.clone());
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut buf = [0u8; 64];
+        while let Poll::Ready(Ok(n @ 1..)) = Pin::new(&mut bounded).poll_read(&mut cx, &mut buf) {
+            assert!(n <= buf.len());
+        }
+        assert_eq!(unread.total(), 4, "only the plain data frame");
     }
 }
