@@ -230,7 +230,11 @@ async fn ws_handler(
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    // Every line, in order: a proxy may add its own line after the client's.
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().ok());
     let ip = crate::client_ip::client_ip(remote.ip(), forwarded, &state.config.trusted_proxies);
     let Some(ip_slot) = state.admit(ip) else {
         state.metrics.reject(ErrorCode::TooManyConnections);
