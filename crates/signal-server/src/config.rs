@@ -184,17 +184,28 @@ pub struct RelayLimits {
     )]
     pub connections_per_ip: usize,
 
-    /// Seconds one circuit may last.
+    /// Seconds one circuit may last (default 4 hours, so a large file
+    /// crosses a slow relayed path in one circuit).
     #[arg(long = "relay-circuit-secs", env = "SIGNAL_RELAY_CIRCUIT_SECS", default_value_t = 4 * 3600)]
     pub circuit_secs: u64,
 
-    /// Bytes one circuit may carry; 0 means no limit.
+    /// Bytes one circuit may carry; 0 (the default) means no limit. With the
+    /// 4-hour circuits, one pair of peers may then move as much as the link
+    /// carries in 4 hours, and open the next circuit: an operator who pays
+    /// for traffic sets a cap here, or `--relay-registered-only`.
     #[arg(
         long = "relay-circuit-bytes",
         env = "SIGNAL_RELAY_CIRCUIT_BYTES",
         default_value_t = 0
     )]
     pub circuit_bytes: u64,
+
+    /// Give relay reservations only to peers registered on this server (a
+    /// WebSocket connection with a valid ownership proof, open when the
+    /// reservation is asked for or renewed). Off by default: any libp2p
+    /// peer may reserve.
+    #[arg(long = "relay-registered-only", env = "SIGNAL_RELAY_REGISTERED_ONLY")]
+    pub registered_only: bool,
 }
 
 impl Default for Config {
@@ -263,11 +274,14 @@ mod tests {
             "127.0.0.1,198.51.100.0/24",
             "--relay-circuit-bytes",
             "5",
+            "--relay-registered-only",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.listen.port(), 9);
         assert_eq!(c.relay_listen.len(), 1);
         assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!(c.relay.circuit_bytes, 5);
+        assert!(c.relay.registered_only);
+        assert!(!Config::default().relay.registered_only);
     }
 }
