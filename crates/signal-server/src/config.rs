@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::Parser;
 use libp2p::Multiaddr;
 
+use protocol::signal::Origin;
+
 use crate::client_ip::IpRange;
 
 /// Configuration of one signal server (WebSocket presence + circuit relay).
@@ -56,6 +58,16 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<IpRange>,
+
+    /// The URLs clients use to reach this server's WebSocket (such as
+    /// `wss://signal.example.org/ws`), comma-separated. A client's ownership
+    /// proof names the server it dialled (scheme, host and port), and only
+    /// proofs naming one of these are accepted, so a proof made for another
+    /// server cannot register here. Without any, the request's `Host` header
+    /// stands in: that keeps a proof for another host out, but a client that
+    /// forges `Host` gets past it, so production servers set this.
+    #[arg(long = "public-url", env = "SIGNAL_PUBLIC_URL", value_delimiter = ',')]
+    pub public_url: Vec<Origin>,
 
     /// Most WebSocket connections at once.
     #[arg(long, env = "SIGNAL_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -275,6 +287,8 @@ mod tests {
             "--relay-circuit-bytes",
             "5",
             "--relay-registered-only",
+            "--public-url",
+            "wss://Signal.example.org/ws,ws://10.0.0.1:8080/ws",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.listen.port(), 9);
@@ -283,5 +297,11 @@ mod tests {
         assert_eq!(c.relay.circuit_bytes, 5);
         assert!(c.relay.registered_only);
         assert!(!Config::default().relay.registered_only);
+        let origins: Vec<String> = c.public_url.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            origins,
+            ["wss://signal.example.org:443", "ws://10.0.0.1:8080"]
+        );
+        assert!(Config::try_parse_from(["signal-server", "--public-url", "http://x/"]).is_err());
     }
 }

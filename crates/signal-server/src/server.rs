@@ -184,6 +184,14 @@ impl Server {
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics_handler))
             .with_state(Arc::clone(&state));
+        if state.config.public_url.is_empty() {
+            warn!(
+                "no --public-url given: ownership proofs are checked against the Host \
+                 header clients send; set --public-url to the URL clients use"
+            );
+        } else {
+            info!(public_url = ?state.config.public_url, "accepting proofs for these origins");
+        }
         info!(%addr, "signal server listening");
         let served = axum::serve(
             listener,
@@ -273,6 +281,13 @@ async fn ws_handler(
         )
             .into_response();
     };
+    // The host the client says it dialled: what its proof must name when no
+    // public URL is configured.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| h.len() <= protocol::signal::MAX_ORIGIN_BYTES)
+        .map(str::to_owned);
     let tracker = state.tracker.clone();
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
@@ -284,7 +299,7 @@ async fn ws_handler(
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
                 let _held: (IpSlot, OwnedSemaphorePermit) = (ip_slot, permit);
-                crate::session::run(socket, ip, state).await;
+                crate::session::run(socket, ip, host, state).await;
             })
         })
 }

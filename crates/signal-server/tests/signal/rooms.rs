@@ -131,7 +131,7 @@ async fn join_forwarded(url: &str, lines: &[&str]) -> (TestClient, ServerMsg) {
             .append("x-forwarded-for", line.parse().unwrap());
     }
     let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let mut c = TestClient::from_ws(ws).await.unwrap();
+    let mut c = TestClient::from_ws(ws, url).await.unwrap();
     let reg = c.register_msg("p", RoomRequest::Auto);
     c.send(&ClientMsg::Register(reg)).await.unwrap();
     let welcome = c.recv().await.unwrap();
