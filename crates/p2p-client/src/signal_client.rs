@@ -17,7 +17,7 @@ use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use protocol::signal::{
-    ClientMsg, ErrorCode, PROTOCOL_VERSION, PeerInfo, Register, RoomRequest, ServerMsg,
+    ClientMsg, ErrorCode, Origin, PROTOCOL_VERSION, PeerInfo, Register, RoomRequest, ServerMsg,
     decode_server, encode_client, registration_payload,
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -259,9 +259,14 @@ async fn session(
         }
         other => return Err(format!("expected a challenge, got {other:?}")),
     };
+    // The proof names the server we dialled, so a server that passed us
+    // another server's challenge cannot register us there.
+    let origin = Origin::from_url(&config.url)
+        .map_err(|e| format!("the server URL {}: {e}", config.url))?
+        .to_string();
     let signature = config
         .key
-        .sign(&registration_payload(&nonce))
+        .sign(&registration_payload(&origin, &nonce))
         .map_err(|e| format!("cannot sign the challenge: {e}"))?;
     // Register with our addresses, once the listeners report them.
     let mut listening = net.listening();
@@ -271,6 +276,7 @@ async fn session(
         version: PROTOCOL_VERSION,
         peer_id: net.peer_id().to_string(),
         public_key: BASE64.encode(&config.key.public().encode_protobuf()),
+        origin,
         signature: BASE64.encode(&signature),
         name: config.name.clone(),
         addrs: addrs.clone(),

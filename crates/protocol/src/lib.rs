@@ -7,8 +7,9 @@
 //! - [`signal`]: the JSON messages between a client and the signal server, their
 //!   version, frame limits and error codes, with [`signal::decode_client`] /
 //!   [`signal::decode_server`] that turn any input into a message or an error.
-//!   One file per concern under `signal/` (handshake, client and server
-//!   messages, error codes, limits and validation, codec), all re-exported.
+//!   One file per concern under `signal/` (handshake, the server's origin,
+//!   client and server messages, error codes, limits and validation, codec),
+//!   all re-exported.
 //! - [`offer`]: what a sender announces before any byte moves: files (relative
 //!   path, size, BLAKE3 hash), folders (empty ones too) and totals.
 //! - [`code`]: share codes such as `7-tiger-violin`: generation, a typo-tolerant

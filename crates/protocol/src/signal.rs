@@ -3,7 +3,8 @@
 //! Every frame is one JSON object with a `type` field (see `docs/signal-protocol.md`).
 //! The server speaks first with [`ServerMsg::Challenge`]; the client answers with
 //! [`ClientMsg::Register`], proving that it owns its peer ID by signing
-//! [`registration_payload`] with its libp2p identity key.
+//! [`registration_payload`] (this server's [`Origin`] and the challenge) with
+//! its libp2p identity key.
 //!
 //! Decoding never panics: any input becomes a message or a [`DecodeError`] that
 //! maps to an [`ErrorCode`] the server sends back.
@@ -13,6 +14,8 @@
 //! never a submodule.
 //! - `handshake`: [`PROTOCOL_VERSION`], [`NONCE_BYTES`] and
 //!   [`registration_payload`], the bytes a client signs.
+//! - `origin`: [`Origin`], the server a proof is made for (scheme, host and
+//!   port of its URL), signed with the nonce.
 //! - `client`: what a client sends: [`ClientMsg`], [`Register`], [`RoomRequest`].
 //! - `server`: what the server sends: [`ServerMsg`] and the [`PeerInfo`],
 //!   [`RoomInfo`], [`RelayInfo`] and [`Limits`] it carries.
@@ -27,6 +30,7 @@ mod codec;
 mod error_code;
 mod handshake;
 mod limits;
+mod origin;
 mod server;
 
 pub use client::{ClientMsg, Register, RoomRequest};
@@ -39,6 +43,7 @@ pub use limits::{
     FieldError, MAX_ADDR_BYTES, MAX_ADDRS, MAX_CLIENT_FRAME, MAX_NAME_CHARS, MAX_ROOM_NAME_CHARS,
     MAX_ROOM_SECRET_BYTES, MAX_SERVER_FRAME,
 };
+pub use origin::{MAX_ORIGIN_BYTES, Origin, OriginError};
 pub use server::{Limits, PeerInfo, RelayInfo, RoomInfo, RoomKind, ServerMsg};
 
 #[cfg(test)]

@@ -73,27 +73,48 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Most `X-Forwarded-For` entries read, right to left: more proxies than
+/// this in a row is not a real chain, and the walk stays bounded.
+const MAX_FORWARDED_HOPS: usize = 32;
+
 /// The client's address: the socket peer, or, when that peer is a trusted proxy,
 /// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
-pub(crate) fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpRange]) -> IpAddr {
+///
+/// `forwarded_for` holds every `X-Forwarded-For` header line in the order
+/// received, `None` for a line that is not text. The lines form one list
+/// (RFC 9110: repeated lines equal one line joined by commas): a proxy may add
+/// its own line rather than append to the client's, and then the client's
+/// forged line comes first, not last. The walk goes from the right and stops
+/// at an entry that does not parse (or an unreadable line), keeping the last
+/// good address; if every entry is a trusted proxy, the left-most one is used.
+pub(crate) fn client_ip<'a, I>(peer: IpAddr, forwarded_for: I, trusted: &[IpRange]) -> IpAddr
+where
+    I: IntoIterator<Item = Option<&'a str>>,
+    I::IntoIter: DoubleEndedIterator,
+{
     let peer = canonical(peer);
     let is_trusted = |ip: IpAddr| trusted.iter().any(|r| r.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
-    let Some(header) = forwarded_for else {
-        return peer;
-    };
     let mut client = peer;
-    for entry in header.rsplit(',') {
-        match entry.trim().parse::<IpAddr>() {
-            Ok(ip) => {
-                client = canonical(ip);
-                if !is_trusted(client) {
-                    break;
-                }
+    let mut read = 0;
+    for line in forwarded_for.into_iter().rev() {
+        let Some(line) = line else {
+            return client;
+        };
+        for entry in line.rsplit(',') {
+            read += 1;
+            if read > MAX_FORWARDED_HOPS {
+                return client;
             }
-            Err(_) => break,
+            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+                return client;
+            };
+            client = canonical(ip);
+            if !is_trusted(client) {
+                return client;
+            }
         }
     }
     client
@@ -143,29 +164,83 @@ mod tests {
         assert!("nope".parse::<IpRange>().is_err());
     }
 
+    /// `client_ip` with the header lines as they arrived.
+    fn via(peer: &str, lines: &[&str], trusted: &[IpRange]) -> IpAddr {
+        client_ip(ip(peer), lines.iter().map(|l| Some(*l)), trusted)
+    }
+
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
         let trusted = vec!["127.0.0.1".parse().unwrap()];
         // Untrusted peer: header ignored.
         assert_eq!(
-            client_ip(ip("198.51.100.9"), Some("203.0.113.5"), &trusted),
+            via("198.51.100.9", &["203.0.113.5"], &trusted),
             ip("198.51.100.9")
         );
         // Trusted proxy: right-most untrusted entry wins, spoofed left entries ignored.
         assert_eq!(
-            client_ip(ip("127.0.0.1"), Some("192.0.2.66, 203.0.113.5"), &trusted),
+            via("127.0.0.1", &["192.0.2.66, 203.0.113.5"], &trusted),
             ip("203.0.113.5")
         );
         assert_eq!(
-            client_ip(ip("127.0.0.1"), Some("203.0.113.5, 127.0.0.1"), &trusted),
+            via("127.0.0.1", &["203.0.113.5, 127.0.0.1"], &trusted),
             ip("203.0.113.5")
         );
         // Garbage stops the walk.
+        assert_eq!(via("127.0.0.1", &["junk"], &trusted), ip("127.0.0.1"));
         assert_eq!(
-            client_ip(ip("127.0.0.1"), Some("junk"), &trusted),
+            via("127.0.0.1", &["junk, 203.0.113.5"], &trusted),
+            ip("203.0.113.5")
+        );
+        assert_eq!(via("127.0.0.1", &[], &trusted), ip("127.0.0.1"));
+        // Every entry a trusted proxy: the left-most one.
+        let both: Vec<IpRange> = vec!["127.0.0.1".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
+        assert_eq!(
+            via("127.0.0.1", &["10.0.0.2, 10.0.0.1"], &both),
+            ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn forwarded_for_lines_are_one_list() {
+        let trusted = vec!["127.0.0.1".parse().unwrap()];
+        // A proxy that adds its own line after the client's forged one: the
+        // proxy's (last) line names the client.
+        assert_eq!(
+            via("127.0.0.1", &["192.0.2.66", "203.0.113.5"], &trusted),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            via(
+                "127.0.0.1",
+                &["192.0.2.66, 192.0.2.67", "203.0.113.5, 127.0.0.1"],
+                &trusted
+            ),
+            ip("203.0.113.5")
+        );
+        // A trusted hop in the last line: the walk goes on into the line before.
+        assert_eq!(
+            via("127.0.0.1", &["203.0.113.5", "127.0.0.1"], &trusted),
+            ip("203.0.113.5")
+        );
+        // An unreadable line stops the walk like garbage.
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), [Some("203.0.113.5"), None], &trusted),
             ip("127.0.0.1")
         );
-        assert_eq!(client_ip(ip("127.0.0.1"), None, &trusted), ip("127.0.0.1"));
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), [None, Some("203.0.113.5")], &trusted),
+            ip("203.0.113.5")
+        );
+    }
+
+    #[test]
+    fn a_long_chain_of_trusted_hops_is_cut_short() {
+        let trusted = vec!["127.0.0.0/8".parse().unwrap()];
+        let hops = vec!["127.0.0.2"; MAX_FORWARDED_HOPS];
+        let line = format!("203.0.113.5, {}", hops.join(", "));
+        // The client entry lies beyond the bound: the last trusted hop read is used.
+        assert_eq!(via("127.0.0.1", &[&line], &trusted), ip("127.0.0.2"));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::Parser;
 use libp2p::Multiaddr;
 
+use protocol::signal::Origin;
+
 use crate::client_ip::IpRange;
 
 /// Configuration of one signal server (WebSocket presence + circuit relay).
@@ -56,6 +58,16 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<IpRange>,
+
+    /// The URLs clients use to reach this server's WebSocket (such as
+    /// `wss://signal.example.org/ws`), comma-separated. A client's ownership
+    /// proof names the server it dialled (scheme, host and port), and only
+    /// proofs naming one of these are accepted, so a proof made for another
+    /// server cannot register here. Without any, the request's `Host` header
+    /// stands in: that keeps a proof for another host out, but a client that
+    /// forges `Host` gets past it, so production servers set this.
+    #[arg(long = "public-url", env = "SIGNAL_PUBLIC_URL", value_delimiter = ',')]
+    pub public_url: Vec<Origin>,
 
     /// Most WebSocket connections at once.
     #[arg(long, env = "SIGNAL_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -184,17 +196,28 @@ pub struct RelayLimits {
     )]
     pub connections_per_ip: usize,
 
-    /// Seconds one circuit may last.
+    /// Seconds one circuit may last (default 4 hours, so a large file
+    /// crosses a slow relayed path in one circuit).
     #[arg(long = "relay-circuit-secs", env = "SIGNAL_RELAY_CIRCUIT_SECS", default_value_t = 4 * 3600)]
     pub circuit_secs: u64,
 
-    /// Bytes one circuit may carry; 0 means no limit.
+    /// Bytes one circuit may carry; 0 (the default) means no limit. With the
+    /// 4-hour circuits, one pair of peers may then move as much as the link
+    /// carries in 4 hours, and open the next circuit: an operator who pays
+    /// for traffic sets a cap here, or `--relay-registered-only`.
     #[arg(
         long = "relay-circuit-bytes",
         env = "SIGNAL_RELAY_CIRCUIT_BYTES",
         default_value_t = 0
     )]
     pub circuit_bytes: u64,
+
+    /// Give relay reservations only to peers registered on this server (a
+    /// WebSocket connection with a valid ownership proof, open when the
+    /// reservation is asked for or renewed). Off by default: any libp2p
+    /// peer may reserve.
+    #[arg(long = "relay-registered-only", env = "SIGNAL_RELAY_REGISTERED_ONLY")]
+    pub registered_only: bool,
 }
 
 impl Default for Config {
@@ -263,11 +286,22 @@ mod tests {
             "127.0.0.1,198.51.100.0/24",
             "--relay-circuit-bytes",
             "5",
+            "--relay-registered-only",
+            "--public-url",
+            "wss://Signal.example.org/ws,ws://10.0.0.1:8080/ws",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.listen.port(), 9);
         assert_eq!(c.relay_listen.len(), 1);
         assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!(c.relay.circuit_bytes, 5);
+        assert!(c.relay.registered_only);
+        assert!(!Config::default().relay.registered_only);
+        let origins: Vec<String> = c.public_url.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            origins,
+            ["wss://signal.example.org:443", "ws://10.0.0.1:8080"]
+        );
+        assert!(Config::try_parse_from(["signal-server", "--public-url", "http://x/"]).is_err());
     }
 }

@@ -95,6 +95,17 @@ impl Hub {
         self.lock().presence.is_registered(conn)
     }
 
+    /// Whether some connection is registered now under this peer ID (its
+    /// ownership proof verified).
+    pub(crate) fn has_peer(&self, peer: &libp2p::PeerId) -> bool {
+        self.lock().presence.has_peer(&peer.to_string())
+    }
+
+    /// Sets the relay announced in later welcomes.
+    pub(crate) fn set_relay(&self, relay: Option<protocol::signal::RelayInfo>) {
+        self.lock().presence.set_relay(relay);
+    }
+
     /// Current counts for `/metrics`.
     pub(crate) fn gauges(&self) -> PresenceGauges {
         let inner = self.lock();

@@ -5,7 +5,9 @@
 //! thousands of connections, each with a fresh identity and a reservation.
 //! This behaviour refuses an incoming connection (before its handshake)
 //! once an address already has [`IpLimit::new`]'s `max` connections,
-//! handshakes under way included.
+//! handshakes under way included. It counts addresses as the WebSocket side
+//! does ([`network_key`]): an IPv4 address by itself, an IPv6 address by its
+//! /64, since one host can use any address of its /64.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -21,21 +23,24 @@ use libp2p::swarm::{
 };
 use libp2p::{Multiaddr, PeerId};
 
+use crate::client_ip::network_key;
+
 /// Why a connection was refused; [`crate::relay`] counts these.
 #[derive(Debug, thiserror::Error)]
-#[error("{ip} already has {max} connections to the relay")]
+#[error("{ip} (counted as {network}) already has {max} connections to the relay")]
 pub(crate) struct TooManyFromIp {
     pub(crate) ip: IpAddr,
+    pub(crate) network: String,
     pub(crate) max: usize,
 }
 
 /// See the module documentation.
 pub(crate) struct IpLimit {
     max: usize,
-    /// Connections (pending or established) by address.
-    per_ip: HashMap<IpAddr, usize>,
-    /// The address of each connection counted.
-    connections: HashMap<ConnectionId, IpAddr>,
+    /// Connections (pending or established) by [`network_key`].
+    per_ip: HashMap<String, usize>,
+    /// The network key of each connection counted.
+    connections: HashMap<ConnectionId, String>,
 }
 
 impl IpLimit {
@@ -51,17 +56,17 @@ impl IpLimit {
     /// Connections counted for `ip` now.
     #[cfg(test)]
     fn count(&self, ip: IpAddr) -> usize {
-        self.per_ip.get(&ip).copied().unwrap_or(0)
+        self.per_ip.get(&network_key(ip)).copied().unwrap_or(0)
     }
 
     fn release(&mut self, id: ConnectionId) {
-        let Some(ip) = self.connections.remove(&id) else {
+        let Some(key) = self.connections.remove(&id) else {
             return;
         };
-        if let Some(n) = self.per_ip.get_mut(&ip) {
+        if let Some(n) = self.per_ip.get_mut(&key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.per_ip.remove(&ip);
+                self.per_ip.remove(&key);
             }
         }
     }
@@ -89,12 +94,17 @@ impl NetworkBehaviour for IpLimit {
         let Some(ip) = ip_of(remote) else {
             return Ok(());
         };
-        let count = self.per_ip.entry(ip).or_insert(0);
+        let key = network_key(ip);
+        let count = self.per_ip.entry(key.clone()).or_insert(0);
         if self.max > 0 && *count >= self.max {
-            return Err(ConnectionDenied::new(TooManyFromIp { ip, max: self.max }));
+            return Err(ConnectionDenied::new(TooManyFromIp {
+                ip,
+                network: key,
+                max: self.max,
+            }));
         }
         *count += 1;
-        self.connections.insert(id, ip);
+        self.connections.insert(id, key);
         Ok(())
     }
 
@@ -188,6 +198,42 @@ mod tests {
         assert!(
             limit
                 .handle_pending_inbound_connection(ids[2], &local, &a)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_counts_as_one_address() {
+        let mut limit = IpLimit::new(2);
+        let local = addr("127.0.0.1");
+        let v6 = |ip: &str| -> Multiaddr { format!("/ip6/{ip}/udp/1234/quic-v1").parse().unwrap() };
+        let ids: Vec<ConnectionId> = (1..=5).map(ConnectionId::new_unchecked).collect();
+        // Two addresses of one /64 fill its budget...
+        for (id, ip) in ids.iter().zip(["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"]) {
+            assert!(
+                limit
+                    .handle_pending_inbound_connection(*id, &local, &v6(ip))
+                    .is_ok()
+            );
+        }
+        // ...so a third, fresh address of the same /64 is refused.
+        let denied = limit
+            .handle_pending_inbound_connection(ids[2], &local, &v6("2001:db8:1:2:abcd::7"))
+            .unwrap_err();
+        let cause = denied.downcast_ref::<TooManyFromIp>().unwrap();
+        assert_eq!(cause.network, "2001:db8:1:2::/64");
+        // The neighbouring /64 has its own budget.
+        assert!(
+            limit
+                .handle_pending_inbound_connection(ids[3], &local, &v6("2001:db8:1:3::1"))
+                .is_ok()
+        );
+        assert_eq!(limit.count("2001:db8:1:2::5".parse().unwrap()), 2);
+        // Closing one frees a place for any address of the /64.
+        limit.release(ids[0]);
+        assert!(
+            limit
+                .handle_pending_inbound_connection(ids[4], &local, &v6("2001:db8:1:2:abcd::7"))
                 .is_ok()
         );
     }

@@ -110,6 +110,16 @@ impl Presence {
         self.codes.len()
     }
 
+    /// Whether a connection is registered now under this peer ID.
+    pub(crate) fn has_peer(&self, peer_id: &str) -> bool {
+        self.by_peer.contains_key(peer_id)
+    }
+
+    /// Sets the relay announced in later welcomes (known once it listens).
+    pub(crate) fn set_relay(&mut self, relay: Option<RelayInfo>) {
+        self.settings.relay = relay;
+    }
+
     /// Whether the connection has registered.
     pub(crate) fn is_registered(&self, conn: ConnId) -> bool {
         self.conns.get(&conn).is_some_and(|c| c.peer.is_some())

@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::ServerError;
 use crate::config::{Config, RelayLimits};
+use crate::hub::Hub;
 use crate::ip_limit::{IpLimit, TooManyFromIp};
 use crate::metrics::Metrics;
 
@@ -40,13 +41,25 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
-    /// Starts listening on the configured addresses and waits until they are bound.
-    pub(crate) async fn bind(config: &Config) -> Result<Self, ServerError> {
+    /// Starts listening on the configured addresses and waits until they are
+    /// bound. With `registered`, only peers registered there (over the
+    /// WebSocket, ownership proof verified) get reservations.
+    pub(crate) async fn bind(
+        config: &Config,
+        registered: Option<Arc<Hub>>,
+    ) -> Result<Self, ServerError> {
         let key = match &config.relay_key {
             Some(path) => load_or_create_key(path)?,
             None => Keypair::generate_ed25519(),
         };
-        let limits = relay_config(&config.relay);
+        let mut limits = relay_config(&config.relay);
+        if let Some(hub) = registered {
+            // First, so that a refused stranger does not use up its address's
+            // reservation rate.
+            limits
+                .reservation_rate_limiters
+                .insert(0, registered_only(hub));
+        }
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(
@@ -257,6 +270,21 @@ fn relay_config(limits: &RelayLimits) -> relay::Config {
         config = config.circuit_src_per_ip(n, minute);
     }
     config
+}
+
+/// A "rate limiter" that admits reservations only from peers registered on
+/// this server's WebSocket service. A peer that leaves keeps the reservation
+/// it holds until renewal, which is then refused.
+fn registered_only(hub: Arc<Hub>) -> Box<dyn relay::RateLimiter> {
+    Box::new(
+        move |peer: PeerId, addr: &Multiaddr, _now: std::time::Instant| {
+            let known = hub.has_peer(&peer);
+            if !known {
+                info!(%peer, %addr, "relay reservation refused: peer not registered here");
+            }
+            known
+        },
+    )
 }
 
 fn with_peer(addr: &Multiaddr, peer: PeerId) -> Multiaddr {

@@ -45,7 +45,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Everything the routes and sessions share.
 pub(crate) struct AppState {
     pub(crate) config: Config,
-    pub(crate) hub: Hub,
+    pub(crate) hub: Arc<Hub>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -100,11 +100,14 @@ impl Drop for IpSlot {
     }
 }
 
-/// A bound server: the HTTP listener and, unless disabled, the relay.
+/// A bound server: the HTTP listener, the presence state and, unless
+/// disabled, the relay.
 pub struct Server {
     config: Config,
     listener: TcpListener,
     relay: Option<Relay>,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
 }
 
 impl Server {
@@ -113,15 +116,26 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| ServerError::Bind(config.listen, e))?;
+        let metrics = Arc::new(Metrics::default());
+        // The relay is announced once it listens; the hub exists first so the
+        // relay can ask it which peers are registered.
+        let hub = Arc::new(Hub::new(
+            Presence::new(settings(&config)),
+            Arc::clone(&metrics),
+        ));
         let relay = if config.no_relay {
             None
         } else {
-            Some(Relay::bind(&config).await?)
+            let registered = config.relay.registered_only.then(|| Arc::clone(&hub));
+            Some(Relay::bind(&config, registered).await?)
         };
+        hub.set_relay(relay.as_ref().map(|r| r.info().clone()));
         Ok(Self {
             config,
             listener,
             relay,
+            hub,
+            metrics,
         })
     }
 
@@ -142,28 +156,15 @@ impl Server {
             config,
             listener,
             relay,
+            hub,
+            metrics,
         } = self;
         let addr = listener
             .local_addr()
             .map_err(|e| ServerError::Bind(config.listen, e))?;
-        let metrics = Arc::new(Metrics::default());
-        let settings = Settings {
-            peers_per_room: config.peers_per_room,
-            code_ttl: Duration::from_secs(config.code_ttl_secs),
-            codes_per_conn: config.codes_per_connection,
-            failed_attempts_per_min: config.failed_attempts_per_min,
-            relay: relay.as_ref().map(|r| r.info().clone()),
-            limits: Limits {
-                max_frame: MAX_CLIENT_FRAME,
-                messages_per_sec: config.messages_per_sec,
-                idle_timeout_secs: config.idle_timeout_secs,
-                code_ttl_secs: config.code_ttl_secs,
-                peers_per_room: config.peers_per_room,
-            },
-        };
         let tracker = TaskTracker::new();
         let state = Arc::new(AppState {
-            hub: Hub::new(Presence::new(settings), Arc::clone(&metrics)),
+            hub,
             metrics: Arc::clone(&metrics),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
@@ -183,6 +184,14 @@ impl Server {
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics_handler))
             .with_state(Arc::clone(&state));
+        if state.config.public_url.is_empty() {
+            warn!(
+                "no --public-url given: ownership proofs are checked against the Host \
+                 header clients send; set --public-url to the URL clients use"
+            );
+        } else {
+            info!(public_url = ?state.config.public_url, "accepting proofs for these origins");
+        }
         info!(%addr, "signal server listening");
         let served = axum::serve(
             listener,
@@ -204,6 +213,25 @@ impl Server {
         }
         info!("signal server stopped");
         served.map_err(ServerError::Serve)
+    }
+}
+
+/// What presence enforces and announces, from the configuration (the relay
+/// is added once it listens).
+fn settings(config: &Config) -> Settings {
+    Settings {
+        peers_per_room: config.peers_per_room,
+        code_ttl: Duration::from_secs(config.code_ttl_secs),
+        codes_per_conn: config.codes_per_connection,
+        failed_attempts_per_min: config.failed_attempts_per_min,
+        relay: None,
+        limits: Limits {
+            max_frame: MAX_CLIENT_FRAME,
+            messages_per_sec: config.messages_per_sec,
+            idle_timeout_secs: config.idle_timeout_secs,
+            code_ttl_secs: config.code_ttl_secs,
+            peers_per_room: config.peers_per_room,
+        },
     }
 }
 
@@ -230,7 +258,11 @@ async fn ws_handler(
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    // Every line, in order: a proxy may add its own line after the client's.
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().ok());
     let ip = crate::client_ip::client_ip(remote.ip(), forwarded, &state.config.trusted_proxies);
     let Some(ip_slot) = state.admit(ip) else {
         state.metrics.reject(ErrorCode::TooManyConnections);
@@ -249,6 +281,13 @@ async fn ws_handler(
         )
             .into_response();
     };
+    // The host the client says it dialled: what its proof must name when no
+    // public URL is configured.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| h.len() <= protocol::signal::MAX_ORIGIN_BYTES)
+        .map(str::to_owned);
     let tracker = state.tracker.clone();
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
@@ -260,7 +299,7 @@ async fn ws_handler(
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
                 let _held: (IpSlot, OwnedSemaphorePermit) = (ip_slot, permit);
-                crate::session::run(socket, ip, state).await;
+                crate::session::run(socket, ip, host, state).await;
             })
         })
 }

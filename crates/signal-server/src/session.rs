@@ -36,8 +36,9 @@ enum End {
     Slow,
 }
 
-/// Runs one connection to its end. `socket` is any WebSocket-shaped pair.
-pub(crate) async fn run<S>(socket: S, ip: IpAddr, state: Arc<AppState>)
+/// Runs one connection to its end. `socket` is any WebSocket-shaped pair;
+/// `host` is the request's `Host` header.
+pub(crate) async fn run<S>(socket: S, ip: IpAddr, host: Option<String>, state: Arc<AppState>)
 where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message> + Unpin + Send,
 {
@@ -61,6 +62,7 @@ where
     let mut session = Session {
         conn,
         nonce: new_nonce(),
+        host,
         state: Arc::clone(&state),
         bucket: TokenBucket::new(
             state.config.message_burst,
@@ -99,6 +101,8 @@ where
 struct Session {
     conn: ConnId,
     nonce: String,
+    /// The request's `Host` header, for proofs when no public URL is set.
+    host: Option<String>,
     state: Arc<AppState>,
     bucket: TokenBucket,
 }
@@ -239,7 +243,13 @@ impl Session {
         if reg.version != PROTOCOL_VERSION {
             return Err(unsupported_version(u64::from(reg.version)));
         }
-        let peer_id = crate::proof::verify(&reg, &self.nonce)
+        let public = &self.state.config.public_url;
+        let expected = if public.is_empty() {
+            crate::proof::Expected::Host(self.host.as_deref())
+        } else {
+            crate::proof::Expected::Configured(public)
+        };
+        let peer_id = crate::proof::verify(&reg, &self.nonce, expected)
             .map_err(|e| (ErrorCode::BadProof, e.to_string()))?;
         let info = PeerInfo {
             peer_id: peer_id.to_string(),

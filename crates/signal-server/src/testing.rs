@@ -10,8 +10,8 @@ use data_encoding::BASE64;
 use futures::{SinkExt, StreamExt};
 use libp2p::identity::Keypair;
 use protocol::signal::{
-    ClientMsg, PROTOCOL_VERSION, Register, RoomRequest, ServerMsg, decode_server, encode_client,
-    registration_payload,
+    ClientMsg, Origin, PROTOCOL_VERSION, Register, RoomRequest, ServerMsg, decode_server,
+    encode_client, registration_payload,
 };
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -87,13 +87,16 @@ pub struct TestClient {
     pub key: Keypair,
     /// The challenge nonce of this connection.
     pub nonce: String,
+    /// The server origin the client signs for: the one of the URL it
+    /// dialled (change it to make a proof for another server).
+    pub origin: String,
 }
 
 impl TestClient {
     /// Connects and reads the challenge.
     pub async fn connect(url: &str) -> Result<Self, ClientError> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
-        Self::from_ws(ws).await
+        Self::from_ws(ws, url).await
     }
 
     /// Connects with a tiny socket receive buffer (no autotuning), so a client
@@ -110,17 +113,22 @@ impl TestClient {
             .map_err(tungstenite::Error::Io)?;
         let stream = socket.connect(addr).await.map_err(tungstenite::Error::Io)?;
         let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await?;
-        Self::from_ws(ws).await
+        Self::from_ws(ws, url).await
     }
 
-    /// Wraps an open WebSocket and reads the challenge.
+    /// Wraps a WebSocket opened to `url` and reads the challenge.
     pub async fn from_ws(
         ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        url: &str,
     ) -> Result<Self, ClientError> {
+        let origin = Origin::from_url(url)
+            .map_err(|e| ClientError::Decode(format!("{url}: {e}")))?
+            .to_string();
         let mut client = Self {
             ws,
             key: Keypair::generate_ed25519(),
             nonce: String::new(),
+            origin,
         };
         match client.recv().await? {
             ServerMsg::Challenge { nonce, .. } => client.nonce = nonce,
@@ -165,7 +173,8 @@ impl TestClient {
             version: PROTOCOL_VERSION,
             peer_id: self.peer_id(),
             public_key: BASE64.encode(&self.key.public().encode_protobuf()),
-            signature: sign(&self.key, &self.nonce),
+            origin: self.origin.clone(),
+            signature: sign(&self.key, &self.origin, &self.nonce),
             name: name.into(),
             addrs: vec![],
             room,
@@ -236,8 +245,10 @@ impl TestClient {
     }
 }
 
-/// Signs a challenge nonce the way a client does.
-pub fn sign(key: &Keypair, nonce: &str) -> String {
-    let signature = key.sign(&registration_payload(nonce)).unwrap_or_default();
+/// Signs a challenge nonce for a server origin the way a client does.
+pub fn sign(key: &Keypair, origin: &str, nonce: &str) -> String {
+    let signature = key
+        .sign(&registration_payload(origin, nonce))
+        .unwrap_or_default();
     BASE64.encode(&signature)
 }

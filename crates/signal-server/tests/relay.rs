@@ -6,11 +6,13 @@
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, noise, ping, relay, tcp, yamux};
+use protocol::signal::RoomRequest;
 use signal_server::Config;
-use signal_server::testing::TestServer;
+use signal_server::testing::{TestClient, TestServer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 
@@ -26,7 +28,11 @@ struct Peer {
 }
 
 fn new_swarm() -> Swarm<Peer> {
-    libp2p::SwarmBuilder::with_new_identity()
+    new_swarm_with(Keypair::generate_ed25519())
+}
+
+fn new_swarm_with(key: Keypair) -> Swarm<Peer> {
+    libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
             tcp::Config::default(),
@@ -55,7 +61,12 @@ fn new_swarm() -> Swarm<Peer> {
 #[derive(Debug)]
 enum Seen {
     Reserved,
-    Connected { peer: PeerId, addr: Multiaddr },
+    /// The relay refused the reservation: the circuit listener closed.
+    ReservationFailed,
+    Connected {
+        peer: PeerId,
+        addr: Multiaddr,
+    },
 }
 
 /// Runs a swarm in the background, reporting reservations and connections.
@@ -67,6 +78,7 @@ fn spawn(mut swarm: Swarm<Peer>) -> mpsc::Receiver<Seen> {
                 SwarmEvent::Behaviour(PeerEvent::Relay(
                     relay::client::Event::ReservationReqAccepted { .. },
                 )) => Seen::Reserved,
+                SwarmEvent::ListenerClosed { reason: Err(_), .. } => Seen::ReservationFailed,
                 SwarmEvent::ConnectionEstablished {
                     peer_id, endpoint, ..
                 } => Seen::Connected {
@@ -338,4 +350,57 @@ async fn one_address_gets_only_so_many_relay_connections() {
     })
     .await;
     assert!(reconnected.is_ok(), "the address never got room again");
+}
+
+/// Asks the relay at `relay_addr` for a reservation as `key`; true if granted.
+async fn reserve(relay_addr: &Multiaddr, key: Keypair) -> bool {
+    let mut swarm = new_swarm_with(key);
+    swarm
+        .listen_on(relay_addr.clone().with(Protocol::P2pCircuit))
+        .unwrap();
+    let mut events = spawn(swarm);
+    matches!(
+        wait_for(&mut events, |s| matches!(
+            s,
+            Seen::Reserved | Seen::ReservationFailed
+        ))
+        .await,
+        Seen::Reserved
+    )
+}
+
+/// `--relay-registered-only`: a peer gets a reservation only while it is
+/// registered on the WebSocket service with a valid ownership proof.
+#[tokio::test]
+async fn registered_only_refuses_strangers_and_admits_registered_peers() {
+    let mut config = Config::localhost();
+    config.relay.registered_only = true;
+    let server = TestServer::start(config).await.unwrap();
+    let relay_addr: Multiaddr = relay_addr(&server, "/tcp/").parse().unwrap();
+
+    let stranger = Keypair::generate_ed25519();
+    assert!(
+        !reserve(&relay_addr, stranger).await,
+        "an unregistered peer got a reservation"
+    );
+
+    let alice = Keypair::generate_ed25519();
+    let mut client = TestClient::connect(&server.ws_url()).await.unwrap();
+    client.key = alice.clone();
+    let (_registered, _) = client.register("alice", RoomRequest::Auto).await.unwrap();
+    assert!(
+        reserve(&relay_addr, alice).await,
+        "a registered peer was refused"
+    );
+
+    // The refusal (long done by now) is counted.
+    let text = metrics(&server).await;
+    assert!(text.contains("relay_reservations_denied_total 1"), "{text}");
+}
+
+#[tokio::test]
+async fn without_registered_only_a_stranger_may_reserve() {
+    let server = TestServer::start(Config::localhost()).await.unwrap();
+    let relay_addr: Multiaddr = relay_addr(&server, "/tcp/").parse().unwrap();
+    assert!(reserve(&relay_addr, Keypair::generate_ed25519()).await);
 }

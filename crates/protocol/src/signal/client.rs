@@ -51,8 +51,11 @@ pub struct Register {
     pub peer_id: String,
     /// The libp2p public key, protobuf-encoded, then base64 (standard, padded).
     pub public_key: String,
+    /// The server's origin as the client dialled it, in canonical form
+    /// ([`Origin`](super::Origin)'s text, e.g. `wss://signal.example.org:443`).
+    pub origin: String,
     /// Signature over [`registration_payload`](super::registration_payload) of
-    /// the challenge nonce, base64.
+    /// `origin` and the challenge nonce, base64.
     pub signature: String,
     /// Display name shown to other peers.
     pub name: String,

@@ -45,6 +45,11 @@ pub enum FieldError {
     /// The nameplate is out of range.
     #[error("nameplate must be between 1 and {}", crate::code::MAX_NAMEPLATE)]
     Nameplate,
+    /// The origin is not a canonical `ws://host:port` or `wss://host:port`.
+    #[error(
+        "origin must be the server's ws:// or wss:// origin in canonical form (scheme://host:port, lower case)"
+    )]
+    Origin,
 }
 
 impl ClientMsg {
@@ -52,6 +57,7 @@ impl ClientMsg {
     pub fn validate(&self) -> Result<(), FieldError> {
         match self {
             ClientMsg::Register(reg) => {
+                validate_origin(&reg.origin)?;
                 validate_name(&reg.name)?;
                 validate_addrs(&reg.addrs)?;
                 reg.room.validate()
@@ -93,6 +99,18 @@ impl RoomRequest {
                 Ok(())
             }
         }
+    }
+}
+
+/// Bounded, and exactly the canonical text of the origin it parses to, so the
+/// bytes signed and the server they name are one thing.
+fn validate_origin(origin: &str) -> Result<(), FieldError> {
+    let canonical = origin.len() <= super::MAX_ORIGIN_BYTES
+        && super::Origin::from_url(origin).is_ok_and(|o| o.to_string() == origin);
+    if canonical {
+        Ok(())
+    } else {
+        Err(FieldError::Origin)
     }
 }
 

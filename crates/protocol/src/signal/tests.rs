@@ -7,6 +7,7 @@ fn register() -> ClientMsg {
         version: PROTOCOL_VERSION,
         peer_id: "12D3KooW".into(),
         public_key: "AAAA".into(),
+        origin: "ws://127.0.0.1:8080".into(),
         signature: "BBBB".into(),
         name: "alice".into(),
         addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
@@ -180,9 +181,50 @@ fn version_is_read_from_frames_of_other_versions() {
 }
 
 #[test]
-fn payload_is_domain_separated() {
-    let p = registration_payload("nonce");
+fn payload_is_domain_separated_and_names_the_server() {
+    let p = registration_payload("ws://a.example:80", "nonce");
     assert!(p.starts_with(REGISTER_DOMAIN));
-    assert!(p.ends_with(b"nonce"));
-    assert_ne!(registration_payload("a"), registration_payload("b"));
+    assert!(p.ends_with(b"ws://a.example:80\nnonce"));
+    assert_ne!(
+        registration_payload("ws://a.example:80", "a"),
+        registration_payload("ws://a.example:80", "b")
+    );
+    assert_ne!(
+        registration_payload("ws://a.example:80", "n"),
+        registration_payload("ws://b.example:80", "n")
+    );
+}
+
+#[test]
+fn register_needs_a_canonical_origin() {
+    let with_origin = |origin: &str| match register() {
+        ClientMsg::Register(mut reg) => {
+            reg.origin = origin.into();
+            ClientMsg::Register(reg)
+        }
+        _ => unreachable!(),
+    };
+    assert!(
+        with_origin("wss://signal.example.org:443")
+            .validate()
+            .is_ok()
+    );
+    for bad in [
+        "",
+        "wss://signal.example.org",
+        "wss://Signal.example.org:443",
+        "ws://127.0.0.1:8080/ws",
+        "http://127.0.0.1:8080",
+        "ws://127.0.0.1:8080\nx",
+    ] {
+        assert_eq!(
+            with_origin(bad).validate(),
+            Err(FieldError::Origin),
+            "{bad:?}"
+        );
+    }
+    // A register without the field (a version 1 client) does not decode.
+    let mut json: serde_json::Value = serde_json::from_str(&encode_client(&register())).unwrap();
+    json.as_object_mut().unwrap().remove("origin");
+    assert!(decode_client(&json.to_string()).is_err());
 }

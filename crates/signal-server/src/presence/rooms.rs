@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use protocol::signal::{ErrorCode, PeerInfo, RoomInfo, RoomKind, RoomRequest, ServerMsg};
+use subtle::ConstantTimeEq as _;
 
 use super::attempts::too_many_attempts;
 use super::outgoing::{Refusal, not_registered};
@@ -205,10 +206,8 @@ pub(super) fn room_secret(room: &RoomRequest) -> Option<String> {
     }
 }
 
-/// Compares secrets in time independent of where they differ.
+/// Compares secrets in time independent of where they differ (`subtle`).
+/// Only a length mismatch returns early; guesses are limited per address.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(a.ct_eq(b))
 }

@@ -111,6 +111,25 @@ fn named_room_checks_its_secret_and_limits_guesses() {
 }
 
 #[test]
+fn only_the_exact_secret_opens_a_room() {
+    let now = Instant::now();
+    let mut p = Presence::new(settings());
+    join(&mut p, 1, "a", named("fam", "right"), now);
+    // A prefix, an extension and another case: each a wrong secret, from
+    // addresses of their own so the guess budget does not interfere.
+    for (conn, guess) in [(2, "righ"), (3, "right!"), (4, "Right"), (5, "")] {
+        let out = join(&mut p, conn, &format!("ip{conn}"), named("fam", guess), now);
+        assert_eq!(
+            errors_for(&out, conn),
+            vec![ErrorCode::WrongSecret],
+            "{guess:?}"
+        );
+    }
+    let out = join(&mut p, 6, "ip6", named("fam", "right"), now);
+    assert_eq!(welcome_peers(&out, 6), vec!["p1"]);
+}
+
+#[test]
 fn an_emptied_room_forgets_its_secret() {
     let now = Instant::now();
     let mut p = Presence::new(settings());

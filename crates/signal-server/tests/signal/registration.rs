@@ -47,7 +47,11 @@ async fn forged_replayed_and_mismatched_proofs_are_refused() {
     // Signed with another key than the one presented.
     let mut c = TestClient::connect(&url).await.unwrap();
     let mut reg = c.register_msg("mallory", RoomRequest::Auto);
-    reg.signature = sign(&libp2p::identity::Keypair::generate_ed25519(), &c.nonce);
+    reg.signature = sign(
+        &libp2p::identity::Keypair::generate_ed25519(),
+        &c.origin,
+        &c.nonce,
+    );
     c.send(&ClientMsg::Register(reg)).await.unwrap();
     expect_closed_with(&mut c, ErrorCode::BadProof, 1008).await;
 
@@ -101,4 +105,58 @@ async fn wrong_version_and_late_registration_are_refused() {
             "{metrics}"
         );
     }
+}
+
+/// A proof names the server the client dialled: one made for server A (a
+/// server that passed on B's challenge) is refused at B, which knows its
+/// public URL; a proof made for B registers.
+#[tokio::test]
+async fn a_proof_made_for_another_server_is_refused() {
+    let mut c = config();
+    c.public_url = vec!["wss://signal-b.example/ws".parse().unwrap()];
+    let s = server(c).await;
+
+    let mut relayed = TestClient::connect(&s.ws_url()).await.unwrap();
+    relayed.origin = "ws://signal-a.example:8080".into();
+    let reg = relayed.register_msg("victim", RoomRequest::Auto);
+    relayed.send(&ClientMsg::Register(reg)).await.unwrap();
+    expect_closed_with(&mut relayed, ErrorCode::BadProof, 1008).await;
+
+    // The address B listens on is not its public URL either.
+    let mut direct = TestClient::connect(&s.ws_url()).await.unwrap();
+    let reg = direct.register_msg("victim", RoomRequest::Auto);
+    direct.send(&ClientMsg::Register(reg)).await.unwrap();
+    expect_closed_with(&mut direct, ErrorCode::BadProof, 1008).await;
+
+    let mut client = TestClient::connect(&s.ws_url()).await.unwrap();
+    client.origin = "wss://signal-b.example:443".into();
+    let (client, welcome) = client.register("alice", RoomRequest::Auto).await.unwrap();
+    assert!(
+        matches!(&welcome, ServerMsg::Welcome { peer_id, .. } if *peer_id == client.peer_id()),
+        "{welcome:?}"
+    );
+}
+
+/// Without a public URL the `Host` header the client sent names the server:
+/// a proof made for another host is refused, one for this host registers.
+#[tokio::test]
+async fn without_a_public_url_the_proof_must_name_the_host_dialled() {
+    let s = server(config()).await;
+    let mut relayed = TestClient::connect(&s.ws_url()).await.unwrap();
+    relayed.origin = "ws://signal-a.example:8080".into();
+    let reg = relayed.register_msg("victim", RoomRequest::Auto);
+    relayed.send(&ClientMsg::Register(reg)).await.unwrap();
+    expect_closed_with(&mut relayed, ErrorCode::BadProof, 1008).await;
+
+    // Same host, other port: another server.
+    let mut other_port = TestClient::connect(&s.ws_url()).await.unwrap();
+    other_port.origin = format!("ws://127.0.0.1:{}", s.addr.port().wrapping_add(1).max(1));
+    let reg = other_port.register_msg("victim", RoomRequest::Auto);
+    other_port.send(&ClientMsg::Register(reg)).await.unwrap();
+    expect_closed_with(&mut other_port, ErrorCode::BadProof, 1008).await;
+
+    let (_client, welcome) = TestClient::join(&s.ws_url(), "alice", RoomRequest::Auto)
+        .await
+        .unwrap();
+    assert!(matches!(welcome, ServerMsg::Welcome { .. }));
 }

@@ -120,33 +120,61 @@ async fn named_room_refuses_a_wrong_secret() {
     }
 }
 
+/// Connects through a "proxy" on loopback that sent these `X-Forwarded-For`
+/// lines, in this order, and registers in the automatic room.
+async fn join_forwarded(url: &str, lines: &[&str]) -> (TestClient, ServerMsg) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().unwrap();
+    for line in lines {
+        request
+            .headers_mut()
+            .append("x-forwarded-for", line.parse().unwrap());
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut c = TestClient::from_ws(ws, url).await.unwrap();
+    let reg = c.register_msg("p", RoomRequest::Auto);
+    c.send(&ClientMsg::Register(reg)).await.unwrap();
+    let welcome = c.recv().await.unwrap();
+    (c, welcome)
+}
+
+fn peers_seen(m: &ServerMsg) -> Vec<String> {
+    match m {
+        ServerMsg::Welcome { peers, .. } => peers.iter().map(|p| p.peer_id.clone()).collect(),
+        other => panic!("expected welcome, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn forwarded_for_is_believed_only_from_trusted_proxies() {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut c = config();
     c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
     let s = server(c).await;
-    async fn join_as(url: &str, ip: &str) -> (TestClient, ServerMsg) {
-        let mut request = url.into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("x-forwarded-for", ip.parse().unwrap());
-        let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let mut c = TestClient::from_ws(ws).await.unwrap();
-        let reg = c.register_msg("p", RoomRequest::Auto);
-        c.send(&ClientMsg::Register(reg)).await.unwrap();
-        let welcome = c.recv().await.unwrap();
-        (c, welcome)
-    }
     let url = s.ws_url();
-    let (_a, first) = join_as(&url, "198.51.100.7").await;
-    let (_b, same_home) = join_as(&url, "198.51.100.7").await;
-    let (_c, other_home) = join_as(&url, "203.0.113.9").await;
-    let count = |m: &ServerMsg| match m {
-        ServerMsg::Welcome { peers, .. } => peers.len(),
-        _ => usize::MAX,
-    };
-    assert_eq!(count(&first), 0);
-    assert_eq!(count(&same_home), 1);
-    assert_eq!(count(&other_home), 0);
+    let (_a, first) = join_forwarded(&url, &["198.51.100.7"]).await;
+    let (_b, same_home) = join_forwarded(&url, &["198.51.100.7"]).await;
+    let (_c, other_home) = join_forwarded(&url, &["203.0.113.9"]).await;
+    assert_eq!(peers_seen(&first).len(), 0);
+    assert_eq!(peers_seen(&same_home).len(), 1);
+    assert_eq!(peers_seen(&other_home).len(), 0);
+}
+
+/// A proxy that adds its own `X-Forwarded-For` line instead of appending to
+/// the client's: the client's forged first line must not choose its room.
+#[tokio::test]
+async fn a_forged_first_forwarded_for_line_does_not_win() {
+    let mut c = config();
+    c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let s = server(c).await;
+    let url = s.ws_url();
+    let (_victim, _) = join_forwarded(&url, &["198.51.100.7"]).await;
+    // The attacker claims the victim's address; the proxy adds the real one.
+    let (attacker, welcome) = join_forwarded(&url, &["198.51.100.7", "203.0.113.9"]).await;
+    assert!(
+        peers_seen(&welcome).is_empty(),
+        "the forged line put the attacker in the victim's room"
+    );
+    // The attacker's room is the one of the address the proxy saw.
+    let (_neighbour, welcome) = join_forwarded(&url, &["203.0.113.9"]).await;
+    assert_eq!(peers_seen(&welcome), vec![attacker.peer_id()]);
 }
