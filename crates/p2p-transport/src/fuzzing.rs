@@ -12,6 +12,12 @@ pub fn yamux_frames(data: &[u8]) {
     crate::yamux::script::frames(data);
 }
 
+/// Decodes `data` as a peer's Noise handshake payload; what decodes must
+/// re-encode to the same fields (see `noise/script.rs`).
+pub fn noise_payload(data: &[u8]) {
+    crate::noise::script::payload(data);
+}
+
 #[cfg(test)]
 #[allow(clippy::expect_used)]
 mod tests {
@@ -37,5 +43,10 @@ mod tests {
     #[test]
     fn yamux_frames_seeds() {
         over_seeds("yamux_frames", super::yamux_frames);
+    }
+
+    #[test]
+    fn noise_payload_seeds() {
+        over_seeds("noise_payload", super::noise_payload);
     }
 }
