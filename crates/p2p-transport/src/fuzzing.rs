@@ -18,6 +18,13 @@ pub fn noise_payload(data: &[u8]) {
     crate::noise::script::payload(data);
 }
 
+/// Plays `data` to a Noise transport end of ours after the handshake:
+/// sealed messages from our other end, cut, tampered with or replaced by
+/// raw bytes as `data` says (see `noise/script.rs` for its layout).
+pub fn noise_transport(data: &[u8]) {
+    crate::noise::script::transport(data);
+}
+
 #[cfg(test)]
 #[allow(clippy::expect_used)]
 mod tests {
@@ -48,5 +55,10 @@ mod tests {
     #[test]
     fn noise_payload_seeds() {
         over_seeds("noise_payload", super::noise_payload);
+    }
+
+    #[test]
+    fn noise_transport_seeds() {
+        over_seeds("noise_transport", super::noise_transport);
     }
 }

@@ -15,7 +15,7 @@
 //! # Layout
 //! - [`noise`]: the Noise security upgrade (`payload`: the handshake payload
 //!   with our cipher offer; `transport`: sealing and framing after it;
-//!   `script`: the payload decoder played from bytes, for a fuzz target).
+//!   `script`: both played from bytes, for the fuzz targets).
 //! - [`yamux`]: the stream muxer upgrade (`frame`: yamux's frame headers,
 //!   followed as bytes pass; `unread`: the bound on unread bytes;
 //!   `rtt_floor`: the floor under the round-trip estimate).
