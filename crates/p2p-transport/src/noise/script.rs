@@ -51,9 +51,11 @@ pub(crate) fn payload(data: &[u8]) {
 const TO_RECEIVER: [u8; 32] = [0x5a; 32];
 const TO_SENDER: [u8; 32] = [0xa5; 32];
 
-/// Plaintext the sending end writes in one run, at most: room for several
-/// full messages, little enough for many runs a second.
-const MAX_SENT: usize = 4 * MAX_PLAINTEXT;
+/// Plaintext the sending end writes in one run, at most: two full
+/// messages and a little more, enough for a reader's buffer to grow to
+/// its largest (a whole message behind the rest of another), little
+/// enough for many runs a second.
+const MAX_SENT: usize = 2 * MAX_PLAINTEXT + 4096;
 
 /// Writes, pieces of the wire and reads cut small in one run, at most;
 /// after them the rest goes at once. Enough to cut inside and between
@@ -365,7 +367,9 @@ fn receive(
     };
     let mut pieces = Cuts::new(control);
     let mut sizes = Cuts::new(reads);
-    let mut buf = vec![0u8; 1 << 15];
+    // As large as the largest read asked for, and 4 KiB at least for the
+    // reads after those.
+    let mut buf = vec![0u8; (1usize << (reads >> 4)).max(1 << 12)];
     let mut got = Vec::new();
     let mut rest = wire;
     loop {
