@@ -47,14 +47,14 @@ pub(crate) fn payload(data: &[u8]) {
     }
 }
 
-/// The key of messages to the receiving end, and of the other direction.
+/// The key of the messages to the receiving end.
 const TO_RECEIVER: [u8; 32] = [0x5a; 32];
+/// The key of the other direction, unused: the receiving end sends nothing.
 const TO_SENDER: [u8; 32] = [0xa5; 32];
 
 /// Plaintext the sending end writes in one run, at most: two full
-/// messages and a little more, enough for a reader's buffer to grow to
-/// its largest (a whole message behind the rest of another), little
-/// enough for many runs a second.
+/// messages and a little more, enough for the reader's buffer to grow
+/// past a full message, little enough for many runs a second.
 const MAX_SENT: usize = 2 * MAX_PLAINTEXT + 4096;
 
 /// Writes, pieces of the wire and reads cut small in one run, at most;
@@ -226,8 +226,8 @@ impl Sender {
     }
 }
 
-/// Applies tampering `op` (low 3 bits: which; the rest: a bit number) to
-/// the messages sent so far, with its arguments from `script`.
+/// Applies tampering `op` (low 3 bits: which; top 3: a flip's bit number)
+/// to the messages sent so far, with its arguments from `script`.
 fn tamper(frames: &mut Vec<Vec<u8>>, op: u8, script: &mut Script<'_>) -> Option<()> {
     let k = usize::from(script.byte()?) % frames.len().max(1);
     if frames.is_empty() {
