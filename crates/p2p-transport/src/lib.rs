@@ -14,7 +14,8 @@
 //!
 //! # Layout
 //! - [`noise`]: the Noise security upgrade (`payload`: the handshake payload
-//!   with our cipher offer; `transport`: sealing and framing after it).
+//!   with our cipher offer; `transport`: sealing and framing after it;
+//!   `script`: both played from bytes, for the fuzz targets).
 //! - [`yamux`]: the stream muxer upgrade (`frame`: yamux's frame headers,
 //!   followed as bytes pass; `unread`: the bound on unread bytes;
 //!   `rtt_floor`: the floor under the round-trip estimate).
@@ -26,7 +27,8 @@
 //!   /64), for the nodes built on these layers.
 //! - [`aes_in_hardware`]: the processor check both ciphers' choice rests on.
 //! - `fuzzing` (hidden): entry points for the fuzz targets in `fuzz/`, for
-//!   parsers that are otherwise private.
+//!   parsers that are otherwise private, and tests running them over their
+//!   seeds.
 //!
 //! Data flows socket → Noise → yamux → streams for TCP and relayed
 //! connections, socket → quinn (TLS inside) → streams for QUIC.
@@ -37,17 +39,8 @@ pub mod quic;
 pub mod tls;
 pub mod yamux;
 
-/// Entry points for the fuzz targets (`fuzz/fuzz_targets/`), which reach
-/// private parsers through here. Not an API: each may change or go.
 #[doc(hidden)]
-pub mod fuzzing {
-    /// Plays `data` to a yamux muxer of ours as its peer's bytes, cut into
-    /// pieces and polled without a runtime; panics only on a bug (see
-    /// `yamux/script.rs` for the input's layout).
-    pub fn yamux_frames(data: &[u8]) {
-        crate::yamux::script::frames(data);
-    }
-}
+pub mod fuzzing;
 
 /// Whether this processor encrypts AES-GCM in hardware (AES and carry-less
 /// multiplication instructions): our TLS then prefers AES-128-GCM and our

@@ -28,6 +28,7 @@
 //! one copy out of the read buffer, one into the write buffer.
 
 mod payload;
+pub(crate) mod script;
 mod transport;
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use ring::aead::{AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Unboun
 use super::{Cipher, MAX_MESSAGE};
 
 /// Bytes of the Poly1305 tag that ends each message.
-const TAG: usize = 16;
+pub(super) const TAG: usize = 16;
 
 /// Plaintext bytes of a full message.
 pub(crate) const MAX_PLAINTEXT: usize = MAX_MESSAGE - TAG;
@@ -37,7 +37,7 @@ const MAX_FRAME: usize = 2 + MAX_MESSAGE;
 
 /// Bytes read from the socket at once, at most: four full messages and
 /// room for the rest of one begun before them.
-const READ_BUFFER: usize = 5 * MAX_FRAME;
+pub(super) const READ_BUFFER: usize = 5 * MAX_FRAME;
 
 /// The read buffer's size once something arrives. It starts empty and
 /// doubles, up to [`READ_BUFFER`], each time it is full, so a connection
@@ -292,8 +292,8 @@ impl<C> Output<C> {
         }
     }
 
-    /// Bytes the read buffer holds room for.
-    #[cfg(test)]
+    /// Bytes the read buffer holds room for (tests and the fuzz script
+    /// check its bound).
     pub(super) fn read_capacity(&self) -> usize {
         self.read_buf.capacity()
     }

@@ -1,7 +1,8 @@
 //! A muxer whose peer is played from bytes in memory, polled by hand with
 //! no runtime: for the fuzz target (`fuzz/fuzz_targets/yamux_frames.rs`,
 //! through `crate::fuzzing`) and for tests that send the muxer frames no
-//! yamux peer would.
+//! yamux peer would. Its [`Wire`] and [`Pieces`] serve the Noise script
+//! (`noise/script.rs`) as well.
 
 use std::collections::VecDeque;
 use std::io;
@@ -22,7 +23,7 @@ const MAX_HEARD: usize = 4 * 1024 * 1024;
 /// read, what the muxer writes is kept until the script takes it. Reads
 /// wait while nothing is said, until the script hangs up. Clones share it.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Wire(Arc<Mutex<Ends>>);
+pub(crate) struct Wire(Arc<Mutex<Ends>>);
 
 #[derive(Debug, Default)]
 struct Ends {
@@ -38,7 +39,7 @@ impl Wire {
     }
 
     /// Bytes for the muxer to read.
-    pub(super) fn say(&self, bytes: &[u8]) {
+    pub(crate) fn say(&self, bytes: &[u8]) {
         let mut ends = self.lock();
         ends.said.extend(bytes);
         if let Some(waker) = ends.reader.take() {
@@ -47,7 +48,7 @@ impl Wire {
     }
 
     /// No more bytes: the muxer reads the end once it has read the rest.
-    pub(super) fn hang_up(&self) {
+    pub(crate) fn hang_up(&self) {
         let mut ends = self.lock();
         ends.hung_up = true;
         if let Some(waker) = ends.reader.take() {
@@ -61,7 +62,7 @@ impl Wire {
     }
 
     /// What the muxer wrote since the last call.
-    pub(super) fn heard(&self) -> Vec<u8> {
+    pub(crate) fn heard(&self) -> Vec<u8> {
         std::mem::take(&mut self.lock().heard)
     }
 }
@@ -80,10 +81,17 @@ impl AsyncRead for Wire {
             ends.reader = Some(cx.waker().clone());
             return Poll::Pending;
         }
+        // Slice by slice: byte by byte, copying took most of a fuzz run.
         let n = ends.said.len().min(buf.len());
-        for (to, from) in buf.iter_mut().zip(ends.said.drain(..n)) {
-            *to = from;
+        let (front, back) = ends.said.as_slices();
+        let first = front.len().min(n);
+        if let (Some(to), Some(from)) = (buf.get_mut(..first), front.get(..first)) {
+            to.copy_from_slice(from);
         }
+        if let (Some(to), Some(from)) = (buf.get_mut(first..n), back.get(..n - first)) {
+            to.copy_from_slice(from);
+        }
+        ends.said.drain(..n);
         Poll::Ready(Ok(n))
     }
 }
@@ -144,21 +152,22 @@ pub(super) fn drive(
 }
 
 /// Sizes of the pieces an input is cut into: a xorshift generator seeded
-/// by the input's first byte, up to 2^(0..16) bytes a piece.
-struct Pieces {
+/// by the input's first byte, up to 2^(0..16) bytes a piece. The Noise
+/// script (`noise/script.rs`) cuts its wire with it too.
+pub(crate) struct Pieces {
     state: u32,
     max: usize,
 }
 
 impl Pieces {
-    fn new(seed: u8) -> Self {
+    pub(crate) fn new(seed: u8) -> Self {
         Self {
             state: 0x9e37_79b9 ^ u32::from(seed),
             max: 1 << (seed >> 4),
         }
     }
 
-    fn next(&mut self) -> usize {
+    pub(crate) fn next(&mut self) -> usize {
         self.state ^= self.state << 13;
         self.state ^= self.state >> 17;
         self.state ^= self.state << 5;
