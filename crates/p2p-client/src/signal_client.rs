@@ -5,6 +5,7 @@
 //! One task owns the WebSocket; a `SignalHandle` sends it requests. The
 //! protocol has no request IDs, so the task runs one request at a time.
 
+mod addrs;
 mod relay;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use self::addrs::announce_addrs;
 use self::relay::{RelayLink, RelayRetry, spawn_reservation};
 use crate::event::{Event, PeerSource};
 use crate::network::Network;
@@ -439,39 +441,6 @@ fn peer_found(events: &mpsc::Sender<Event>, peer: &PeerInfo) {
         name: Some(protocol::path::display_escaped(&peer.name, 64)),
         source: PeerSource::Server,
     });
-}
-
-/// Our listen addresses worth announcing (not unspecified), relay circuits included.
-fn announce_addrs(listening: &[Multiaddr], url: &str) -> Vec<String> {
-    // Loopback addresses only help peers on this machine: announce them only
-    // to a server on this machine.
-    let local_server = [
-        "ws://127.",
-        "ws://localhost",
-        "ws://[::1]",
-        "wss://127.",
-        "wss://localhost",
-        "wss://[::1]",
-    ]
-    .iter()
-    .any(|p| url.starts_with(p));
-    let mut addrs: Vec<String> = listening
-        .iter()
-        .filter(|a| crate::network::is_dialable(a))
-        .filter(|a| local_server || !is_loopback(a))
-        .map(ToString::to_string)
-        .filter(|a| a.len() <= protocol::signal::MAX_ADDR_BYTES)
-        .collect();
-    addrs.truncate(protocol::signal::MAX_ADDRS);
-    addrs
-}
-
-fn is_loopback(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| match p {
-        Protocol::Ip4(ip) => ip.is_loopback(),
-        Protocol::Ip6(ip) => ip.is_loopback(),
-        _ => false,
-    })
 }
 
 type Ws =

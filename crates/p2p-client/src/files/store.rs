@@ -47,6 +47,7 @@ mod partial;
 mod place;
 mod placement;
 mod record;
+mod sender;
 #[cfg(test)]
 mod tests;
 
@@ -57,6 +58,7 @@ use place::place;
 #[cfg(target_os = "linux")]
 use place::place_unnamed;
 pub use placement::Placement;
+use sender::Sender;
 #[cfg(target_os = "linux")]
 use std::os::fd::OwnedFd;
 #[cfg(target_os = "linux")]
@@ -90,23 +92,6 @@ const WRITEBACK: u64 = 8 * 1024 * 1024;
 
 /// How many characters of a peer-provided name an error message shows.
 const SHOWN_CHARS: usize = 200;
-
-/// Whose files a store holds: partial files and transfer records are
-/// keyed by the sending peer as well as by content. Keyed by content alone,
-/// a sender that knows a file's path, size and hash could learn from the
-/// resume points whether someone else sent it to you, and its files would
-/// land in the other transfer's folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Sender(String);
-
-impl Sender {
-    /// The key of the peer whose ID is `peer` (its bytes): 64 bits of a
-    /// keyed hash, enough to keep peers apart in one download folder.
-    fn new(peer: &[u8]) -> Sender {
-        let hash = blake3::derive_key("p2p-share store sender v1", peer);
-        Sender(data_encoding::HEXLOWER.encode(&hash[..8]))
-    }
-}
 
 /// The download folder, as seen by one sending peer.
 #[derive(Debug, Clone)]
