@@ -332,6 +332,9 @@ impl Engine {
                 NetEvent::Listening { addr } => {
                     self.emit(Event::Listening { addr }).await;
                 }
+                NetEvent::ListenFailed { addr, reason } => {
+                    self.emit(Event::ListenFailed { addr, reason }).await;
+                }
                 NetEvent::Reserved { relay } => debug!(%relay, "relay slot reserved"),
             }
         }

@@ -81,6 +81,15 @@ pub enum Event {
         #[serde(serialize_with = "text")]
         addr: Multiaddr,
     },
+    /// An address could not be listened on; the node goes on with the
+    /// others (e.g. QUIC where UDP is blocked).
+    ListenFailed {
+        /// The multiaddr.
+        #[serde(serialize_with = "text")]
+        addr: Multiaddr,
+        /// Why, with every cause.
+        reason: String,
+    },
     /// A peer became visible.
     PeerFound {
         /// Peer ID.

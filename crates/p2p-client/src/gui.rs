@@ -26,11 +26,22 @@ pub use app::{GuiApp, GuiOptions, Notice};
 pub use model::{Model, OfferView, PeerRow, RowState, ServerState, TransferRow, short_id};
 pub use picker::{FixedPicker, PickDone, PickKind, Picker, SystemPicker};
 
+/// The app's icon (assets/icon.svg drawn at 256 px).
+const ICON_PNG: &[u8] = include_bytes!("../../../assets/icon-256.png");
+
 /// Opens the window and runs until it is closed.
 pub fn run(options: GuiOptions) -> Result<(), String> {
+    let mut viewport = eframe::egui::ViewportBuilder::default()
+        .with_title("p2p-share")
+        // The desktop entry's name (packaging/linux), for Wayland and X11
+        // to pair the window with its icon.
+        .with_app_id("p2p-share");
+    match eframe::icon_data::from_png_bytes(ICON_PNG) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(error) => tracing::warn!(%error, "the window icon cannot be read"),
+    }
     let native = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default()
-            .with_title("p2p-share")
+        viewport: viewport
             .with_inner_size([960.0, 640.0])
             .with_min_inner_size([640.0, 420.0])
             .with_drag_and_drop(true),
@@ -48,4 +59,16 @@ pub fn run(options: GuiOptions) -> Result<(), String> {
         }),
     )
     .map_err(|e| format!("cannot open the window: {e}"))
+}
+
+#[cfg(test)]
+mod icon_tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn the_window_icon_is_a_256_pixel_square() {
+        let icon = eframe::icon_data::from_png_bytes(super::ICON_PNG).unwrap();
+        assert_eq!((icon.width, icon.height), (256, 256));
+        assert_eq!(icon.rgba.len(), 256 * 256 * 4);
+    }
 }

@@ -76,9 +76,36 @@ pub enum NetError {
         /// What failed.
         reason: String,
     },
+    /// No listen address could be opened.
+    #[error("cannot listen on any address ({reasons}); check --listen")]
+    NoListener {
+        /// Each address with its reason, `; `-separated.
+        reasons: String,
+    },
     /// The network task has stopped.
     #[error("the network has stopped")]
     Stopped,
+}
+
+/// An error with every source below it, `: `-separated: libp2p's transport
+/// errors print nothing of their own and keep the reason in `source()`.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let part = inner.to_string();
+        if !part.is_empty() && !text.ends_with(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        source = inner.source();
+    }
+    if text.is_empty() {
+        text.push_str("no reason given");
+    }
+    text
 }
 
 /// How a connection reaches a peer.
@@ -176,6 +203,9 @@ pub(crate) enum NetEvent {
     LanPeerGone { peer: PeerId },
     /// A new listen address (including relay circuits).
     Listening { addr: Multiaddr },
+    /// A listen address could not be opened, or its listener failed; the
+    /// node goes on with the others.
+    ListenFailed { addr: Multiaddr, reason: String },
     /// The relay accepted our reservation.
     Reserved { relay: PeerId },
 }
@@ -251,17 +281,32 @@ pub(crate) fn new(
 ) -> Result<(Network, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
     let peer_id = config.key.public().to_peer_id();
     let (mut swarm, quic_endpoints) = behaviour::build_swarm(&config)?;
+    // One transport that cannot listen (UDP blocked, a platform whose
+    // sockets lack an option) must not stop the others: each failure is
+    // reported and the node starts if any address listens.
+    let mut failed = Vec::new();
     for addr in &config.listen {
-        swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NetError::Listen {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
+        if let Err(e) = swarm.listen_on(addr.clone()) {
+            let reason = error_chain(&e);
+            tracing::warn!(%addr, %reason, "cannot listen; going on without it");
+            failed.push((addr.clone(), reason));
+        }
+    }
+    if !config.listen.is_empty() && failed.len() == config.listen.len() {
+        let reasons = failed
+            .iter()
+            .map(|(addr, reason)| format!("{addr}: {reason}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(NetError::NoListener { reasons });
     }
     let control = swarm.behaviour().stream.new_control();
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
-    let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let (event_tx, events) = mpsc::channel(EVENT_QUEUE.max(failed.len()));
+    for (addr, reason) in failed {
+        // The queue is new and holds at least this many.
+        let _ = event_tx.try_send(NetEvent::ListenFailed { addr, reason });
+    }
     let (listening_tx, listening) = watch::channel(Vec::new());
     let network = Network {
         commands,
@@ -418,5 +463,21 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(PathInfo::of(&relayed).to_string(), "relayed, TCP");
+    }
+
+    #[test]
+    fn an_error_is_told_with_every_cause_even_when_its_own_text_is_empty() {
+        let inner = std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+        let outer: libp2p::TransportError<std::io::Error> = libp2p::TransportError::Other(inner);
+        assert_eq!(error_chain(&outer), "address in use");
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot bind")]
+        struct Bind(#[source] std::io::Error);
+        let bind = Bind(std::io::Error::other("socket option refused"));
+        assert_eq!(error_chain(&bind), "cannot bind: socket option refused");
+        #[derive(Debug, thiserror::Error)]
+        #[error("")]
+        struct Silent;
+        assert_eq!(error_chain(&Silent), "no reason given");
     }
 }

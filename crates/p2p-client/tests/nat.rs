@@ -5,6 +5,7 @@
 //! `LAB_LOG=libp2p_dcutr=debug` passes a log filter to the peers (the
 //! sender's log is printed).
 
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;

@@ -221,6 +221,11 @@ impl Renderer {
                 self.multi
                     .suspend(|| eprintln!("Transfer with {peer} failed: {error}"));
             }
+            Event::ListenFailed { addr, reason } => {
+                self.multi.suspend(|| {
+                    eprintln!("Warning: cannot listen on {addr} ({reason}); going on without it")
+                });
+            }
             Event::Declined { reason, .. } => {
                 self.multi.suspend(|| eprintln!("Declined: {reason}"));
             }

@@ -46,6 +46,7 @@ mod held;
 mod partial;
 mod place;
 mod placement;
+mod quarantine;
 mod record;
 mod sender;
 #[cfg(test)]

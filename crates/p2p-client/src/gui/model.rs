@@ -198,6 +198,8 @@ pub struct Model {
     pub server: ServerState,
     /// Addresses we listen on.
     pub listening: Vec<String>,
+    /// Addresses that could not be listened on, each with its reason.
+    pub listen_failed: Vec<String>,
 }
 
 impl Model {
@@ -213,6 +215,7 @@ impl Model {
                 ServerState::None
             },
             listening: Vec::new(),
+            listen_failed: Vec::new(),
         }
     }
 
@@ -270,6 +273,9 @@ impl Model {
                 };
             }
             Event::Listening { addr } => self.listening.push(addr.to_string()),
+            Event::ListenFailed { addr, reason } => {
+                self.listen_failed.push(format!("{addr}: {reason}"));
+            }
             Event::OfferReceived {
                 transfer_id,
                 peer,

@@ -86,6 +86,17 @@ pub(crate) fn top_bar(
             ),
         };
         ui.label(RichText::new(text).color(color));
+        if !model.listen_failed.is_empty() {
+            ui.separator();
+            ui.label(
+                RichText::new(format!(
+                    "Cannot listen on {} address(es); the others work",
+                    model.listen_failed.len()
+                ))
+                .color(ui.visuals().warn_fg_color),
+            )
+            .on_hover_text(model.listen_failed.join("\n"));
+        }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui.button("Settings").clicked() {
                 out.push(UiCommand::ToggleSettings);

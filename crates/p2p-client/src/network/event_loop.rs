@@ -195,7 +195,7 @@ impl EventLoop {
                     }
                     Err(e) => Err(NetError::Listen {
                         addr,
-                        reason: e.to_string(),
+                        reason: super::error_chain(&e),
                     }),
                 };
                 let _ = reply.send(result);
@@ -276,13 +276,22 @@ impl EventLoop {
             } => {
                 self.listen_addrs.retain(|a| !addresses.contains(a));
                 self.listening.send_replace(self.listen_addrs.clone());
+                let failed = reason.is_err();
                 let why = match reason {
                     Ok(()) => "closed".to_owned(),
-                    Err(e) => e.to_string(),
+                    Err(e) => super::error_chain(&e),
                 };
                 debug!(?addresses, %why, "listener closed");
                 if let Some(closed) = self.listeners.remove(&listener_id) {
                     let _ = closed.send(why);
+                } else if failed {
+                    // One of the configured listeners: the others go on.
+                    warn!(?addresses, reason = %why, "a listener failed");
+                    let addr = addresses
+                        .into_iter()
+                        .next()
+                        .unwrap_or_else(Multiaddr::empty);
+                    self.emit(NetEvent::ListenFailed { addr, reason: why });
                 }
             }
             SwarmEvent::ConnectionEstablished {

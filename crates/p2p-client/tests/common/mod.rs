@@ -22,34 +22,74 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_p2p-client");
 /// How long any single step may take before the test fails.
 pub const STEP: Duration = Duration::from_secs(120);
 
+/// Which build of `p2p-client` a peer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// This crate's binary, for this machine.
+    Native,
+    /// The Windows build named by `P2P_WINDOWS_EXE`, under Wine
+    /// (`scripts/windows-test.sh` builds it and sets up Wine).
+    Windows,
+}
+
+/// Loopback TCP and QUIC.
+pub const LOOPBACK: &[&str] = &["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"];
+
 /// A peer: its own config folder (identity) and download folder.
 pub struct Peer {
     pub config: tempfile::TempDir,
     pub downloads: tempfile::TempDir,
     /// What [`Peer::command`] listens on.
     listen: &'static [&'static str],
+    build: Build,
 }
 
 impl Peer {
     /// A peer listening on loopback TCP and QUIC.
     pub fn new() -> Self {
-        Self::on(&["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"])
+        Self::on(LOOPBACK)
     }
 
     /// A peer listening on `listen` only.
     pub fn on(listen: &'static [&'static str]) -> Self {
+        Self::of(Build::Native, listen)
+    }
+
+    /// A peer running the Windows build under Wine, on loopback TCP and QUIC.
+    pub fn windows() -> Self {
+        Self::of(Build::Windows, LOOPBACK)
+    }
+
+    pub fn of(build: Build, listen: &'static [&'static str]) -> Self {
         Self {
             config: tempfile::tempdir().unwrap(),
             downloads: tempfile::tempdir().unwrap(),
             listen,
+            build,
+        }
+    }
+
+    /// `path` as the peer's program takes it: Wine shows the Linux file
+    /// system as drive `Z:`.
+    pub fn path_arg(&self, path: &Path) -> std::ffi::OsString {
+        match self.build {
+            Build::Native => path.into(),
+            Build::Windows => {
+                let path = std::path::absolute(path).unwrap();
+                format!("Z:{}", path.display().to_string().replace('/', "\\")).into()
+            }
         }
     }
 
     /// `p2p-client` with the peer's (loopback) listeners, no mDNS, JSON output.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match self.build {
+            // scripts/package-test.sh points this at an installed package.
+            Build::Native => Command::new(std::env::var_os("P2P_CLIENT_BIN").unwrap_or(BIN.into())),
+            Build::Windows => wine_command(),
+        };
         cmd.args(["--no-mdns", "--json", "--config-dir"])
-            .arg(self.config.path());
+            .arg(self.path_arg(self.config.path()));
         for addr in self.listen {
             cmd.args(["--listen", addr]);
         }
@@ -64,6 +104,18 @@ impl Peer {
     pub fn dl(&self) -> &Path {
         self.downloads.path()
     }
+}
+
+/// `wine64 P2P_WINDOWS_EXE`; Wine's own messages off. The Wine prefix
+/// (`WINEPREFIX`) is the caller's, set up by `scripts/windows-test.sh`.
+pub fn wine_command() -> Command {
+    let exe = std::env::var_os("P2P_WINDOWS_EXE").unwrap_or_else(|| {
+        panic!("P2P_WINDOWS_EXE is not set: run these tests with scripts/windows-test.sh")
+    });
+    let wine = std::env::var_os("P2P_WINE").unwrap_or_else(|| "/usr/lib/wine/wine64".into());
+    let mut cmd = Command::new(wine);
+    cmd.arg(exe).env("WINEDEBUG", "-all");
+    cmd
 }
 
 /// A running process whose JSON event lines are read on a thread.
@@ -193,7 +245,9 @@ pub fn share(sender: &Peer, paths: &[&Path]) -> (Running, String) {
 /// [`share`] with more flags for the sender (`--max-rate 100M`).
 pub fn share_with(sender: &Peer, paths: &[&Path], flags: &[&str]) -> (Running, String) {
     let mut cmd = sender.command();
-    cmd.args(flags).arg("send").args(paths);
+    cmd.args(flags)
+        .arg("send")
+        .args(paths.iter().map(|p| sender.path_arg(p)));
     let mut running = Running::spawn(cmd);
     let ready = running.wait_event("share_ready");
     let ticket = ready["ticket"].as_str().unwrap().to_owned();
@@ -206,7 +260,7 @@ pub fn receive_cmd(receiver: &Peer, ticket: &str, yes: bool) -> Command {
     cmd.arg("receive")
         .arg(ticket)
         .arg("--dir")
-        .arg(receiver.dl());
+        .arg(receiver.path_arg(receiver.dl()));
     if yes {
         cmd.arg("--yes");
     }

@@ -24,6 +24,10 @@ async fn offers_with_hostile_paths_are_refused_and_write_nothing() {
         (vec!["x\0y"], vec![]),
         (vec!["\u{1b}[31mx"], vec![]),
         (vec!["CON"], vec![]),
+        (vec!["docs/aux.txt"], vec![]),
+        (vec!["trailing."], vec![]),
+        (vec!["trailing "], vec![]),
+        (vec!["a:stream"], vec![]),
         (vec![], vec![".."]),
         (vec!["ok.txt"], vec![".."]),
     ];

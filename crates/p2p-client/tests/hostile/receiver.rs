@@ -29,7 +29,12 @@ impl Receiver {
     /// `yes`: accept every offer; else ask on stdin, as a person would.
     /// `env`: more environment for the process.
     pub(crate) fn start_with(yes: bool, env: &[(&str, &str)]) -> Self {
-        let peer = Peer::new();
+        // scripts/windows-test.sh runs these cases against the Windows build.
+        let peer = if std::env::var_os("P2P_HOSTILE_WINDOWS").is_some() {
+            Peer::windows()
+        } else {
+            Peer::new()
+        };
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("downloads");
         std::fs::create_dir(&dir).unwrap();
@@ -46,7 +51,7 @@ impl Receiver {
         let peer_id: PeerId = id["peer_id"].as_str().unwrap().parse().unwrap();
 
         let mut cmd = peer.command();
-        cmd.arg("receive").arg("--dir").arg(&dir);
+        cmd.arg("receive").arg("--dir").arg(peer.path_arg(&dir));
         cmd.envs(env.iter().copied());
         if yes {
             cmd.arg("--yes");

@@ -344,6 +344,7 @@ impl VerifiedFile {
         // The lock is held until the partial has left its name (renamed, or
         // linked and unlinked), so no other transfer can open and cut it
         // meanwhile.
+        quarantine::mark(&self.file);
         let target = match self.kind {
             Kind::Named => place(&self.part, &self.rel, placement)?,
             #[cfg(target_os = "linux")]
