@@ -112,12 +112,33 @@ impl Cli {
 /// No subcommand: the desktop app (or, in a build without it, the help).
 #[cfg(feature = "gui")]
 fn open_app(cli: &Cli, dirs: Dirs) -> anyhow::Result<ExitCode> {
+    #[cfg(windows)]
+    close_own_console();
     p2p_client::gui::run(p2p_client::gui::GuiOptions {
         dirs,
         flags: cli.flags(),
     })
     .map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Started from Explorer or the Start menu, a console program gets a
+/// console window of its own, which the app does not need: it is closed.
+/// Started from a terminal, the program shares the terminal's console and
+/// leaves it alone (its log goes there).
+#[cfg(all(feature = "gui", windows))]
+#[allow(unsafe_code)]
+fn close_own_console() {
+    use windows_sys::Win32::System::Console::{FreeConsole, GetConsoleProcessList};
+    let mut attached = [0u32; 2];
+    // SAFETY: GetConsoleProcessList writes at most `attached.len()` process
+    // IDs into the buffer it is given, which lives through the call.
+    let count = unsafe { GetConsoleProcessList(attached.as_mut_ptr(), attached.len() as u32) };
+    if count == 1 {
+        // SAFETY: detaches this process from its console; no memory of
+        // ours is involved. Later writes to stderr (the log) fail quietly.
+        unsafe { FreeConsole() };
+    }
 }
 
 #[cfg(not(feature = "gui"))]

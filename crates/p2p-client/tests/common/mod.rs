@@ -69,6 +69,10 @@ impl Peer {
         }
     }
 
+    pub fn build(&self) -> Build {
+        self.build
+    }
+
     /// `path` as the peer's program takes it: Wine shows the Linux file
     /// system as drive `Z:`.
     pub fn path_arg(&self, path: &Path) -> std::ffi::OsString {

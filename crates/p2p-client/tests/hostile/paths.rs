@@ -28,6 +28,8 @@ async fn offers_with_hostile_paths_are_refused_and_write_nothing() {
         (vec!["trailing."], vec![]),
         (vec!["trailing "], vec![]),
         (vec!["a:stream"], vec![]),
+        (vec!["a.txt", "A.TXT"], vec![]),
+        (vec!["docs"], vec!["DOCS"]),
         (vec![], vec![".."]),
         (vec!["ok.txt"], vec![".."]),
     ];

@@ -7,14 +7,14 @@ use libp2p::{Multiaddr, PeerId};
 use serde_json::Value;
 use tokio::task::block_in_place;
 
-use crate::common::{Peer, Running, tree};
+use crate::common::{Build, Peer, Running, tree};
 
 /// `p2p-client receive --yes --dir ROOT/downloads`, accepting offers from anyone.
 pub(crate) struct Receiver {
     /// Parent of the download folder, to check nothing lands next to it.
     pub(crate) root: tempfile::TempDir,
     pub(crate) dir: PathBuf,
-    _peer: Peer,
+    peer: Peer,
     pub(crate) running: Running,
     pub(crate) peer_id: PeerId,
     pub(crate) addr: Multiaddr,
@@ -68,7 +68,7 @@ impl Receiver {
         Self {
             root,
             dir,
-            _peer: peer,
+            peer: peer,
             running,
             peer_id,
             addr,
@@ -152,9 +152,11 @@ impl Receiver {
             "the receiver exited ({status:?}) after hostile input; saw {:?}",
             self.running.seen
         );
-        // Its memory stayed bounded whatever it was sent (Linux: peak RSS).
-        if let Ok(text) =
-            std::fs::read_to_string(format!("/proc/{}/status", self.running.child.id()))
+        // Its memory stayed bounded whatever it was sent (Linux: peak RSS;
+        // under Wine the process holds Wine's own memory too).
+        if self.peer.build() == Build::Native
+            && let Ok(text) =
+                std::fs::read_to_string(format!("/proc/{}/status", self.running.child.id()))
         {
             let peak_kib: u64 = text
                 .lines()

@@ -267,6 +267,7 @@ impl PartialFile {
     }
 
     /// Deletes the partial data (the transfer is abandoned for good).
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     pub fn discard(mut self) {
         #[cfg(target_os = "linux")]
         if let Some(direct) = self.direct.take() {

@@ -114,6 +114,7 @@ fn a_folder_removed_while_receiving_is_made_again() {
     assert_eq!(fs::read(dir.join("top/sub/b")).unwrap(), b"2");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_folder_swapped_for_a_symlink_while_receiving_is_never_followed() {
     use std::os::unix::fs::symlink;
