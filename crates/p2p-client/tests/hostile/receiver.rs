@@ -68,7 +68,7 @@ impl Receiver {
         Self {
             root,
             dir,
-            peer: peer,
+            peer,
             running,
             peer_id,
             addr,
