@@ -9,12 +9,18 @@ mod common;
 
 use common::{Peer, Running, random_file, receive_cmd};
 
+/// A TCP port on loopback that is taken (while the listener lives), and
+/// its multiaddr.
+fn taken_port() -> (std::net::TcpListener, String) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    (taken, format!("/ip4/127.0.0.1/tcp/{port}"))
+}
+
 #[test]
 fn a_transport_that_cannot_listen_is_reported_and_the_others_carry_the_transfer() {
     // A TCP port that is taken: the sender's TCP listener fails there.
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let busy = format!("/ip4/127.0.0.1/tcp/{port}");
+    let (taken, busy) = taken_port();
 
     let sender = Peer::on(&[]);
     let src = tempfile::tempdir().unwrap();
@@ -63,9 +69,7 @@ fn a_transport_that_cannot_listen_is_reported_and_the_others_carry_the_transfer(
 
 #[test]
 fn a_node_that_can_listen_nowhere_says_why_and_stops() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let busy = format!("/ip4/127.0.0.1/tcp/{port}");
+    let (taken, busy) = taken_port();
     let peer = Peer::on(&[]);
     let mut cmd = peer.command();
     cmd.args(["--listen", &busy, "receive", "--dir"])

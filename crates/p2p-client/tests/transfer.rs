@@ -9,34 +9,16 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Peer, Running, Tmpfs, random_file, receive_cmd, share, share_with, tree};
+use common::{
+    Peer, Running, Tmpfs, kill_then_resume, random_file, receive_cmd, send_by_ticket_between,
+    share, share_with, tree,
+};
 
 /// Sends `paths` by ticket and checks the receiver got them byte for byte.
 fn send_by_ticket(paths: &[&Path]) -> (Peer, serde_json::Value) {
     let receiver = Peer::new();
     let (done, _) = send_by_ticket_between(&Peer::new(), &receiver, paths);
     (receiver, done)
-}
-
-/// [`send_by_ticket`] between the given peers; returns the receiver's
-/// `transfer_done` and the sender's events.
-fn send_by_ticket_between(
-    sender: &Peer,
-    receiver: &Peer,
-    paths: &[&Path],
-) -> (serde_json::Value, Vec<serde_json::Value>) {
-    let (sending, ticket) = share(sender, paths);
-    let mut receiving = Running::spawn(receive_cmd(receiver, &ticket, true));
-    let done = receiving.wait_event("transfer_done");
-    let (code, stderr, _) = receiving.finish();
-    assert_eq!(code, Some(0), "receiver failed: {stderr}");
-    let (code, stderr, events) = sending.finish();
-    assert_eq!(code, Some(0), "sender failed: {stderr}");
-    assert!(
-        events.iter().any(|e| e["event"] == "transfer_done"),
-        "{events:?}"
-    );
-    (done, events)
 }
 
 #[test]
@@ -246,44 +228,10 @@ fn a_send_with_a_rate_limit_takes_as_long_as_the_rate_says() {
 
 #[test]
 fn a_killed_receiver_resumes_and_resends_less_than_half() {
-    let size: u64 = 256 * 1024 * 1024;
-    let src = tempfile::tempdir().unwrap();
-    let file = src.path().join("movie.mkv");
-    random_file(&file, size, 11);
-    let sender = Peer::new();
-    let receiver = Peer::new();
-
-    // First attempt: kill -9 the receiver past the middle. The sender is
-    // held to 80 MB/s (3.4 s in all) so the kill comes before the end
-    // however fast loopback is and however late this thread sees the event.
-    let (sending, ticket) = share_with(&sender, &[&file], &["--max-rate", "80M"]);
-    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
-    receiving.wait_for("progress past 55%", |e| {
-        e["event"] == "progress" && e["done"].as_u64().unwrap_or(0) > size * 55 / 100
-    });
-    receiving.kill();
-    let (code, _, _) = sending.finish();
-    assert_eq!(code, Some(1), "the sender must notice the receiver died");
-    assert!(
-        !receiver.dl().join("movie.mkv").exists(),
-        "an incomplete file got its final name"
-    );
-
-    // Second attempt, new processes: resumes from the verified prefix.
-    let (sending, ticket) = share(&sender, &[&file]);
-    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
-    let started = receiving.wait_event("transfer_started");
-    let done = receiving.wait_event("transfer_done");
-    assert_eq!(receiving.finish().0, Some(0));
-    assert_eq!(sending.finish().0, Some(0));
-    let resumed = started["resumed"].as_u64().unwrap();
-    let transferred = done["summary"]["transferred"].as_u64().unwrap();
-    assert!(resumed > size / 2, "resumed only {resumed} bytes");
-    assert!(
-        transferred < size / 2,
-        "re-sent {transferred} of {size} bytes"
-    );
-    assert_eq!(tree(receiver.dl()), tree(src.path()));
+    // The sender is held to 80 MB/s (3.4 s in all) so the kill comes before
+    // the end however fast loopback is and however late this thread sees
+    // the event.
+    kill_then_resume(&Peer::new(), &Peer::new(), 256 * 1024 * 1024, "80M");
 }
 
 #[test]

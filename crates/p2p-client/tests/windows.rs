@@ -14,20 +14,13 @@ mod common;
 
 use std::path::Path;
 
-use common::{Peer, Running, random_file, receive_cmd, share, share_with, tree};
+use common::{Peer, Running, kill_then_resume, random_file, send_by_ticket_between, tree};
 use serde_json::Value;
 
-/// Sends `paths` by ticket from `sender` to `receiver`; both must succeed.
-/// Returns the receiver's `transfer_done`.
+/// Sends `paths` by ticket; both must succeed. The receiver's
+/// `transfer_done`.
 fn transfer(sender: &Peer, receiver: &Peer, paths: &[&Path]) -> Value {
-    let (sending, ticket) = share(sender, paths);
-    let mut receiving = Running::spawn(receive_cmd(receiver, &ticket, true));
-    let done = receiving.wait_event("transfer_done");
-    let (code, stderr, _) = receiving.finish();
-    assert_eq!(code, Some(0), "receiver failed: {stderr}");
-    let (code, stderr, _) = sending.finish();
-    assert_eq!(code, Some(0), "sender failed: {stderr}");
-    done
+    send_by_ticket_between(sender, receiver, paths).0
 }
 
 /// A file, and a folder with nested and empty folders.
@@ -94,34 +87,8 @@ fn over_quic_alone_windows_and_linux_exchange_files() {
 #[test]
 #[ignore = "needs the Windows build and Wine: scripts/windows-test.sh"]
 fn a_killed_windows_receiver_resumes_and_resends_less_than_half() {
-    let size: u64 = 48 * 1024 * 1024;
-    let src = tempfile::tempdir().unwrap();
-    let file = src.path().join("movie.mkv");
-    random_file(&file, size, 11);
-    let sender = Peer::new();
-    let receiver = Peer::windows();
     // 12 MB/s: 4 s in all, so the kill comes before the end.
-    let (sending, ticket) = share_with(&sender, &[&file], &["--max-rate", "12M"]);
-    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
-    receiving.wait_for("progress past 55%", |e| {
-        e["event"] == "progress" && e["done"].as_u64().unwrap_or(0) > size * 55 / 100
-    });
-    receiving.kill();
-    let (code, _, _) = sending.finish();
-    assert_eq!(code, Some(1), "the sender must notice the receiver died");
-    assert!(!receiver.dl().join("movie.mkv").exists());
-
-    let (sending, ticket) = share(&sender, &[&file]);
-    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, true));
-    let started = receiving.wait_event("transfer_started");
-    let done = receiving.wait_event("transfer_done");
-    assert_eq!(receiving.finish().0, Some(0));
-    assert_eq!(sending.finish().0, Some(0));
-    let resumed = started["resumed"].as_u64().unwrap();
-    let transferred = done["summary"]["transferred"].as_u64().unwrap();
-    assert!(resumed > size / 2, "resumed only {resumed} bytes");
-    assert!(transferred < size / 2, "re-sent {transferred} of {size}");
-    assert_eq!(tree(receiver.dl()), tree(src.path()));
+    kill_then_resume(&Peer::new(), &Peer::windows(), 48 * 1024 * 1024, "12M");
 }
 
 // `a.txt` and `A.TXT` in one offer: a sender refuses to make such an offer

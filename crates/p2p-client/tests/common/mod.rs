@@ -393,3 +393,63 @@ impl Drop for Ext4 {
         let _ = std::process::Command::new("umount").arg(&self.dir).status();
     }
 }
+
+/// Sends `paths` by ticket from `sender` to `receiver`; both must succeed.
+/// Returns the receiver's `transfer_done` and the sender's events.
+pub fn send_by_ticket_between(
+    sender: &Peer,
+    receiver: &Peer,
+    paths: &[&Path],
+) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let (sending, ticket) = share(sender, paths);
+    let mut receiving = Running::spawn(receive_cmd(receiver, &ticket, true));
+    let done = receiving.wait_event("transfer_done");
+    let (code, stderr, _) = receiving.finish();
+    assert_eq!(code, Some(0), "receiver failed: {stderr}");
+    let (code, stderr, events) = sending.finish();
+    assert_eq!(code, Some(0), "sender failed: {stderr}");
+    assert!(
+        events.iter().any(|e| e["event"] == "transfer_done"),
+        "{events:?}"
+    );
+    (done, events)
+}
+
+/// Sends a file of `size` pseudo-random bytes held to `rate`, kills the
+/// receiver (`kill -9`) past 55%, then sends it again with new processes:
+/// the receiver resumes from the verified prefix, re-sends less than half
+/// and ends with the file whole.
+pub fn kill_then_resume(sender: &Peer, receiver: &Peer, size: u64, rate: &str) {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("movie.mkv");
+    random_file(&file, size, 11);
+
+    let (sending, ticket) = share_with(sender, &[&file], &["--max-rate", rate]);
+    let mut receiving = Running::spawn(receive_cmd(receiver, &ticket, true));
+    receiving.wait_for("progress past 55%", |e| {
+        e["event"] == "progress" && e["done"].as_u64().unwrap_or(0) > size * 55 / 100
+    });
+    receiving.kill();
+    let (code, _, _) = sending.finish();
+    assert_eq!(code, Some(1), "the sender must notice the receiver died");
+    assert!(
+        !receiver.dl().join("movie.mkv").exists(),
+        "an incomplete file got its final name"
+    );
+
+    // Second attempt, new processes: resumes from the verified prefix.
+    let (sending, ticket) = share(sender, &[&file]);
+    let mut receiving = Running::spawn(receive_cmd(receiver, &ticket, true));
+    let started = receiving.wait_event("transfer_started");
+    let done = receiving.wait_event("transfer_done");
+    assert_eq!(receiving.finish().0, Some(0));
+    assert_eq!(sending.finish().0, Some(0));
+    let resumed = started["resumed"].as_u64().unwrap();
+    let transferred = done["summary"]["transferred"].as_u64().unwrap();
+    assert!(resumed > size / 2, "resumed only {resumed} bytes");
+    assert!(
+        transferred < size / 2,
+        "re-sent {transferred} of {size} bytes"
+    );
+    assert_eq!(tree(receiver.dl()), tree(src.path()));
+}
