@@ -1,5 +1,6 @@
 //! The command-line interface: flags, engine setup, and the commands.
 
+mod history;
 mod peers;
 mod receive;
 mod render;
@@ -66,6 +67,8 @@ enum Command {
     Send(send::SendArgs),
     /// Receive files: with a code or ticket from that sender, else any offer.
     Receive(receive::ReceiveArgs),
+    /// Past transfers, newest first.
+    History(history::HistoryArgs),
     /// List peers visible now (LAN and the signal server's room).
     Peers(peers::PeersArgs),
 }
@@ -91,6 +94,7 @@ impl Setup {
         if let Some(dir) = download_dir {
             config.download_dir = dir;
         }
+        config.history = Some(self.dirs.data.clone());
         Engine::start(config)
             .await
             .context("cannot start the network")
@@ -168,6 +172,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::History(args) = &command {
+        return Ok(history::run(&dirs, cli.json, args));
+    }
     let file = FileConfig::load(&dirs.config)?;
     let settings = Resolved::strict(&flags, &file)?;
     let setup = Setup {
@@ -178,7 +185,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async move {
         match command {
-            Command::Id => Ok(ExitCode::SUCCESS),
+            Command::Id | Command::History(_) => Ok(ExitCode::SUCCESS),
             Command::Send(args) => send::run(&setup, args).await,
             Command::Receive(args) => receive::run(&setup, args).await,
             Command::Peers(args) => peers::run(&setup, args).await,

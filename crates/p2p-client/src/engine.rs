@@ -82,6 +82,10 @@ struct Inner {
     running: Mutex<HashMap<String, CancellationToken>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// Where finished transfers are recorded, if anywhere.
+    history: Option<crate::history::History>,
+    /// Turns transfer events into history entries.
+    recorder: Mutex<crate::history::Recorder>,
 }
 
 /// The engine; cheap to clone.
@@ -131,6 +135,8 @@ impl Engine {
             )),
             lan_peers: watch::Sender::new(HashSet::new()),
             max_rate: pace::RateLimit::new(config.max_rate),
+            history: config.history.as_deref().map(crate::history::History::new),
+            recorder: Mutex::new(crate::history::Recorder::new(config.download_dir.clone())),
             config,
             shares: Mutex::new(share::Shares::default()),
             running: Mutex::new(HashMap::new()),
@@ -269,7 +275,36 @@ impl Engine {
 
     /// Sends an event the view must see (waits if its queue is full).
     async fn emit(&self, event: Event) {
+        self.record(&event);
         let _ = self.inner.events.send(event).await;
+    }
+
+    /// Writes the history entry of a transfer that `event` ends, off the
+    /// async threads; shutdown waits for the write.
+    fn record(&self, event: &Event) {
+        let Some(history) = &self.inner.history else {
+            return;
+        };
+        let Some(entry) = lock(&self.inner.recorder).observe(event, std::time::SystemTime::now())
+        else {
+            return;
+        };
+        let history = history.clone();
+        self.inner.tracker.spawn_blocking(move || {
+            if let Err(e) = history.append(entry) {
+                tracing::warn!(error = %e, "cannot save the transfer history");
+            }
+        });
+    }
+
+    /// Past transfers of this data folder, oldest first (empty when the
+    /// engine keeps no history).
+    pub fn history(&self) -> Vec<crate::history::Entry> {
+        self.inner
+            .history
+            .as_ref()
+            .map(crate::history::History::load)
+            .unwrap_or_default()
     }
 
     /// Sends an event that may be dropped when the view lags (progress).

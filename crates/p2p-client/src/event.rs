@@ -223,3 +223,12 @@ pub enum Event {
         reason: String,
     },
 }
+
+/// `n` things in words: "1 file", "3 files" (`noun` takes an "s").
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

@@ -16,7 +16,6 @@
 
 mod app;
 mod bridge;
-mod history;
 mod model;
 mod panels;
 mod picker;
@@ -31,6 +30,9 @@ const ICON_PNG: &[u8] = include_bytes!("../../../assets/icon-256.png");
 
 /// Opens the window and runs until it is closed.
 pub fn run(options: GuiOptions) -> Result<(), String> {
+    if !has_display() {
+        return Err(NO_DISPLAY.into());
+    }
     let mut viewport = eframe::egui::ViewportBuilder::default()
         .with_title("p2p-share")
         // The desktop entry's name (packaging/linux), for Wayland and X11
@@ -58,7 +60,30 @@ pub fn run(options: GuiOptions) -> Result<(), String> {
             )))
         }),
     )
-    .map_err(|e| format!("cannot open the window: {e}"))
+    .map_err(|e| {
+        // winit's errors name a source file of the machine that built us:
+        // the log has them, the person gets what to do.
+        tracing::debug!(error = %e, "eframe did not start");
+        match e {
+            eframe::Error::Winit(_) | eframe::Error::WinitEventLoop(_) => NO_DISPLAY.into(),
+            other => format!("cannot open the window: {other}"),
+        }
+    })
+}
+
+/// What a person is told when the app cannot open a window.
+const NO_DISPLAY: &str =
+    "no display to open the app on; to send and receive from the terminal see `p2p-client --help`";
+
+/// Whether a window can be opened: on Linux and the BSDs a Wayland or X11
+/// display must be named; Windows and macOS always have one.
+fn has_display() -> bool {
+    if cfg!(any(windows, target_os = "macos")) {
+        return true;
+    }
+    ["WAYLAND_DISPLAY", "DISPLAY", "WAYLAND_SOCKET"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
 }
 
 #[cfg(test)]

@@ -16,9 +16,12 @@
 //!   sent; [`files::store`] keeps partial files, resumes, and places verified
 //!   files without overwriting.
 //! - [`event`]: the events views render (also the `--json` output).
+//! - [`history`]: finished transfers in `history.json`, recorded by the
+//!   engine from its own events for every view.
 //! - [`signal_client`]: the signal-server client (registration with the ownership
 //!   proof, presence, relay reservation, share-code rendezvous, lookup).
 //! - `gui` (feature `gui`): the desktop app over the same engine.
+//! - [`qr`]: tickets as QR codes for the terminal and the app.
 //! - [`config`]: the config file and the settings resolved once from flags,
 //!   environment, file and defaults; [`dirs`], [`identity`]: folders, and
 //!   the persistent identity key (mode 0600).
@@ -35,8 +38,10 @@ pub mod event;
 pub mod files;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod history;
 pub mod identity;
 mod network;
+pub mod qr;
 pub mod signal_client;
 
 pub use network::{NetError, PathInfo, TransportKind, Transports};

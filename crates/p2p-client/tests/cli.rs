@@ -51,6 +51,27 @@ fn unknown_subcommand_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Started with no display (a server, an SSH session), the app says so in
+/// one line and points to the command line, without winit's details.
+#[test]
+fn with_no_display_the_app_points_to_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["--no-mdns", "--config-dir"])
+        .arg(dir.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no display"), "{stderr}");
+    assert!(stderr.contains("p2p-client --help"), "{stderr}");
+    assert!(!stderr.contains(".rs"), "{stderr}");
+}
+
 /// `send FILE` with `flags`, in a config folder of its own.
 fn send_output(
     dir: &std::path::Path,

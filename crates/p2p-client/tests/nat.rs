@@ -339,6 +339,7 @@ fn a_ticket_names_the_reachable_address_of_every_transport() {
                 ticket
                     .addrs
                     .iter()
+                    .map(ToString::to_string)
                     .any(|a| a.contains(PUBLIC_IP) && a.contains(transport)),
                 "no {PUBLIC_IP} {transport} address in {:?}",
                 ticket.addrs

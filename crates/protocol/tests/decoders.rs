@@ -3,6 +3,8 @@
 //! what we encode decodes to the same value. The same properties are the
 //! fuzz targets in `fuzz/` (run for longer by `.ci/run`).
 
+#![allow(clippy::expect_used)]
+
 use proptest::prelude::*;
 use protocol::code::ShareCode;
 use protocol::offer::{FileEntry, Hash, MAX_OFFER_BYTES, Offer, decode_offer, encode_offer};
@@ -51,14 +53,37 @@ fn offer() -> impl Strategy<Value = Offer> {
 
 fn ticket() -> impl Strategy<Value = Ticket> {
     (
-        "[1-9A-HJ-NP-Za-km-z]{0,60}",
-        prop::collection::vec("/ip4/127\\.0\\.0\\.1/tcp/[0-9]{1,5}", 0..4),
+        // An Ed25519 key (the compact form) or a SHA-256 multihash.
+        any::<([u8; 32], bool)>(),
+        prop::collection::vec(
+            (any::<[u8; 4]>(), any::<u16>(), any::<bool>()),
+            0..signal::MAX_ADDRS + 1,
+        ),
         any::<[u8; SECRET_BYTES]>(),
     )
-        .prop_map(|(peer_id, addrs, secret)| Ticket {
-            peer_id,
-            addrs,
-            secret,
+        .prop_map(|((key, ed25519), addrs, secret)| {
+            let mut peer = if ed25519 {
+                vec![0x00, 0x24, 0x08, 0x01, 0x12, 0x20]
+            } else {
+                vec![0x12, 0x20]
+            };
+            peer.extend_from_slice(&key);
+            Ticket {
+                peer_id: protocol::ticket::PeerId::from_bytes(&peer).expect("a multihash"),
+                addrs: addrs
+                    .into_iter()
+                    .map(|(ip, port, quic)| {
+                        let ip = std::net::Ipv4Addr::from(ip);
+                        let text = if quic {
+                            format!("/ip4/{ip}/udp/{port}/quic-v1")
+                        } else {
+                            format!("/ip4/{ip}/tcp/{port}")
+                        };
+                        text.parse().expect("a multiaddr")
+                    })
+                    .collect(),
+                secret,
+            }
         })
 }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use indicatif::HumanBytes;
 use p2p_client::engine::{Engine, EngineError, Inbound, Secret};
-use p2p_client::event::Event;
+use p2p_client::event::{Event, count};
 
 use super::render::Renderer;
 use super::{INTERRUPTED, Setup};
@@ -25,6 +25,11 @@ pub(crate) struct ReceiveArgs {
     /// Accept every offer without asking.
     #[arg(long)]
     yes: bool,
+
+    /// Waiting for offers: also show this computer's peer ID as a QR code
+    /// (for `send --to`).
+    #[arg(long)]
+    qr: bool,
 }
 
 pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<ExitCode> {
@@ -39,7 +44,7 @@ pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<Exit
         Inbound::Anyone
     };
     let (engine, mut events) = setup.engine(args.dir.clone(), args.yes, inbound).await?;
-    let mut renderer = Renderer::new(setup.json);
+    let mut renderer = Renderer::new(setup.json).with_qr(args.qr);
     let once = secret.is_some();
     let mut sender = None;
     if let Some(secret) = secret {
@@ -67,6 +72,7 @@ pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<Exit
         for addr in addrs {
             renderer.say(&format!("  listening on {addr}/p2p/{}", engine.peer_id()));
         }
+        renderer.show_qr(&engine.peer_id().to_string());
     }
     let code = serve(&engine, &mut events, &mut renderer, args.yes, once).await;
     // Let our last answer (result, decline) reach the sender before leaving.
@@ -106,9 +112,10 @@ async fn serve(
                 names,
             } if !yes => {
                 let question = format!(
-                    "{peer} offers {files} file(s){} , {}: {}{}\nAccept? [y/N] ",
+                    "{peer} offers {}{}, {}: {}{}\nAccept? [y/N] ",
+                    count(*files, "file"),
                     if *folders > 0 {
-                        format!(" in {folders} folder(s)")
+                        format!(" in {}", count(*folders, "folder"))
                     } else {
                         String::new()
                     },

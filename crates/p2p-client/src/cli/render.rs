@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
-use p2p_client::event::{Direction, Event, Summary};
+use p2p_client::event::{Direction, Event, Summary, count};
 
 /// Renders events for a person (bars on stderr) or a script (`--json`).
 /// Lines held back are written when it is dropped.
@@ -17,6 +17,8 @@ pub(crate) struct Renderer {
     /// JSON lines of frequent events not written yet, and since when.
     held: String,
     held_since: Option<Instant>,
+    /// Show a share's ticket (or our peer ID) as a QR code too.
+    qr: bool,
 }
 
 /// Frequent JSON lines (`file_done`, `progress`) are written together, at
@@ -56,6 +58,24 @@ impl Renderer {
             hashing: None,
             held: String::new(),
             held_since: None,
+            qr: false,
+        }
+    }
+
+    /// Also shows tickets and peer IDs as QR codes (`--qr`).
+    pub(crate) fn with_qr(mut self, qr: bool) -> Self {
+        self.qr = qr;
+        self
+    }
+
+    /// Prints `text` as a QR code, if asked to (and not for scripts).
+    pub(crate) fn show_qr(&self, text: &str) {
+        if !self.qr || self.json {
+            return;
+        }
+        match p2p_client::qr::encode(text) {
+            Ok(modules) => self.say(modules.to_terminal().trim_end()),
+            Err(e) => self.say(&format!("(no QR code: {e})")),
         }
     }
 
@@ -120,6 +140,7 @@ impl Renderer {
                     ));
                 }
                 self.say(&format!("Ticket (works without a server): {ticket}"));
+                self.show_qr(&p2p_client::qr::for_share(ticket));
                 self.say("Waiting for the receiver… (Ctrl-C to stop)");
             }
             Event::OfferSent {
@@ -129,7 +150,8 @@ impl Renderer {
                     bar.finish_and_clear();
                 }
                 self.say(&format!(
-                    "Offered {files} file(s), {} to {peer}; waiting for them to accept…",
+                    "Offered {}, {} to {peer}; waiting for them to accept…",
+                    count(*files, "file"),
                     HumanBytes(*bytes)
                 ));
             }
@@ -155,7 +177,8 @@ impl Renderer {
                     String::new()
                 };
                 self.say(&format!(
-                    "{verb} {files} file(s), {} ({path}{resumed_note})",
+                    "{verb} {}, {} ({path}{resumed_note})",
+                    count(*files, "file"),
                     HumanBytes(*bytes)
                 ));
                 let total = self.multi.add(ProgressBar::new(*bytes));
@@ -250,8 +273,8 @@ pub(crate) fn summary_line(direction: Direction, s: &Summary) -> String {
         format!(" into {}", s.saved.join(", "))
     };
     format!(
-        "{verb} {} file(s) ({}){saved} in {:.2} s, {:.1} MB/s, {}",
-        s.files,
+        "{verb} {} ({}){saved} in {:.2} s, {:.1} MB/s, {}",
+        count(s.files, "file"),
         HumanBytes(s.bytes),
         s.seconds,
         s.mb_per_sec(),

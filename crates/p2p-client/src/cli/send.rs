@@ -23,6 +23,10 @@ pub(crate) struct SendArgs {
     /// multiaddr ending in /p2p/PEER_ID.
     #[arg(long)]
     to: Option<String>,
+
+    /// Also show the ticket as a QR code.
+    #[arg(long)]
+    qr: bool,
 }
 
 pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCode> {
@@ -32,7 +36,7 @@ pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCod
         }
     }
     let (engine, mut events) = setup.engine(None, false, Inbound::Expected).await?;
-    let mut renderer = Renderer::new(setup.json);
+    let mut renderer = Renderer::new(setup.json).with_qr(args.qr);
     let result = match args.to {
         Some(to) => {
             let (peer, addrs) = parse_target(&to)?;

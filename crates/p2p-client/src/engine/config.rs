@@ -49,6 +49,9 @@ pub struct EngineConfig {
     pub max_rate: Option<std::num::NonZeroU64>,
     /// Which Noise, yamux and QUIC the node is built with.
     pub transports: crate::Transports,
+    /// The data folder whose `history.json` records finished transfers;
+    /// none: not recorded.
+    pub history: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -69,6 +72,7 @@ impl EngineConfig {
             room: protocol::signal::RoomRequest::Auto,
             max_rate: None,
             transports: crate::Transports::default(),
+            history: None,
         }
     }
 }

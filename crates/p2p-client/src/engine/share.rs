@@ -132,16 +132,7 @@ async fn register(engine: &Engine, code: Option<ShareCode>) -> Result<Share, Eng
     let mut secret = [0u8; SECRET_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let addrs = engine.wait_listening().await;
-    let ticket = Ticket {
-        peer_id: engine.peer_id().to_string(),
-        addrs: addrs
-            .iter()
-            .filter(|a| crate::network::is_dialable(a))
-            .map(ToString::to_string)
-            .take(protocol::signal::MAX_ADDRS)
-            .collect(),
-        secret,
-    };
+    let ticket = Ticket::new(engine.peer_id(), &addrs, secret);
     let (notify, arrived) = oneshot::channel();
     let id = engine.shares().open(secret, code.clone(), notify);
     Ok(Share {
@@ -204,12 +195,8 @@ fn deliver(arrival: Option<Arrival<Notify>>) {
 
 /// Receiver: presents a ticket's secret to the sender it names.
 pub(super) async fn knock_ticket(engine: &Engine, ticket: &Ticket) -> Result<PeerId, EngineError> {
-    let peer: PeerId = ticket.peer_id.parse().map_err(|_| EngineError::Protocol {
-        peer: engine.peer_id(),
-        reason: "the ticket's peer ID is not valid".into(),
-    })?;
-    let addrs = ticket.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-    engine.inner.net.dial(peer, addrs).await?;
+    let peer = ticket.peer_id;
+    engine.inner.net.dial(peer, ticket.addrs.clone()).await?;
     // Expect the offer before asking, so it cannot race past us.
     engine.inbox().expect(peer, Instant::now());
     let knock = Request::Knock(Knock::Ticket {

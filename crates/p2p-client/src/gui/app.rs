@@ -7,13 +7,12 @@ mod actions;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use eframe::egui;
 use libp2p::PeerId;
 
 use super::bridge::{AppMsg, Bridge, PickPurpose};
-use super::history::History;
 use super::model::{Model, short_id};
 use super::panels::{self, UiCommand};
 use super::picker::{PickKind, Picker};
@@ -21,7 +20,8 @@ use super::settings::Draft;
 use crate::config::{FileConfig, Flags, Resolved};
 use crate::dirs::Dirs;
 use crate::engine::{Engine, Inbound, default_name};
-use crate::event::Event;
+use crate::event::{Event, count};
+use crate::history::{Entry, History, Recorder};
 
 /// How the app starts: folders and the command line's flags.
 #[derive(Debug, Clone)]
@@ -49,7 +49,10 @@ pub struct GuiApp {
     bridge: Option<Bridge>,
     engine: Option<Engine>,
     model: Model,
-    history: History,
+    /// Past transfers, oldest first: the file's at start, then each that
+    /// ends here (the engine writes them to the file).
+    history: Vec<Entry>,
+    recorder: Recorder,
     picker: Box<dyn Picker>,
     notices: Vec<Notice>,
     draft: Option<Draft>,
@@ -92,7 +95,7 @@ impl GuiApp {
                 None
             }
         };
-        let history = History::load(&options.dirs.data);
+        let history = History::new(&options.dirs.data).load();
         let server = options
             .flags
             .server
@@ -106,6 +109,7 @@ impl GuiApp {
             bridge,
             engine: None,
             history,
+            recorder: Recorder::new(PathBuf::new()),
             picker,
             notices,
             draft: None,
@@ -176,7 +180,9 @@ impl GuiApp {
         let (Some(bridge), Some(key)) = (self.bridge.as_mut(), self.key.clone()) else {
             return;
         };
-        let config = resolved.engine_config(key, false, Inbound::Anyone);
+        let mut config = resolved.engine_config(key, false, Inbound::Anyone);
+        config.history = Some(self.options.dirs.data.clone());
+        self.recorder = Recorder::new(config.download_dir.clone());
         self.model = Model::new(config.server.is_some());
         bridge.restart(self.engine.take(), config);
     }
@@ -203,6 +209,14 @@ impl GuiApp {
     }
 
     fn on_event(&mut self, event: Event) {
+        if let Some(entry) = self.recorder.observe(&event, SystemTime::now()) {
+            self.history.push(entry);
+            let excess = self
+                .history
+                .len()
+                .saturating_sub(crate::history::MAX_ENTRIES);
+            self.history.drain(..excess);
+        }
         if let Event::OfferReceived {
             transfer_id, peer, ..
         } = &event
@@ -220,15 +234,7 @@ impl GuiApp {
             );
             return;
         }
-        let finished = self.model.apply(&event, Instant::now());
-        if let Some(row) = finished {
-            let when = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            if let Err(e) = self.history.record(&row, when) {
-                self.notify(true, format!("cannot save the transfer history: {e}"));
-            }
-        }
+        self.model.apply(&event, Instant::now());
     }
 
     fn save_settings(&mut self, ctx: &egui::Context) {
@@ -363,13 +369,13 @@ impl GuiApp {
             commands.extend(panels::peer_list(&mut columns[0], &self.model, dropping));
             commands.extend(panels::transfers(&mut columns[1], &self.model, &name_of));
         });
-        if !self.history.entries.is_empty() {
-            ui.collapsing(format!("History ({})", self.history.entries.len()), |ui| {
-                for entry in self.history.entries.iter().rev().take(20) {
+        if !self.history.is_empty() {
+            ui.collapsing(format!("History ({})", self.history.len()), |ui| {
+                for entry in self.history.iter().rev().take(20) {
                     ui.label(format!(
-                        "{} {} file(s), {} with {}: {}",
+                        "{} {}, {} with {}: {}",
                         entry.direction,
-                        entry.files,
+                        count(entry.files, "file"),
                         indicatif::HumanBytes(entry.bytes),
                         short_id(&entry.peer),
                         entry.outcome

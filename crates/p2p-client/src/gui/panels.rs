@@ -6,7 +6,7 @@ use indicatif::{HumanBytes, HumanDuration};
 
 use super::model::{Model, OfferView, RowState, ServerState, TransferRow, short_id};
 use super::settings::Draft;
-use crate::event::{Direction, PeerSource};
+use crate::event::{Direction, PeerSource, count};
 
 /// What the person asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -233,10 +233,10 @@ pub(crate) fn offer_dialog(
         .show(ctx, |ui| {
             ui.label(RichText::new(format!("{sender} wants to send you")).strong());
             ui.label(format!(
-                "{} file(s){}, {}",
-                offer.files,
+                "{}{}, {}",
+                count(offer.files, "file"),
                 if offer.folders > 0 {
-                    format!(" in {} folder(s)", offer.folders)
+                    format!(" in {}", count(offer.folders, "folder"))
                 } else {
                     String::new()
                 },
@@ -302,7 +302,11 @@ fn transfer_row(
     };
     ui.horizontal(|ui| {
         ui.label(RichText::new(title).strong());
-        ui.label(format!("{} file(s), {}", row.files, HumanBytes(row.bytes)));
+        ui.label(format!(
+            "{}, {}",
+            count(row.files, "file"),
+            HumanBytes(row.bytes)
+        ));
         if let Some(path) = row.path {
             ui.label(RichText::new(path.to_string()).weak());
         }

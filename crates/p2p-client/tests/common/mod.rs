@@ -87,12 +87,19 @@ impl Peer {
 
     /// `p2p-client` with the peer's (loopback) listeners, no mDNS, JSON output.
     pub fn command(&self) -> Command {
+        let mut cmd = self.human_command();
+        cmd.arg("--json");
+        cmd
+    }
+
+    /// [`Peer::command`] with the output for a person (no `--json`).
+    pub fn human_command(&self) -> Command {
         let mut cmd = match self.build {
             // scripts/package-test.sh points this at an installed package.
             Build::Native => Command::new(std::env::var_os("P2P_CLIENT_BIN").unwrap_or(BIN.into())),
             Build::Windows => wine_command(),
         };
-        cmd.args(["--no-mdns", "--json", "--config-dir"])
+        cmd.args(["--no-mdns", "--config-dir"])
             .arg(self.path_arg(self.config.path()));
         for addr in self.listen {
             cmd.args(["--listen", addr]);
@@ -177,6 +184,26 @@ impl Running {
                     }
                 }
                 Err(_) => panic!("no {what} event; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Reads output lines up to the first matching `want`; returns them all,
+    /// that one included (for output that is not JSON).
+    pub fn wait_line(&mut self, what: &str, want: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + STEP;
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = want(&line);
+                    lines.push(line);
+                    if found {
+                        return lines;
+                    }
+                }
+                Err(_) => panic!("no line with {what}; saw {lines:#?}"),
             }
         }
     }

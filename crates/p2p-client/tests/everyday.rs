@@ -1,0 +1,156 @@
+//! What people do every day, on the real binary over loopback: tickets as
+//! QR codes, the transfer history, the words of the offer prompt.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use common::{Peer, Running, random_file, receive_cmd, send_by_ticket_between};
+use serde_json::Value;
+
+/// Reads a QR code printed in a terminal (two rows of modules per
+/// character, light ones drawn) back as a camera would: a greyscale picture
+/// handed to a QR decoder.
+fn scan_terminal(lines: &[&str]) -> String {
+    const PX: usize = 4;
+    let rows: Vec<Vec<char>> = lines.iter().map(|l| l.chars().collect()).collect();
+    let width = rows.iter().map(Vec::len).max().unwrap();
+    let height = rows.len() * 2;
+    let light = |x: usize, y: usize| {
+        let c = rows[y / 2].get(x).copied().unwrap_or(' ');
+        matches!((c, y % 2), ('█', _) | ('▀', 0) | ('▄', 1))
+    };
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width * PX, height * PX, |x, y| {
+        if light(x / PX, y / PX) { 255 } else { 0 }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in {lines:#?}");
+    grids[0].decode().unwrap().1
+}
+
+#[test]
+fn a_ticket_shown_as_a_qr_code_scans_back_and_fetches_the_file() {
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("photo.jpg");
+    random_file(&file, 300_000, 3);
+    let mut cmd = sender.human_command();
+    cmd.args(["send", "--qr"]).arg(&file);
+    let mut sending = Running::spawn(cmd);
+    let lines = sending.wait_line("Waiting for the receiver", |l| {
+        l.starts_with("Waiting for the receiver")
+    });
+    let ticket = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Ticket (works without a server): "))
+        .unwrap()
+        .to_owned();
+    // Loopback only: both addresses stay, and the ticket is short.
+    assert!(ticket.len() <= 160, "{} characters: {ticket}", ticket.len());
+    let qr: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.is_empty() && l.chars().all(|c| "█▀▄ ".contains(c)))
+        .collect();
+    assert!(qr.len() > 10, "no QR code in {lines:#?}");
+    let scanned = scan_terminal(&qr);
+    assert_eq!(scanned.to_ascii_lowercase(), ticket);
+
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &scanned, true));
+    receiving.wait_event("transfer_done");
+    let (code, stderr, _) = receiving.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read(receiver.dl().join("photo.jpg")).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+    let (code, stderr, _) = sending.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// `history --json` of a peer: its entries, newest first.
+fn history(peer: &Peer) -> Vec<Value> {
+    let out = peer.command().arg("history").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn both_sides_of_a_cli_transfer_are_in_history_newest_first() {
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    assert!(history(&sender).is_empty());
+    let out = sender.human_command().arg("history").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "No transfers yet."
+    );
+
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("notes.txt");
+    std::fs::write(&file, b"first").unwrap();
+    send_by_ticket_between(&sender, &receiver, &[&file]);
+
+    // The second offer is declined at the prompt, which counts its files
+    // in words.
+    let (sending, ticket) = common::share(&sender, &[&file]);
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, false));
+    receiving.wait_event("offer_received");
+    receiving.answer("n");
+    let (_, stderr, _) = receiving.finish();
+    assert!(
+        stderr.contains(" offers 1 file, 5 B: notes.txt"),
+        "{stderr}"
+    );
+    let _ = sending.finish();
+
+    let sent = history(&sender);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0]["direction"], "send");
+    assert!(
+        sent[0]["outcome"].as_str().unwrap().starts_with("declined"),
+        "{sent:?}"
+    );
+    assert_eq!(sent[1]["outcome"], "done");
+    assert_eq!(sent[1]["files"], 1);
+    assert_eq!(sent[1]["bytes"], 5);
+    let receiver_id = receiver
+        .command()
+        .arg("id")
+        .output()
+        .map(|o| serde_json::from_slice::<Value>(&o.stdout).unwrap())
+        .unwrap();
+    assert_eq!(sent[1]["peer"], receiver_id["peer_id"]);
+    assert!(sent[0]["when"].as_u64() >= sent[1]["when"].as_u64());
+
+    let got = history(&receiver);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1]["direction"], "receive");
+    assert_eq!(got[1]["outcome"], "done");
+    assert_eq!(got[1]["names"], serde_json::json!(["notes.txt"]));
+    assert_eq!(
+        got[1]["path"].as_str().unwrap(),
+        receiver.dl().display().to_string()
+    );
+
+    // For a person: a table, newest first, `-n` the newest only.
+    let out = receiver
+        .human_command()
+        .args(["history", "-n", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[0].starts_with("WHEN (UTC)"), "{text}");
+    assert!(rows[1].contains("declined"), "{text}");
+    assert!(!text.contains(" done "), "{text}");
+}
