@@ -366,6 +366,54 @@ fn without_a_server_or_with_an_unreachable_one_the_window_works_and_says_so() {
     unreachable.harness.get_by_label("Send with a code…");
 }
 
+/// With no server the share box shows the ticket, its QR code and copy
+/// buttons; a CLI receiver with that ticket gets the file.
+#[test]
+fn the_share_box_shows_the_ticket_as_a_qr_code_and_a_cli_receiver_fetches_with_it() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("report.pdf");
+    std::fs::write(&file, b"quarterly figures").unwrap();
+    let mut solo = app("Solo", None, vec![file.clone()]);
+    step_until(&mut [&mut solo], "the engine", |apps| {
+        apps[0].harness.state().peer_id().is_some()
+    });
+    solo.harness
+        .get_by_label("Send with a code…")
+        .click_accesskit();
+    step_until(&mut [&mut solo], "the share box", |apps| {
+        apps[0].harness.query_by_label("Copy ticket").is_some()
+    });
+    solo.harness.get_by_label("QR code of the ticket");
+    let ticket = solo.harness.state().share_ticket().unwrap().to_owned();
+    assert!(ticket.starts_with("p2pt"), "{ticket}");
+
+    let config = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let mut receiver = std::process::Command::new(env!("CARGO_BIN_EXE_p2p-client"))
+        .args([
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--config-dir",
+        ])
+        .arg(config.path())
+        .args(["receive", &ticket, "--yes", "--dir"])
+        .arg(downloads.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    step_until(&mut [&mut solo], "the CLI receiver", |_| {
+        status = receiver.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.unwrap().success());
+    assert_eq!(
+        std::fs::read(downloads.path().join("report.pdf")).unwrap(),
+        b"quarterly figures"
+    );
+}
+
 #[test]
 fn the_app_listens_where_the_config_file_says_and_applies_a_new_upload_limit_at_once() {
     let config = tempfile::tempdir().unwrap();

@@ -59,7 +59,7 @@ pub struct GuiApp {
     code_input: String,
     always_accept: bool,
     dropped: Option<Vec<PathBuf>>,
-    share: Option<(Option<String>, String)>,
+    share: Option<panels::ShareView>,
 }
 
 impl GuiApp {
@@ -133,6 +133,11 @@ impl GuiApp {
         &self.notices
     }
 
+    /// The ticket of the share the share box shows, if one is open.
+    pub fn share_ticket(&self) -> Option<&str> {
+        self.share.as_ref().map(panels::ShareView::ticket)
+    }
+
     /// This node's peer ID, once the engine runs.
     pub fn peer_id(&self) -> Option<PeerId> {
         self.engine.as_ref().map(Engine::peer_id)
@@ -188,7 +193,7 @@ impl GuiApp {
     }
 
     /// Handles queued messages; called once per frame.
-    fn drain(&mut self) {
+    fn drain(&mut self, ctx: &egui::Context) {
         let Some(bridge) = self.bridge.as_mut() else {
             return;
         };
@@ -201,7 +206,9 @@ impl GuiApp {
                 }
                 AppMsg::Event(g, event) if g == generation => self.on_event(event),
                 AppMsg::Notice { error, text } => self.notify(error, text),
-                AppMsg::ShareReady { code, ticket } => self.share = Some((code, ticket)),
+                AppMsg::ShareReady { code, ticket } => {
+                    self.share = Some(panels::ShareView::new(ctx, code, ticket));
+                }
                 AppMsg::Picked { purpose, paths } => self.on_picked(purpose, paths),
                 _ => {}
             }
@@ -338,8 +345,8 @@ impl GuiApp {
 
     /// Draws one frame and applies what the person asked for.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
-        self.drain();
         let ctx = ui.ctx().clone();
+        self.drain(&ctx);
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
                 .dropped_files
@@ -402,8 +409,8 @@ impl GuiApp {
                 &mut self.always_accept,
             ));
         }
-        if let Some((code, ticket)) = &self.share {
-            commands.extend(panels::share_box(&ctx, code.as_deref(), ticket));
+        if let Some(share) = &self.share {
+            commands.extend(panels::share_box(&ctx, share));
         }
         if let Some(draft) = self.draft.as_mut() {
             commands.extend(panels::settings_window(&ctx, draft));

@@ -370,9 +370,50 @@ fn transfer_row(
     }
 }
 
-/// The share-code box: the code (and ticket) with copy buttons.
-pub(crate) fn share_box(ctx: &egui::Context, code: Option<&str>, ticket: &str) -> Vec<UiCommand> {
+/// A share waiting for its receiver, as the share box shows it.
+pub(crate) struct ShareView {
+    code: Option<String>,
+    ticket: String,
+    /// The ticket as a QR code (none if it does not fit in one).
+    qr: Option<egui::TextureHandle>,
+}
+
+/// Screen pixels per QR module.
+const QR_MODULE_PX: f32 = 4.0;
+
+impl ShareView {
+    /// The share's view; the QR code is drawn into a texture once.
+    pub(crate) fn new(ctx: &egui::Context, code: Option<String>, ticket: String) -> Self {
+        let qr = crate::qr::encode(&crate::qr::for_share(&ticket))
+            .ok()
+            .map(|modules| {
+                let side = modules.side();
+                let pixels = (0..side * side)
+                    .map(|i| {
+                        if modules.is_dark(i % side, i / side) {
+                            egui::Color32::BLACK
+                        } else {
+                            egui::Color32::WHITE
+                        }
+                    })
+                    .collect();
+                let image = egui::ColorImage::new([side, side], pixels);
+                ctx.load_texture("share-qr", image, egui::TextureOptions::NEAREST)
+            });
+        Self { code, ticket, qr }
+    }
+
+    /// The share's ticket.
+    pub(crate) fn ticket(&self) -> &str {
+        &self.ticket
+    }
+}
+
+/// The share-code box: the code, the ticket and its QR code, with copy
+/// buttons.
+pub(crate) fn share_box(ctx: &egui::Context, share: &ShareView) -> Vec<UiCommand> {
     let mut out = Vec::new();
+    let (code, ticket) = (share.code.as_deref(), share.ticket.as_str());
     egui::Window::new("Send with a code").collapsible(false).show(ctx, |ui| {
         match code {
             Some(code) => {
@@ -395,6 +436,13 @@ pub(crate) fn share_box(ctx: &egui::Context, code: Option<&str>, ticket: &str) -
                 out.push(UiCommand::Copy(ticket.to_owned()));
             }
         });
+        if let Some(qr) = &share.qr {
+            let size = qr.size_vec2() * QR_MODULE_PX;
+            ui.add(
+                egui::Image::new((qr.id(), size))
+                    .alt_text("QR code of the ticket"),
+            );
+        }
         ui.label("Waiting for the receiver… the transfer appears below when it starts.");
         if ui.button("Close").clicked() {
             out.push(UiCommand::CloseShare);
