@@ -220,6 +220,21 @@ impl Engine {
         send::send(self, peer, addrs, paths).await
     }
 
+    /// Offers `text` to `peer`; done when the receiver accepts (it is shown
+    /// there, not saved).
+    ///
+    /// # Errors
+    /// The text is empty or too long, or the offer failed as a send does.
+    pub async fn send_text(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        text: String,
+    ) -> Result<crate::event::Summary, EngineError> {
+        let scanned = crate::files::scan::Scanned::text(text)?;
+        send::send_scanned(self, peer, addrs, scanned).await
+    }
+
     /// Creates a share: a ticket and, with a signal server, a share code that
     /// a receiver uses to come and fetch. Wait for it with [`Share::receiver`].
     pub async fn share(&self) -> Result<Share, EngineError> {

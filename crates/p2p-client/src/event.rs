@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 use crate::network::PathInfo;
 
 /// Serializes a peer ID or an address as its text form.
-fn text<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+fn as_text<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
 }
 
@@ -57,6 +57,9 @@ pub struct Summary {
     /// Where the files landed (receiver only): top-level names.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub saved: Vec<String>,
+    /// A text was sent rather than files.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub text: bool,
 }
 
 impl Summary {
@@ -78,14 +81,14 @@ pub enum Event {
     /// The node listens on an address.
     Listening {
         /// The multiaddr.
-        #[serde(serialize_with = "text")]
+        #[serde(serialize_with = "as_text")]
         addr: Multiaddr,
     },
     /// An address could not be listened on; the node goes on with the
     /// others (e.g. QUIC where UDP is blocked).
     ListenFailed {
         /// The multiaddr.
-        #[serde(serialize_with = "text")]
+        #[serde(serialize_with = "as_text")]
         addr: Multiaddr,
         /// Why, with every cause.
         reason: String,
@@ -93,7 +96,7 @@ pub enum Event {
     /// A peer became visible.
     PeerFound {
         /// Peer ID.
-        #[serde(serialize_with = "text")]
+        #[serde(serialize_with = "as_text")]
         peer: PeerId,
         /// Display name, if known.
         name: Option<String>,
@@ -103,7 +106,7 @@ pub enum Event {
     /// A peer is no longer visible.
     PeerLost {
         /// Peer ID.
-        #[serde(serialize_with = "text")]
+        #[serde(serialize_with = "as_text")]
         peer: PeerId,
         /// Where it was seen.
         source: PeerSource,
@@ -134,7 +137,7 @@ pub enum Event {
         /// The transfer.
         transfer_id: String,
         /// The sender.
-        #[serde(serialize_with = "text")]
+        #[serde(serialize_with = "as_text")]
         peer: PeerId,
         /// Number of files.
         files: usize,
@@ -144,25 +147,42 @@ pub enum Event {
         bytes: u64,
         /// The first few names, escaped for display.
         names: Vec<String>,
+        /// Characters of the text, when a text is offered instead of files.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text_chars: Option<usize>,
+    },
+    /// An accepted text arrived (shown, not saved): the receiver's end of a
+    /// text transfer.
+    TextReceived {
+        /// The transfer.
+        transfer_id: String,
+        /// The sender.
+        #[serde(serialize_with = "as_text")]
+        peer: PeerId,
+        /// The text, made safe to show (`protocol::offer::display_text`).
+        text: String,
     },
     /// An offer went out; the other side's person decides now.
     OfferSent {
         /// The transfer.
         transfer_id: String,
         /// The receiver.
-        #[serde(serialize_with = "text")]
+        #[serde(serialize_with = "as_text")]
         peer: PeerId,
         /// Number of files.
         files: usize,
         /// Total size in bytes.
         bytes: u64,
+        /// A text is offered rather than files.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        text: bool,
     },
     /// Bytes start to flow.
     TransferStarted {
         /// The transfer.
         transfer_id: String,
         /// The other peer.
-        #[serde(serialize_with = "text")]
+        #[serde(serialize_with = "as_text")]
         peer: PeerId,
         /// Our side.
         direction: Direction,
@@ -210,7 +230,7 @@ pub enum Event {
         /// The transfer.
         transfer_id: String,
         /// The other peer.
-        #[serde(serialize_with = "text")]
+        #[serde(serialize_with = "as_text")]
         peer: PeerId,
         /// What happened and what to do.
         error: String,

@@ -26,6 +26,9 @@ const MAX_PENDING: usize = 1024;
 /// Names kept per entry.
 const MAX_NAMES: usize = 8;
 
+/// What an entry names for a text (the text itself is not kept).
+pub const TEXT_NAME: &str = "(text)";
+
 /// The file's name in the data folder.
 pub const FILE_NAME: &str = "history.json";
 
@@ -98,15 +101,14 @@ impl Recorder {
                 peer,
                 files,
                 bytes,
+                text,
             } => {
-                self.start(
-                    transfer_id,
-                    "send",
-                    peer.to_string(),
-                    *files,
-                    *bytes,
-                    Vec::new(),
-                );
+                let names = if *text {
+                    vec![TEXT_NAME.into()]
+                } else {
+                    Vec::new()
+                };
+                self.start(transfer_id, "send", peer.to_string(), *files, *bytes, names);
                 None
             }
             Event::OfferReceived {
@@ -115,9 +117,14 @@ impl Recorder {
                 files,
                 bytes,
                 names,
+                text_chars,
                 ..
             } => {
-                let names = names.iter().take(MAX_NAMES).cloned().collect();
+                let names = if text_chars.is_some() {
+                    vec![TEXT_NAME.into()]
+                } else {
+                    names.iter().take(MAX_NAMES).cloned().collect()
+                };
                 self.start(
                     transfer_id,
                     "receive",
@@ -137,6 +144,12 @@ impl Recorder {
                 if !summary.saved.is_empty() {
                     entry.names = summary.saved.iter().take(MAX_NAMES).cloned().collect();
                 }
+                Some(entry)
+            }
+            Event::TextReceived { transfer_id, .. } => {
+                let pending = self.pending.remove(transfer_id)?;
+                let mut entry = self.entry(pending, when, "done".into());
+                entry.path = None;
                 Some(entry)
             }
             Event::TransferFailed {

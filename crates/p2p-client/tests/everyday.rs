@@ -154,3 +154,105 @@ fn both_sides_of_a_cli_transfer_are_in_history_newest_first() {
     assert!(rows[1].contains("declined"), "{text}");
     assert!(!text.contains(" done "), "{text}");
 }
+
+#[test]
+fn a_text_is_shown_by_the_receiver_once_accepted_and_never_saved() {
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let mut cmd = sender.command();
+    cmd.args(["send", "--text", "meet at 6\r\nbring \u{1b}[2J snacks"]);
+    let mut sending = Running::spawn(cmd);
+    let ticket = sending.wait_event("share_ready")["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut cmd = receiver.human_command();
+    cmd.args(["receive", &ticket, "--dir"]).arg(receiver.dl());
+    let mut receiving = Running::spawn(cmd);
+    receiving.answer("y");
+    let lines = receiving.wait_line("the text", |l| l.contains("snacks"));
+    let (code, stderr, _) = receiving.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    // Asked first, by length only; then the text, made safe for a terminal.
+    assert!(
+        stderr.contains("sends you a text of 28 characters"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Text from "), "{stderr}");
+    assert_eq!(
+        lines[lines.len() - 2..],
+        ["meet at 6", "bring \\u{1b}[2J snacks"]
+    );
+    let (code, stderr, events) = sending.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    let done = events
+        .iter()
+        .find(|e| e["event"] == "transfer_done")
+        .unwrap();
+    assert_eq!(done["summary"]["text"], true);
+    assert_eq!(done["summary"]["files"], 0);
+    // Nothing reached the disk, and the history keeps no text.
+    let saved: Vec<_> = std::fs::read_dir(receiver.dl())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != ".p2p-share")
+        .collect();
+    assert!(saved.is_empty(), "{saved:?}");
+    let got = history(&receiver);
+    assert_eq!(got[0]["names"], serde_json::json!(["(text)"]));
+    assert_eq!(got[0]["outcome"], "done");
+    assert!(!serde_json::to_string(&got).unwrap().contains("snacks"));
+    assert_eq!(history(&sender)[0]["names"], serde_json::json!(["(text)"]));
+}
+
+#[test]
+fn a_declined_text_is_not_shown_and_bad_text_arguments_are_refused() {
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let mut cmd = sender.command();
+    cmd.args(["send", "--text", "top secret"]);
+    let mut sending = Running::spawn(cmd);
+    let ticket = sending.wait_event("share_ready")["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut receiving = Running::spawn(receive_cmd(&receiver, &ticket, false));
+    receiving.wait_event("offer_received");
+    receiving.answer("n");
+    let (_, stderr, events) = receiving.finish();
+    assert!(!stderr.contains("top secret"), "{stderr}");
+    assert!(
+        !events.iter().any(|e| e["event"] == "text_received"),
+        "{events:?}"
+    );
+    let (code, _, _) = sending.finish();
+    assert_eq!(code, Some(1));
+
+    let out = sender
+        .command()
+        .args(["send", "--text", "hi", "file.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = sender
+        .command()
+        .args(["send", "--text", ""])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the text is empty"),
+        "{out:?}"
+    );
+    let long = "x".repeat(protocol::offer::MAX_TEXT_BYTES + 1);
+    let out = sender
+        .command()
+        .args(["send", "--text", &long])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("send it as a file"),
+        "{out:?}"
+    );
+}

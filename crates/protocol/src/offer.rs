@@ -18,6 +18,9 @@ pub const MAX_OFFER_BYTES: usize = 16 * 1024 * 1024;
 /// Most files and folders (together) in one offer.
 pub const MAX_OFFER_ENTRIES: usize = 100_000;
 
+/// Longest text an offer carries, in bytes (longer text goes as a file).
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
 /// A BLAKE3 hash, written as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Hash(pub [u8; 32]);
@@ -82,6 +85,10 @@ pub struct Offer {
     pub dirs: Vec<String>,
     /// Sum of all file sizes.
     pub total_bytes: u64,
+    /// A text message instead of files (`send --text`): shown, not saved.
+    /// Such an offer has no files, no folders and `total_bytes` 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// Why an offer is refused.
@@ -97,9 +104,15 @@ pub enum OfferError {
     /// More than [`MAX_OFFER_ENTRIES`] files and folders.
     #[error("offer lists {0} files and folders, over the limit of {MAX_OFFER_ENTRIES}")]
     TooManyEntries(usize),
-    /// The offer has neither files nor folders.
+    /// The offer has neither files nor folders (nor text).
     #[error("offer is empty")]
     Empty,
+    /// The text is over [`MAX_TEXT_BYTES`].
+    #[error("text of {0} bytes is over the limit of {MAX_TEXT_BYTES} bytes; send it as a file")]
+    TextTooLong(usize),
+    /// A text offer that also lists files or folders.
+    #[error("an offer carries either text or files, not both")]
+    TextWithFiles,
     /// The transfer ID is not 32 hex digits.
     #[error("transfer id must be 32 hex digits")]
     BadTransferId,
@@ -141,7 +154,17 @@ impl Offer {
         if entries > MAX_OFFER_ENTRIES {
             return Err(OfferError::TooManyEntries(entries));
         }
-        if entries == 0 {
+        if let Some(text) = &self.text {
+            if text.len() > MAX_TEXT_BYTES {
+                return Err(OfferError::TextTooLong(text.len()));
+            }
+            if entries > 0 || self.total_bytes != 0 {
+                return Err(OfferError::TextWithFiles);
+            }
+            if text.is_empty() {
+                return Err(OfferError::Empty);
+            }
+        } else if entries == 0 {
             return Err(OfferError::Empty);
         }
         if self.transfer_id.len() != 32 || !self.transfer_id.bytes().all(|b| b.is_ascii_hexdigit())
@@ -206,6 +229,32 @@ fn add_folder_and_parents(dir: &SafePath, folders: &mut HashSet<String>) {
     }
 }
 
+/// A received text made safe to show: line ends become `\n`, and control
+/// and direction-changing characters (which can rewrite a terminal or
+/// disguise a link) become `\u{…}` escapes; tabs stay.
+pub fn display_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push('\n');
+            }
+            '\n' | '\t' => out.push(c),
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.push_str(&c.escape_unicode().to_string());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Encodes an offer as JSON bytes.
 pub fn encode_offer(offer: &Offer) -> Vec<u8> {
     serde_json::to_vec(offer).unwrap_or_default()
@@ -244,7 +293,49 @@ mod tests {
             files,
             dirs: dirs.into_iter().map(String::from).collect(),
             total_bytes,
+            text: None,
         }
+    }
+
+    fn text(text: &str) -> Offer {
+        Offer {
+            text: Some(text.into()),
+            ..offer(Vec::new(), Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_text_offer_round_trips_and_is_checked() {
+        let o = text("hello\nworld");
+        assert_eq!(decode_offer(&encode_offer(&o)).unwrap(), o);
+        assert_eq!(text("").validate(), Err(OfferError::Empty));
+        let long = "x".repeat(MAX_TEXT_BYTES + 1);
+        assert_eq!(
+            text(&long).validate(),
+            Err(OfferError::TextTooLong(MAX_TEXT_BYTES + 1))
+        );
+        let both = Offer {
+            text: Some("hi".into()),
+            ..offer(vec![file("a.txt", 1)], Vec::new())
+        };
+        assert_eq!(both.validate(), Err(OfferError::TextWithFiles));
+        let lying = Offer {
+            total_bytes: 5,
+            ..text("hi")
+        };
+        assert_eq!(lying.validate(), Err(OfferError::TextWithFiles));
+        // Offers without text encode as before.
+        let plain =
+            String::from_utf8(encode_offer(&offer(vec![file("a", 1)], Vec::new()))).unwrap();
+        assert!(!plain.contains("text"), "{plain}");
+    }
+
+    #[test]
+    fn received_text_cannot_rewrite_the_terminal() {
+        assert_eq!(display_text("a\r\nb\rc\td"), "a\nb\nc\td");
+        assert_eq!(display_text("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(display_text("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
+        assert_eq!(display_text("café ☕"), "café ☕");
     }
 
     #[test]

@@ -47,6 +47,7 @@ fn offer() -> impl Strategy<Value = Offer> {
                 dirs,
                 // Sometimes the total lies.
                 total_bytes: if honest { sum } else { sum.wrapping_add(1) },
+                text: None,
             }
         })
 }

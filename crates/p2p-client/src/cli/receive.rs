@@ -110,23 +110,31 @@ async fn serve(
                 folders,
                 bytes,
                 names,
+                text_chars,
             } if !yes => {
-                let question = format!(
-                    "{peer} offers {}{}, {}: {}{}\nAccept? [y/N] ",
-                    count(*files, "file"),
-                    if *folders > 0 {
-                        format!(" in {}", count(*folders, "folder"))
-                    } else {
-                        String::new()
-                    },
-                    HumanBytes(*bytes),
-                    names.join(", "),
-                    if files + folders > names.len() {
-                        ", …"
-                    } else {
-                        ""
-                    },
-                );
+                let question = if let Some(chars) = text_chars {
+                    format!(
+                        "{peer} sends you a text of {}.\nShow it? [y/N] ",
+                        count(*chars, "character")
+                    )
+                } else {
+                    format!(
+                        "{peer} offers {}{}, {}: {}{}\nAccept? [y/N] ",
+                        count(*files, "file"),
+                        if *folders > 0 {
+                            format!(" in {}", count(*folders, "folder"))
+                        } else {
+                            String::new()
+                        },
+                        HumanBytes(*bytes),
+                        names.join(", "),
+                        if files + folders > names.len() {
+                            ", …"
+                        } else {
+                            ""
+                        },
+                    )
+                };
                 let engine = engine.clone();
                 let transfer_id = transfer_id.clone();
                 tokio::task::spawn_blocking(move || {
@@ -137,7 +145,9 @@ async fn serve(
                     engine.decide(&transfer_id, accepted);
                 });
             }
-            Event::TransferDone { .. } if once => return Ok(ExitCode::SUCCESS),
+            Event::TransferDone { .. } | Event::TextReceived { .. } if once => {
+                return Ok(ExitCode::SUCCESS);
+            }
             Event::TransferFailed { error, .. } if once => bail!("{error}"),
             Event::Declined { reason, .. } if once => bail!("{reason}"),
             _ => {}

@@ -144,16 +144,30 @@ impl Renderer {
                 self.say("Waiting for the receiver… (Ctrl-C to stop)");
             }
             Event::OfferSent {
-                peer, files, bytes, ..
+                peer,
+                files,
+                bytes,
+                text,
+                ..
             } => {
                 if let Some(bar) = self.hashing.take() {
                     bar.finish_and_clear();
                 }
+                let what = if *text {
+                    "a text".to_owned()
+                } else {
+                    format!("{}, {}", count(*files, "file"), HumanBytes(*bytes))
+                };
                 self.say(&format!(
-                    "Offered {}, {} to {peer}; waiting for them to accept…",
-                    count(*files, "file"),
-                    HumanBytes(*bytes)
+                    "Offered {what} to {peer}; waiting for them to accept…"
                 ));
+            }
+            Event::TextReceived { peer, text, .. } => {
+                // The text alone on stdout, so that it can be piped.
+                self.multi.suspend(|| {
+                    eprintln!("Text from {peer}:");
+                    println!("{text}");
+                });
             }
             Event::TransferStarted {
                 transfer_id,
@@ -267,6 +281,9 @@ pub(crate) fn summary_line(direction: Direction, s: &Summary) -> String {
         Direction::Send => "Sent",
         Direction::Receive => "Received",
     };
+    if s.text {
+        return format!("{verb} a text ({}), {}", HumanBytes(s.bytes), s.path);
+    }
     let saved = if s.saved.is_empty() {
         String::new()
     } else {

@@ -16,8 +16,13 @@ use super::{INTERRUPTED, Setup};
 #[derive(Debug, clap::Args)]
 pub(crate) struct SendArgs {
     /// Files and folders to send.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "text")]
     paths: Vec<PathBuf>,
+
+    /// Send this text instead of files (shown by the receiver, not saved;
+    /// up to 64 KiB).
+    #[arg(long, conflicts_with = "paths")]
+    text: Option<String>,
 
     /// The receiver: a peer ID (found on the LAN or via the server) or a
     /// multiaddr ending in /p2p/PEER_ID.
@@ -42,12 +47,14 @@ pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCod
             let (peer, addrs) = parse_target(&to)?;
             let engine2 = engine.clone();
             let paths = args.paths.clone();
+            let text = args.text.clone();
             let job = async move {
                 let addrs = engine2.find_peer(peer, addrs).await?;
-                engine2
-                    .send(peer, addrs, paths)
-                    .await
-                    .map_err(anyhow::Error::from)
+                match text {
+                    Some(text) => engine2.send_text(peer, addrs, text).await,
+                    None => engine2.send(peer, addrs, paths).await,
+                }
+                .map_err(anyhow::Error::from)
             };
             drive(job, &mut events, &mut renderer).await
         }
@@ -59,8 +66,15 @@ pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCod
             };
             renderer.on(&ready);
             let paths = args.paths.clone();
+            let text = args.text.clone();
             drive(
-                async move { share.send(paths).await.map_err(anyhow::Error::from) },
+                async move {
+                    match text {
+                        Some(text) => share.send_text(text).await,
+                        None => share.send(paths).await,
+                    }
+                    .map_err(anyhow::Error::from)
+                },
                 &mut events,
                 &mut renderer,
             )

@@ -184,6 +184,7 @@ impl<R> Inbox<R> {
             folders: offer.dirs.len(),
             bytes: offer.total_bytes,
             names,
+            text_chars: offer.text.as_ref().map(|t| t.chars().count()),
         })];
         let deadline = now + self.decision_timeout;
         self.pending.insert(
@@ -217,6 +218,20 @@ impl<R> Inbox<R> {
                 Action::Emit(Event::Declined {
                     transfer_id: transfer_id.to_owned(),
                     reason: "you declined the offer".into(),
+                }),
+            ];
+        }
+        if let Some(text) = &waiting.offer.text {
+            // Shown, not saved: nothing to check on disk, no data stream.
+            return vec![
+                Action::Answer {
+                    reply: waiting.reply,
+                    response: Response::Decision(Decision::Accept { resume: Vec::new() }),
+                },
+                Action::Emit(Event::TextReceived {
+                    transfer_id: transfer_id.to_owned(),
+                    peer: waiting.peer,
+                    text: protocol::offer::display_text(text),
                 }),
             ];
         }

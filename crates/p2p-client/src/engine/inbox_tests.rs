@@ -31,6 +31,7 @@ fn offer(n: u8) -> Offer {
         }],
         dirs: Vec::new(),
         total_bytes: 10,
+        text: None,
     }
 }
 
@@ -310,4 +311,66 @@ fn shutting_down_declines_what_still_waits() {
         ]
     );
     assert!(inbox.expire(now + 2 * DECIDE).is_empty());
+}
+
+fn text_offer(n: u8, text: &str) -> Offer {
+    Offer {
+        transfer_id: id(n),
+        files: Vec::new(),
+        dirs: Vec::new(),
+        total_bytes: 0,
+        text: Some(text.into()),
+    }
+}
+
+#[test]
+fn an_accepted_text_is_shown_without_a_disk_check_or_a_data_stream() {
+    let mut inbox = inbox(Inbound::Anyone, false);
+    let peer = PeerId::random();
+    let now = Instant::now();
+    let actions = inbox
+        .offer(peer, text_offer(1, "hi\u{1b}[2J there"), 7, now)
+        .unwrap();
+    // The prompt tells how long the text is, not what it says.
+    assert!(matches!(
+        &events(&actions)[..],
+        [Event::OfferReceived { files: 0, text_chars: Some(12), names, .. }] if names.is_empty()
+    ));
+    let actions = inbox.decide(&id(1), true);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::CheckDisk { .. }))
+    );
+    assert_eq!(
+        answers(&actions),
+        vec![(
+            7,
+            Response::Decision(Decision::Accept { resume: Vec::new() })
+        )]
+    );
+    assert!(matches!(
+        &events(&actions)[..],
+        [Event::TextReceived { peer: p, text, .. }] if *p == peer && text == "hi\\u{1b}[2J there"
+    ));
+    // No data stream is expected for it.
+    assert!(inbox.claim(peer, &id(1), now).is_none());
+}
+
+#[test]
+fn a_declined_text_is_not_shown() {
+    let mut inbox = inbox(Inbound::Anyone, false);
+    inbox
+        .offer(PeerId::random(), text_offer(2, "secret"), 1, Instant::now())
+        .unwrap();
+    let actions = inbox.decide(&id(2), false);
+    assert_eq!(
+        answers(&actions),
+        vec![(1, declined(DeclineReason::Declined))]
+    );
+    assert!(
+        !events(&actions)
+            .iter()
+            .any(|e| matches!(e, Event::TextReceived { .. }))
+    );
 }

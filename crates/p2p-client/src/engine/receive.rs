@@ -339,6 +339,7 @@ async fn receive_files(
             .flatten()
             .unwrap_or(path),
         saved: top_level_names(&placement, offer),
+        text: false,
     })
 }
 

@@ -36,6 +36,16 @@ pub(super) async fn send(
     paths: Vec<PathBuf>,
 ) -> Result<Summary, EngineError> {
     let scanned = scan_files(engine, paths).await?;
+    send_scanned(engine, peer, addrs, scanned).await
+}
+
+/// Reaches `peer`, then offers what was scanned (files or a text).
+pub(super) async fn send_scanned(
+    engine: &Engine,
+    peer: PeerId,
+    addrs: Vec<Multiaddr>,
+    scanned: Scanned,
+) -> Result<Summary, EngineError> {
     let mut addrs = addrs;
     let reachable = engine.inner.net.path(peer).await?.is_some()
         || engine.inner.lan_peers.borrow().contains(&peer);
@@ -98,6 +108,7 @@ pub(super) async fn offer_and_send(
             peer,
             files: scanned.offer.files.len(),
             bytes: scanned.offer.total_bytes,
+            text: scanned.offer.text.is_some(),
         })
         .await;
     let result = tokio::select! {
@@ -166,8 +177,33 @@ async fn offer_then_stream(
         .request(peer, Request::Offer(offer.clone()))
         .await?;
     let resume = session::decision(peer, response)?;
+    if let Some(text) = &offer.text {
+        return text_delivered(engine, peer, text.len() as u64).await;
+    }
     let starts = agree_starts(&offer, &sources, &resume).await;
     stream_files(engine, peer, &offer, (&sources, &modified), &starts).await
+}
+
+/// A text offer is delivered once it is accepted: the text was in it.
+async fn text_delivered(engine: &Engine, peer: PeerId, bytes: u64) -> Result<Summary, EngineError> {
+    let path = engine
+        .inner
+        .net
+        .path(peer)
+        .await?
+        .unwrap_or(crate::network::PathInfo {
+            relayed: false,
+            transport: crate::network::TransportKind::Tcp,
+        });
+    Ok(Summary {
+        files: 0,
+        bytes,
+        transferred: bytes,
+        seconds: 0.0,
+        path,
+        saved: Vec::new(),
+        text: true,
+    })
 }
 
 /// For each file, where to start: the receiver's offset if our own prefix
@@ -308,6 +344,7 @@ async fn stream_files(
         seconds: started.elapsed().as_secs_f64(),
         path: engine.inner.net.path(peer).await?.unwrap_or(path),
         saved: Vec::new(),
+        text: false,
     };
     info!(%peer, transfer = %transfer_id, seconds = summary.seconds, "sent");
     Ok(summary)

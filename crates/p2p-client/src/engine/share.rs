@@ -60,6 +60,14 @@ impl Share {
         let peer = self.receiver().await?;
         super::send::offer_and_send(&engine, peer, scanned).await
     }
+
+    /// Waits for the receiver, then offers `text`.
+    pub async fn send_text(self, text: String) -> Result<crate::event::Summary, EngineError> {
+        let engine = self.engine.clone();
+        let scanned = crate::files::scan::Scanned::text(text)?;
+        let peer = self.receiver().await?;
+        super::send::offer_and_send(&engine, peer, scanned).await
+    }
 }
 
 /// Nameplates tried before giving up when the server says they are in use.

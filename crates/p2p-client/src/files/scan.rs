@@ -240,6 +240,7 @@ impl Found {
             files: entries,
             dirs: self.dirs,
             total_bytes,
+            text: None,
         };
         offer.validate().map_err(|e| match e {
             OfferError::Duplicate(name) => ScanError::DuplicateName(name),
@@ -399,6 +400,32 @@ fn hash_parallel(
         std::mem::swap(&mut current, &mut next);
     }
     Ok(total)
+}
+
+impl Scanned {
+    /// An offer of `text` instead of files (`send --text`).
+    ///
+    /// # Errors
+    /// The text is empty or over [`protocol::offer::MAX_TEXT_BYTES`].
+    pub fn text(text: String) -> Result<Self, ScanError> {
+        let offer = Offer {
+            transfer_id: new_transfer_id()?,
+            files: Vec::new(),
+            dirs: Vec::new(),
+            total_bytes: 0,
+            text: Some(text),
+        };
+        offer.validate().map_err(|e| match e {
+            OfferError::Empty => ScanError::Invalid("the text is empty".into()),
+            other => ScanError::Invalid(other.to_string()),
+        })?;
+        Ok(Self {
+            offer,
+            sources: Vec::new(),
+            modified: Vec::new(),
+            skipped: Vec::new(),
+        })
+    }
 }
 
 /// 16 random bytes from the operating system as 32 lowercase hex digits.

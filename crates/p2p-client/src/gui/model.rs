@@ -82,6 +82,8 @@ pub struct TransferRow {
     pub speed: f64,
     /// State.
     pub state: RowState,
+    /// A text rather than files.
+    pub text: bool,
     last_sample: Option<(Instant, u64)>,
 }
 
@@ -105,6 +107,7 @@ impl TransferRow {
             path: None,
             speed: 0.0,
             state,
+            text: false,
             last_sample: None,
         }
     }
@@ -170,7 +173,23 @@ pub struct OfferView {
     pub bytes: u64,
     /// First names, escaped.
     pub names: Vec<String>,
+    /// Characters of the text, when a text is offered instead of files.
+    pub text_chars: Option<usize>,
 }
+
+/// A text that arrived, shown until closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedText {
+    /// The transfer.
+    pub transfer_id: String,
+    /// The sender.
+    pub peer: String,
+    /// The text, safe to show.
+    pub text: String,
+}
+
+/// Texts kept open at once; the oldest goes first.
+const MAX_OPEN_TEXTS: usize = 8;
 
 /// The signal-server connection as the status bar shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +219,8 @@ pub struct Model {
     pub listening: Vec<String>,
     /// Addresses that could not be listened on, each with its reason.
     pub listen_failed: Vec<String>,
+    /// Texts received and not closed yet, oldest first.
+    pub texts: VecDeque<ReceivedText>,
 }
 
 impl Model {
@@ -216,6 +237,7 @@ impl Model {
             },
             listening: Vec::new(),
             listen_failed: Vec::new(),
+            texts: VecDeque::new(),
         }
     }
 
@@ -283,6 +305,7 @@ impl Model {
                 folders,
                 bytes,
                 names,
+                text_chars,
             } if self.offers.len() < MAX_QUEUED_OFFERS => {
                 self.offers.push_back(OfferView {
                     transfer_id: transfer_id.clone(),
@@ -291,6 +314,22 @@ impl Model {
                     folders: *folders,
                     bytes: *bytes,
                     names: names.clone(),
+                    text_chars: *text_chars,
+                });
+            }
+            Event::TextReceived {
+                transfer_id,
+                peer,
+                text,
+            } => {
+                self.take_offer(transfer_id);
+                if self.texts.len() >= MAX_OPEN_TEXTS {
+                    self.texts.pop_front();
+                }
+                self.texts.push_back(ReceivedText {
+                    transfer_id: transfer_id.clone(),
+                    peer: peer.to_string(),
+                    text: text.clone(),
                 });
             }
             Event::OfferSent {
@@ -298,15 +337,18 @@ impl Model {
                 peer,
                 files,
                 bytes,
+                text,
             } => {
-                self.push_row(TransferRow::new(
+                let mut row = TransferRow::new(
                     transfer_id.clone(),
                     peer.to_string(),
                     Direction::Send,
                     *files,
                     *bytes,
                     RowState::WaitingForAnswer,
-                ));
+                );
+                row.text = *text;
+                self.push_row(row);
             }
             Event::TransferStarted {
                 transfer_id,

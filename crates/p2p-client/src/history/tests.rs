@@ -22,6 +22,7 @@ fn summary(saved: &[&str]) -> Summary {
             transport: TransportKind::Tcp,
         },
         saved: saved.iter().map(|s| (*s).to_owned()).collect(),
+        text: false,
     }
 }
 
@@ -36,6 +37,7 @@ fn a_received_transfer_is_recorded_with_where_it_landed() {
         folders: 1,
         bytes: 10,
         names: vec!["album".into()],
+        text_chars: None,
     };
     assert_eq!(recorder.observe(&offer, at(1)), None);
     let done = Event::TransferDone {
@@ -71,6 +73,7 @@ fn sends_that_fail_or_are_declined_are_recorded_with_the_reason() {
             peer,
             files: 1,
             bytes: 3,
+            text: false,
         };
         assert_eq!(recorder.observe(&sent, at(1)), None);
     }
@@ -116,6 +119,7 @@ fn the_recorder_forgets_the_oldest_offer_past_its_bound() {
             peer,
             files: 1,
             bytes: 1,
+            text: false,
         };
         recorder.observe(&sent, at(1));
     }

@@ -23,6 +23,7 @@ fn offer(sizes: &[u64]) -> Offer {
             .collect(),
         dirs: Vec::new(),
         total_bytes: sizes.iter().sum(),
+        text: None,
     }
 }
 

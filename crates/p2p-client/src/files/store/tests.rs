@@ -33,6 +33,7 @@ fn offer(files: &[(&str, &[u8])], dirs: &[&str]) -> Offer {
     let offer = Offer {
         transfer_id: ID.into(),
         total_bytes: files.iter().map(|f| f.size).sum(),
+        text: None,
         files,
         dirs: dirs.iter().map(|d| (*d).to_owned()).collect(),
     };

@@ -87,6 +87,7 @@ fn a_transfer_moves_from_offer_to_done_with_speed_and_eta() {
             folders: 0,
             bytes: 1000,
             names: vec!["a".into()],
+            text_chars: None,
         },
         t0,
     );
@@ -121,6 +122,7 @@ fn a_transfer_moves_from_offer_to_done_with_speed_and_eta() {
         seconds: 1.0,
         path: row.path.unwrap(),
         saved: vec!["a".into()],
+        text: false,
     };
     let finished = m.apply(
         &Event::TransferDone {
@@ -143,6 +145,7 @@ fn failures_and_declines_end_rows() {
             peer: peer_p(),
             files: 1,
             bytes: 5,
+            text: false,
         },
         now,
     );
@@ -178,6 +181,7 @@ fn finished_rows_are_bounded() {
                 peer: peer_p(),
                 files: 1,
                 bytes: 1,
+                text: false,
             },
             now,
         );
