@@ -20,6 +20,7 @@ mod model;
 mod panels;
 mod picker;
 mod settings;
+mod text;
 
 pub use app::{GuiApp, GuiOptions, Notice};
 pub use model::{Model, OfferView, PeerRow, RowState, ServerState, TransferRow, short_id};

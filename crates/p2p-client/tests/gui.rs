@@ -366,6 +366,53 @@ fn without_a_server_or_with_an_unreachable_one_the_window_works_and_says_so() {
     unreachable.harness.get_by_label("Send with a code…");
 }
 
+#[test]
+fn a_text_written_in_the_app_is_shown_to_the_peer_who_accepts_it_with_copy() {
+    let server = Server::start();
+    let (mut alice, mut bob) = pair(&server, Vec::new());
+    alice.harness.get_by_label("Send text…").click_accesskit();
+    step_until(&mut [&mut alice], "the text box", |apps| {
+        apps[0].harness.query_by_label("Message").is_some()
+    });
+    let field = alice.harness.get_by_label("Message");
+    field.focus();
+    field.type_text("the wifi password is hunter2");
+    alice.harness.step();
+    alice.harness.get_by_label("Send").click_accesskit();
+
+    step_until(&mut [&mut alice, &mut bob], "the text offer", |apps| {
+        apps[1].harness.query_by_label("Accept").is_some()
+    });
+    // Asked by its length; the text is not shown before Accept.
+    bob.harness.get_by_label("a text of 28 characters");
+    assert!(bob.harness.query_by_label_contains("hunter2").is_none());
+    bob.harness.get_by_label("Accept").click_accesskit();
+    step_until(&mut [&mut alice, &mut bob], "the text window", |apps| {
+        apps[1]
+            .harness
+            .query_by_label_contains("Text from Alice")
+            .is_some()
+            && apps[0].harness.query_by_label("Done").is_some()
+    });
+    bob.harness.get_by_label("the wifi password is hunter2");
+    alice.harness.get_by_label("a text");
+    bob.harness.get_by_label("Copy").click_accesskit();
+    bob.harness.step();
+    let copied = bob.harness.output().platform_output.commands.iter().any(|c| {
+        matches!(c, eframe::egui::OutputCommand::CopyText(t) if t == "the wifi password is hunter2")
+    });
+    assert!(copied, "Copy did not put the text on the clipboard");
+    bob.harness.get_by_label("Close").click_accesskit();
+    step_until(&mut [&mut bob], "the text window to close", |apps| {
+        apps[0]
+            .harness
+            .query_by_label_contains("Text from Alice")
+            .is_none()
+    });
+    // Nothing was saved.
+    assert_eq!(std::fs::read_dir(bob.downloads.path()).unwrap().count(), 0);
+}
+
 /// With no server the share box shows the ticket, its QR code and copy
 /// buttons; a CLI receiver with that ticket gets the file.
 #[test]

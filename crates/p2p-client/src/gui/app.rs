@@ -60,6 +60,8 @@ pub struct GuiApp {
     always_accept: bool,
     dropped: Option<Vec<PathBuf>>,
     share: Option<panels::ShareView>,
+    /// The text being written, if the box is open.
+    compose: Option<super::text::Compose>,
 }
 
 impl GuiApp {
@@ -117,6 +119,7 @@ impl GuiApp {
             always_accept: false,
             dropped: None,
             share: None,
+            compose: None,
         };
         apply_theme(ctx, app.settings.theme.as_deref());
         app.restart_engine();
@@ -340,6 +343,20 @@ impl GuiApp {
                 }
             }
             UiCommand::CloseShare => self.share = None,
+            UiCommand::ComposeText(peer) => {
+                self.compose = Some(super::text::Compose {
+                    peer,
+                    text: String::new(),
+                });
+            }
+            UiCommand::SendText { peer, text } => {
+                self.compose = None;
+                self.send_text_to(&peer, text);
+            }
+            UiCommand::CloseCompose => self.compose = None,
+            UiCommand::CloseText(transfer_id) => {
+                self.model.texts.retain(|t| t.transfer_id != transfer_id);
+            }
         }
     }
 
@@ -415,6 +432,16 @@ impl GuiApp {
         if let Some(draft) = self.draft.as_mut() {
             commands.extend(panels::settings_window(&ctx, draft));
         }
+        if let Some(compose) = &self.compose {
+            let to = self.name_of(&compose.peer);
+            if let Some(compose) = self.compose.as_mut() {
+                commands.extend(super::text::compose_window(&ctx, compose, &to));
+            }
+        }
+        let texts: Vec<_> = self.model.texts.iter().collect();
+        commands.extend(super::text::received_windows(&ctx, &texts, &|p| {
+            self.name_of(p)
+        }));
         for command in commands {
             self.apply(&ctx, command);
         }

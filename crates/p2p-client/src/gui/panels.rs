@@ -45,6 +45,14 @@ pub(crate) enum UiCommand {
     Untrust(String),
     /// Close the share-code box.
     CloseShare,
+    /// Open the box to write a text to this peer.
+    ComposeText(String),
+    /// Send a text to a peer.
+    SendText { peer: String, text: String },
+    /// Close the text box.
+    CloseCompose,
+    /// Close a received text's window.
+    CloseText(String),
 }
 
 /// The top bar: who we are, the server, and the code buttons.
@@ -155,6 +163,9 @@ pub(crate) fn peer_list(ui: &mut egui::Ui, model: &Model, dropping: bool) -> Vec
                             ui.with_layout(
                                 egui::Layout::right_to_left(egui::Align::Center),
                                 |ui| {
+                                    if ui.button("Send text…").clicked() {
+                                        out.push(UiCommand::ComposeText(row.peer.clone()));
+                                    }
                                     if ui.button("Send folder…").clicked() {
                                         out.push(UiCommand::PickAndSend {
                                             peer: row.peer.clone(),
@@ -232,21 +243,25 @@ pub(crate) fn offer_dialog(
         .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
         .show(ctx, |ui| {
             ui.label(RichText::new(format!("{sender} wants to send you")).strong());
-            ui.label(format!(
-                "{}{}, {}",
-                count(offer.files, "file"),
-                if offer.folders > 0 {
-                    format!(" in {}", count(offer.folders, "folder"))
-                } else {
-                    String::new()
-                },
-                HumanBytes(offer.bytes)
-            ));
-            for name in &offer.names {
-                ui.label(RichText::new(name).monospace());
-            }
-            if offer.files + offer.folders > offer.names.len() {
-                ui.label("…");
+            if let Some(chars) = offer.text_chars {
+                ui.label(format!("a text of {}", count(chars, "character")));
+            } else {
+                ui.label(format!(
+                    "{}{}, {}",
+                    count(offer.files, "file"),
+                    if offer.folders > 0 {
+                        format!(" in {}", count(offer.folders, "folder"))
+                    } else {
+                        String::new()
+                    },
+                    HumanBytes(offer.bytes)
+                ));
+                for name in &offer.names {
+                    ui.label(RichText::new(name).monospace());
+                }
+                if offer.files + offer.folders > offer.names.len() {
+                    ui.label("…");
+                }
             }
             ui.checkbox(always, "Always accept from this peer");
             ui.horizontal(|ui| {
@@ -302,11 +317,15 @@ fn transfer_row(
     };
     ui.horizontal(|ui| {
         ui.label(RichText::new(title).strong());
-        ui.label(format!(
-            "{}, {}",
-            count(row.files, "file"),
-            HumanBytes(row.bytes)
-        ));
+        if row.text {
+            ui.label("a text");
+        } else {
+            ui.label(format!(
+                "{}, {}",
+                count(row.files, "file"),
+                HumanBytes(row.bytes)
+            ));
+        }
         if let Some(path) = row.path {
             ui.label(RichText::new(path.to_string()).weak());
         }

@@ -11,6 +11,12 @@ use crate::gui::bridge::{AppMsg, Bridge, PickPurpose, UiSender};
 use crate::gui::model::short_id;
 use crate::gui::picker::PickKind;
 
+/// What a send carries.
+enum Outgoing {
+    Files(Vec<PathBuf>),
+    Text(String),
+}
+
 impl GuiApp {
     pub(super) fn name_of(&self, peer: &str) -> String {
         self.model.peers.get(peer).map_or_else(
@@ -75,6 +81,15 @@ impl GuiApp {
 
     /// Sends `paths` to `peer` in the background; events show the progress.
     pub fn send_to(&mut self, peer: &str, paths: Vec<PathBuf>) {
+        self.send_outgoing(peer, Outgoing::Files(paths));
+    }
+
+    /// Sends a text to `peer` in the background.
+    pub fn send_text_to(&mut self, peer: &str, text: String) {
+        self.send_outgoing(peer, Outgoing::Text(text));
+    }
+
+    fn send_outgoing(&mut self, peer: &str, outgoing: Outgoing) {
         let Some((engine, ui)) = self.online() else {
             return;
         };
@@ -84,7 +99,10 @@ impl GuiApp {
         let name = self.name_of(peer);
         self.spawn(async move {
             let sent = match engine.find_peer(peer_id, Vec::new()).await {
-                Ok(addrs) => engine.send(peer_id, addrs, paths).await,
+                Ok(addrs) => match outgoing {
+                    Outgoing::Files(paths) => engine.send(peer_id, addrs, paths).await,
+                    Outgoing::Text(text) => engine.send_text(peer_id, addrs, text).await,
+                },
                 Err(e) => Err(e),
             };
             if let Err(e) = sent {
