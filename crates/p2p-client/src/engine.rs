@@ -220,6 +220,32 @@ impl Engine {
         send::send(self, peer, addrs, paths).await
     }
 
+    /// Hashes `paths` once, for one send or many ([`Engine::send_scanned`]
+    /// with [`Scanned::renewed`](crate::files::scan::Scanned::renewed) for
+    /// each further recipient). Progress arrives as `Hashing` events.
+    ///
+    /// # Errors
+    /// A path cannot be read, or names collide.
+    pub async fn scan(
+        &self,
+        paths: Vec<PathBuf>,
+    ) -> Result<crate::files::scan::Scanned, EngineError> {
+        send::scan_files(self, paths).await
+    }
+
+    /// Reaches `peer` and offers what [`Engine::scan`] found (or a text).
+    ///
+    /// # Errors
+    /// As [`Engine::send`].
+    pub async fn send_scanned(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        scanned: crate::files::scan::Scanned,
+    ) -> Result<crate::event::Summary, EngineError> {
+        send::send_scanned(self, peer, addrs, scanned).await
+    }
+
     /// Offers `text` to `peer`; done when the receiver accepts (it is shown
     /// there, not saved).
     ///

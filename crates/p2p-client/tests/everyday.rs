@@ -256,3 +256,89 @@ fn a_declined_text_is_not_shown_and_bad_text_arguments_are_refused() {
         "{out:?}"
     );
 }
+
+/// A receiver that waits for offers from anyone (`--yes` or asking), and
+/// the `/ip4/…/tcp/…/p2p/…` address to send to it.
+fn waiting_receiver(peer: &Peer, yes: bool) -> (Running, String) {
+    let mut cmd = peer.command();
+    cmd.args(["receive", "--dir"]).arg(peer.dl());
+    if yes {
+        cmd.arg("--yes");
+    }
+    let mut running = Running::spawn(cmd);
+    let listening = running.wait_for("a TCP listener", |e| {
+        e["event"] == "listening" && e["addr"].as_str().is_some_and(|a| a.contains("/tcp/"))
+    });
+    let addr = format!(
+        "{}/p2p/{}",
+        listening["addr"].as_str().unwrap(),
+        peer_id(peer)
+    );
+    (running, addr)
+}
+
+fn peer_id(peer: &Peer) -> String {
+    let out = peer.command().arg("id").output().unwrap();
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn one_send_to_several_recipients_gives_each_its_own_offer_and_result() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("slides.pdf");
+    random_file(&file, 2_000_000, 5);
+    let (alice, dave, bob) = (Peer::new(), Peer::new(), Peer::new());
+    let (mut to_alice, alice_addr) = waiting_receiver(&alice, true);
+    let (mut to_dave, dave_addr) = waiting_receiver(&dave, true);
+    let (mut to_bob, bob_addr) = waiting_receiver(&bob, false);
+    // Carol is away: nothing listens where her address points.
+    let carol = Peer::new();
+    let carol_addr = format!("/ip4/127.0.0.1/tcp/1/p2p/{}", peer_id(&carol));
+
+    let sender = Peer::new();
+    let mut cmd = sender.human_command();
+    cmd.arg("send").arg(&file);
+    for to in [&alice_addr, &bob_addr, &carol_addr, &dave_addr] {
+        cmd.args(["--to", to]);
+    }
+    let mut sending = Running::spawn(cmd);
+    to_bob.wait_event("offer_received");
+    to_bob.answer("n");
+    to_alice.wait_event("transfer_done");
+    to_dave.wait_event("transfer_done");
+    let lines = sending.wait_line("the results", |l| {
+        l.contains(&peer_id(&dave)) && l.contains("Sent")
+    });
+    let (code, stderr, _) = sending.finish();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("2 of 4 recipients did not get them"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&peer_id(&bob)) && stderr.contains(&peer_id(&carol)),
+        "{stderr}"
+    );
+    assert!(lines.iter().any(|l| l == "To 4 recipients:"), "{lines:#?}");
+    for peer in [&alice, &dave] {
+        assert_eq!(
+            std::fs::read(peer.dl().join("slides.pdf")).unwrap(),
+            std::fs::read(&file).unwrap()
+        );
+    }
+    assert!(!bob.dl().join("slides.pdf").exists());
+    // Each offer was its own transfer, each in the sender's history.
+    let sent = history(&sender);
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    let mut ids: Vec<&str> = sent.iter().map(|e| e["peer"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    let mut want = vec![peer_id(&alice), peer_id(&bob), peer_id(&dave)];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    for running in [to_alice, to_bob, to_dave] {
+        running.kill();
+    }
+}

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
-use p2p_client::engine::Inbound;
-use p2p_client::event::{Event, Summary};
+use p2p_client::engine::{Engine, EngineError, Inbound};
+use p2p_client::event::{Direction, Event, Summary};
+use p2p_client::files::scan::Scanned;
 use tokio::sync::mpsc;
 
 use super::render::Renderer;
@@ -25,9 +26,10 @@ pub(crate) struct SendArgs {
     text: Option<String>,
 
     /// The receiver: a peer ID (found on the LAN or via the server) or a
-    /// multiaddr ending in /p2p/PEER_ID.
+    /// multiaddr ending in /p2p/PEER_ID. Repeat it to send to several at
+    /// once: each gets its own offer and result.
     #[arg(long)]
-    to: Option<String>,
+    to: Vec<String>,
 
     /// Also show the ticket as a QR code.
     #[arg(long)]
@@ -40,52 +42,136 @@ pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCod
             bail!("{}: no such file or folder", path.display());
         }
     }
+    let mut targets: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
+    for to in &args.to {
+        let (peer, addrs) = parse_target(to)?;
+        match targets.iter_mut().find(|(p, _)| *p == peer) {
+            Some((_, known)) => known.extend(addrs),
+            None => targets.push((peer, addrs)),
+        }
+    }
     let (engine, mut events) = setup.engine(None, false, Inbound::Expected).await?;
     let mut renderer = Renderer::new(setup.json).with_qr(args.qr);
-    let result = match args.to {
-        Some(to) => {
-            let (peer, addrs) = parse_target(&to)?;
-            let engine2 = engine.clone();
-            let paths = args.paths.clone();
-            let text = args.text.clone();
-            let job = async move {
-                let addrs = engine2.find_peer(peer, addrs).await?;
-                match text {
-                    Some(text) => engine2.send_text(peer, addrs, text).await,
-                    None => engine2.send(peer, addrs, paths).await,
-                }
-                .map_err(anyhow::Error::from)
-            };
-            drive(job, &mut events, &mut renderer).await
-        }
-        None => {
-            let share = engine.share().await.context("cannot create a share code")?;
-            let ready = Event::ShareReady {
-                code: share.code.as_ref().map(ToString::to_string),
-                ticket: share.ticket.encode(),
-            };
-            renderer.on(&ready);
-            let paths = args.paths.clone();
-            let text = args.text.clone();
-            drive(
-                async move {
-                    match text {
-                        Some(text) => share.send_text(text).await,
-                        None => share.send(paths).await,
-                    }
-                    .map_err(anyhow::Error::from)
-                },
-                &mut events,
-                &mut renderer,
-            )
-            .await
-        }
+    let result = if targets.is_empty() {
+        share_once(&engine, &args, &mut events, &mut renderer).await
+    } else {
+        send_to_each(&engine, targets, &args, &mut events, &mut renderer).await
     };
     engine.shutdown().await;
     match result {
-        Outcome::Done(_) => Ok(ExitCode::SUCCESS),
+        Outcome::Done(()) => Ok(ExitCode::SUCCESS),
         Outcome::Failed(e) => Err(e),
         Outcome::Interrupted => Ok(ExitCode::from(INTERRUPTED)),
+    }
+}
+
+/// No `--to`: a share (ticket, and a code with a server) for one receiver.
+async fn share_once(
+    engine: &Engine,
+    args: &SendArgs,
+    events: &mut mpsc::Receiver<Event>,
+    renderer: &mut Renderer,
+) -> Outcome<()> {
+    let share = match engine.share().await {
+        Ok(share) => share,
+        Err(e) => {
+            return Outcome::Failed(anyhow::Error::from(e).context("cannot create a share code"));
+        }
+    };
+    let ready = Event::ShareReady {
+        code: share.code.as_ref().map(ToString::to_string),
+        ticket: share.ticket.encode(),
+    };
+    renderer.on(&ready);
+    let paths = args.paths.clone();
+    let text = args.text.clone();
+    let job = async move {
+        match text {
+            Some(text) => share.send_text(text).await,
+            None => share.send(paths).await,
+        }
+        .map_err(anyhow::Error::from)
+    };
+    drive(job, events, renderer).await.map(|_| ())
+}
+
+/// `--to` once or more: the files are hashed once, then each recipient
+/// gets its own offer at the same time; one declining, failing or being
+/// away does not stop the others.
+async fn send_to_each(
+    engine: &Engine,
+    targets: Vec<(PeerId, Vec<Multiaddr>)>,
+    args: &SendArgs,
+    events: &mut mpsc::Receiver<Event>,
+    renderer: &mut Renderer,
+) -> Outcome<()> {
+    let engine = engine.clone();
+    let paths = args.paths.clone();
+    let text = args.text.clone();
+    let job = async move {
+        let scanned = match text {
+            Some(text) => Scanned::text(text).map_err(EngineError::from)?,
+            None => engine.scan(paths).await?,
+        };
+        let sends = targets.into_iter().enumerate().map(|(i, (peer, addrs))| {
+            let engine = engine.clone();
+            let scanned = if i == 0 {
+                Ok(scanned.clone())
+            } else {
+                scanned.renewed()
+            };
+            async move {
+                let sent = async {
+                    let addrs = engine.find_peer(peer, addrs).await?;
+                    engine.send_scanned(peer, addrs, scanned?).await
+                };
+                (peer, sent.await)
+            }
+        });
+        Ok(futures::future::join_all(sends).await)
+    };
+    match drive(job, events, renderer).await {
+        Outcome::Done(results) => each_result(renderer, results),
+        Outcome::Failed(e) => Outcome::Failed(e),
+        Outcome::Interrupted => Outcome::Interrupted,
+    }
+}
+
+/// One recipient: its error as it is. Several: a line for each, and a
+/// failure naming those that did not get the files.
+fn each_result(
+    renderer: &Renderer,
+    results: Vec<(PeerId, Result<Summary, EngineError>)>,
+) -> Outcome<()> {
+    if results.len() == 1 {
+        return match results.into_iter().next() {
+            Some((_, Err(e))) => Outcome::Failed(e.into()),
+            _ => Outcome::Done(()),
+        };
+    }
+    let total = results.len();
+    let mut missed = Vec::new();
+    renderer.say(&format!("To {total} recipients:"));
+    for (peer, result) in &results {
+        match result {
+            Ok(summary) => renderer.say(&format!(
+                "  {peer}: {}",
+                super::render::summary_line(Direction::Send, summary)
+            )),
+            Err(e) => {
+                renderer.say(&format!("  {peer}: not sent: {e}"));
+                missed.push(format!("{peer} ({e})"));
+            }
+        }
+    }
+    if missed.is_empty() {
+        Outcome::Done(())
+    } else {
+        Outcome::Failed(anyhow::anyhow!(
+            "{} of {total} recipients did not get them: {}",
+            missed.len(),
+            missed.join("; ")
+        ))
     }
 }
 
@@ -95,20 +181,30 @@ pub(crate) enum Outcome<T> {
     Interrupted,
 }
 
+impl<T> Outcome<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::Done(value) => Outcome::Done(f(value)),
+            Outcome::Failed(e) => Outcome::Failed(e),
+            Outcome::Interrupted => Outcome::Interrupted,
+        }
+    }
+}
+
 /// Runs `job` while rendering events; Ctrl-C interrupts.
-pub(crate) async fn drive<F>(
+pub(crate) async fn drive<F, T>(
     job: F,
     events: &mut mpsc::Receiver<Event>,
     renderer: &mut Renderer,
-) -> Outcome<Summary>
+) -> Outcome<T>
 where
-    F: Future<Output = anyhow::Result<Summary>>,
+    F: Future<Output = anyhow::Result<T>>,
 {
     tokio::pin!(job);
     let outcome = loop {
         tokio::select! {
             result = &mut job => break match result {
-                Ok(summary) => Outcome::Done(summary),
+                Ok(value) => Outcome::Done(value),
                 Err(e) => Outcome::Failed(e),
             },
             Some(event) = events.recv() => renderer.on(&event),

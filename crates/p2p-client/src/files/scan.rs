@@ -403,6 +403,17 @@ fn hash_parallel(
 }
 
 impl Scanned {
+    /// The same files (hashed once) as a new transfer, for another
+    /// recipient: only the transfer ID differs.
+    ///
+    /// # Errors
+    /// The system gave no random numbers.
+    pub fn renewed(&self) -> Result<Self, ScanError> {
+        let mut next = self.clone();
+        next.offer.transfer_id = new_transfer_id()?;
+        Ok(next)
+    }
+
     /// An offer of `text` instead of files (`send --text`).
     ///
     /// # Errors
