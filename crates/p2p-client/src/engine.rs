@@ -47,7 +47,7 @@ use tracing::debug;
 pub use config::{EngineConfig, Inbound, default_listen, default_name};
 pub use error::EngineError;
 pub use find::Secret;
-pub use share::Share;
+pub use share::{Served, Share};
 pub(crate) use wire::STALL_TIMEOUT;
 
 use crate::event::{Event, PeerSource};
@@ -264,7 +264,14 @@ impl Engine {
     /// Creates a share: a ticket and, with a signal server, a share code that
     /// a receiver uses to come and fetch. Wait for it with [`Share::receiver`].
     pub async fn share(&self) -> Result<Share, EngineError> {
-        share::create(self).await
+        share::create(self, 1).await
+    }
+
+    /// [`Engine::share`] for up to `receivers` receivers (`--receivers N`):
+    /// each proves the ticket or runs its own PAKE with the code; serve
+    /// them with [`Share::send_to_each`].
+    pub async fn share_for(&self, receivers: u32) -> Result<Share, EngineError> {
+        share::create(self, receivers).await
     }
 
     /// Waits until `peer` has hung up (it has what it needed), for at most

@@ -72,7 +72,8 @@ pub(crate) struct SignalConfig {
 enum Ask {
     OpenCode {
         nameplate: u32,
-        paired: oneshot::Sender<PeerInfo>,
+        claims: u32,
+        paired: mpsc::Sender<PeerInfo>,
     },
     ClaimCode {
         nameplate: u32,
@@ -116,13 +117,22 @@ impl SignalHandle {
         }
     }
 
-    /// Opens a nameplate; the receiver resolves when someone claims it.
+    /// Opens a nameplate for `claims` receivers; the channel yields each
+    /// peer that claims it, and closes when the last has come or the
+    /// nameplate expired.
     pub(crate) async fn open_code(
         &self,
         nameplate: u32,
-    ) -> Result<oneshot::Receiver<PeerInfo>, SignalError> {
-        let (paired, on_paired) = oneshot::channel();
-        match self.ask(Ask::OpenCode { nameplate, paired }).await? {
+        claims: u32,
+    ) -> Result<mpsc::Receiver<PeerInfo>, SignalError> {
+        let claims = claims.clamp(1, protocol::signal::MAX_CODE_CLAIMS);
+        let (paired, on_paired) = mpsc::channel(claims as usize);
+        let ask = Ask::OpenCode {
+            nameplate,
+            claims,
+            paired,
+        };
+        match self.ask(ask).await? {
             Answer::Opened => Ok(on_paired),
             _ => Err(SignalError::Timeout),
         }
@@ -323,7 +333,7 @@ async fn session(
     let mut relay_retry = RelayRetry::default();
 
     let mut current: Option<Pending> = None;
-    let mut opened: HashMap<u32, oneshot::Sender<PeerInfo>> = HashMap::new();
+    let mut opened: HashMap<u32, Opened> = HashMap::new();
     let mut announced = addrs_registered;
     // When to check whether the relay is due for another try.
     let mut relay_tick = tokio::time::interval(Duration::from_millis(500));
@@ -335,7 +345,10 @@ async fn session(
             }
             Some(pending) = asks.recv(), if current.is_none() => {
                 let msg = match &pending.ask {
-                    Ask::OpenCode { nameplate, .. } => ClientMsg::CodeOpen { nameplate: *nameplate },
+                    Ask::OpenCode { nameplate, claims, .. } => ClientMsg::CodeOpen {
+                        nameplate: *nameplate,
+                        claims: *claims,
+                    },
                     Ask::ClaimCode { nameplate } => ClientMsg::CodeClaim { nameplate: *nameplate },
                     Ask::Lookup { peer_id } => ClientMsg::Lookup { peer_id: peer_id.clone() },
                 };
@@ -365,12 +378,18 @@ async fn session(
     }
 }
 
+/// A nameplate we opened: where its claims go, and how many may still come.
+struct Opened {
+    paired: mpsc::Sender<PeerInfo>,
+    left: u32,
+}
+
 fn on_server_msg(
     msg: ServerMsg,
     events: &mpsc::Sender<Event>,
     room: &mut HashMap<String, PeerInfo>,
     current: &mut Option<Pending>,
-    opened: &mut HashMap<u32, oneshot::Sender<PeerInfo>>,
+    opened: &mut HashMap<u32, Opened>,
 ) {
     fn answer(current: &mut Option<Pending>, result: Result<Answer, SignalError>) {
         if let Some(pending) = current.take() {
@@ -396,17 +415,28 @@ fn on_server_msg(
         }
         ServerMsg::CodeOpened { nameplate, .. } => {
             if let Some(Pending {
-                ask: Ask::OpenCode { paired, .. },
+                ask: Ask::OpenCode { paired, claims, .. },
                 reply,
             }) = current.take()
             {
-                opened.insert(nameplate, paired);
+                opened.insert(
+                    nameplate,
+                    Opened {
+                        paired,
+                        left: claims,
+                    },
+                );
                 let _ = reply.send(Ok(Answer::Opened));
             }
         }
         ServerMsg::CodePaired { nameplate, peer } => {
-            if let Some(paired) = opened.remove(&nameplate) {
-                let _ = paired.send(peer);
+            if let Some(open) = opened.get_mut(&nameplate) {
+                // The channel holds every claim there can be.
+                let _ = open.paired.try_send(peer);
+                open.left = open.left.saturating_sub(1);
+                if open.left == 0 {
+                    opened.remove(&nameplate);
+                }
             } else if matches!(current, Some(Pending { ask: Ask::ClaimCode { nameplate: n }, .. }) if *n == nameplate)
             {
                 answer(current, Ok(Answer::Paired(peer)));

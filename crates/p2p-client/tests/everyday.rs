@@ -342,3 +342,54 @@ fn one_send_to_several_recipients_gives_each_its_own_offer_and_result() {
         running.kill();
     }
 }
+
+/// `--receivers 3` by ticket, no server: two receivers at once, then a
+/// third later; the sender waits for the third and exits.
+#[test]
+fn one_ticket_for_three_receivers_serves_them_at_once_and_one_after_another() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("album.zip");
+    random_file(&file, 1_000_000, 9);
+    let sender = Peer::new();
+    let mut cmd = sender.command();
+    cmd.arg("send").arg(&file).args(["--receivers", "3"]);
+    let mut sending = Running::spawn(cmd);
+    let ticket = sending.wait_event("share_ready")["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let receivers = [Peer::new(), Peer::new(), Peer::new()];
+    let first: Vec<Running> = receivers[..2]
+        .iter()
+        .map(|r| Running::spawn(receive_cmd(r, &ticket, true)))
+        .collect();
+    for running in first {
+        let (code, stderr, _) = running.finish();
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+    // Two of three came: the sender still waits.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        sending.child.try_wait().unwrap().is_none(),
+        "the sender left early"
+    );
+    let (code, stderr, _) = Running::spawn(receive_cmd(&receivers[2], &ticket, true)).finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr, _) = sending.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    for receiver in &receivers {
+        assert_eq!(
+            std::fs::read(receiver.dl().join("album.zip")).unwrap(),
+            std::fs::read(&file).unwrap()
+        );
+    }
+    assert_eq!(history(&sender).len(), 3);
+    // The default stays one receiver per ticket.
+    let out = sender
+        .command()
+        .args(["send", "--receivers", "0"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

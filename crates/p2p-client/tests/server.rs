@@ -137,3 +137,45 @@ async fn send_to_a_peer_id_found_through_the_server() {
         );
     });
 }
+
+/// `--receivers 2`: two receivers run their own PAKE with one code, at
+/// once, and each gets the file; the code then takes no one else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_code_for_two_receivers_serves_both_and_then_no_one() {
+    let server = server().await;
+    tokio::task::block_in_place(|| {
+        let src = tempfile::tempdir().unwrap();
+        let file = src.path().join("minutes.pdf");
+        random_file(&file, 1_500_000, 8);
+        let sender = Peer::new();
+        let mut cmd = with_server(sender.command(), &server);
+        cmd.arg("send").arg(&file).args(["--receivers", "2"]);
+        let mut sending = Running::spawn(cmd);
+        let share = sending.wait_event("share_ready")["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (bob, carol) = (Peer::new(), Peer::new());
+        let mut to_bob = receive_typed(&bob, &server, &share);
+        let mut to_carol = receive_typed(&carol, &server, &share);
+        to_bob.wait_event("transfer_done");
+        to_carol.wait_event("transfer_done");
+        for (running, peer) in [(to_bob, &bob), (to_carol, &carol)] {
+            let (code, stderr, _) = running.finish();
+            assert_eq!(code, Some(0), "{stderr}");
+            assert_eq!(tree(peer.dl()), tree(src.path()));
+        }
+        let (code, stderr, events) = sending.finish();
+        assert_eq!(code, Some(0), "{stderr}");
+        let sent = events
+            .iter()
+            .filter(|e| e["event"] == "transfer_done")
+            .count();
+        assert_eq!(sent, 2, "{events:?}");
+        // Used up: a third receiver finds no open code.
+        let dave = Peer::new();
+        let (code, stderr, _) = receive_typed(&dave, &server, &share).finish();
+        assert_eq!(code, Some(1));
+        assert!(stderr.contains("no open share code"), "{stderr}");
+    });
+}

@@ -40,8 +40,8 @@ pub use codec::{
 pub use error_code::ErrorCode;
 pub use handshake::{NONCE_BYTES, PROTOCOL_VERSION, registration_payload};
 pub use limits::{
-    FieldError, MAX_ADDR_BYTES, MAX_ADDRS, MAX_CLIENT_FRAME, MAX_NAME_CHARS, MAX_ROOM_NAME_CHARS,
-    MAX_ROOM_SECRET_BYTES, MAX_SERVER_FRAME,
+    FieldError, MAX_ADDR_BYTES, MAX_ADDRS, MAX_CLIENT_FRAME, MAX_CODE_CLAIMS, MAX_NAME_CHARS,
+    MAX_ROOM_NAME_CHARS, MAX_ROOM_SECRET_BYTES, MAX_SERVER_FRAME,
 };
 pub use origin::{MAX_ORIGIN_BYTES, Origin, OriginError};
 pub use server::{Limits, PeerInfo, RelayInfo, RoomInfo, RoomKind, ServerMsg};

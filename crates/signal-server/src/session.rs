@@ -220,8 +220,10 @@ impl Session {
                 self.state.hub.apply(|p| p.join(conn, &room, now));
                 Ok(())
             }
-            ClientMsg::CodeOpen { nameplate } => {
-                self.state.hub.apply(|p| p.code_open(conn, nameplate, now));
+            ClientMsg::CodeOpen { nameplate, claims } => {
+                self.state
+                    .hub
+                    .apply(|p| p.code_open(conn, nameplate, claims, now));
                 Ok(())
             }
             ClientMsg::CodeClaim { nameplate } => {

@@ -31,6 +31,12 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     to: Vec<String>,
 
+    /// Without --to: how many receivers the ticket (or code) serves, each
+    /// proving it on its own; the sender stays until they have all come.
+    #[arg(long, default_value_t = 1, conflicts_with = "to",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(protocol::signal::MAX_CODE_CLAIMS)))]
+    receivers: u32,
+
     /// Also show the ticket as a QR code.
     #[arg(long)]
     qr: bool,
@@ -72,7 +78,7 @@ async fn share_once(
     events: &mut mpsc::Receiver<Event>,
     renderer: &mut Renderer,
 ) -> Outcome<()> {
-    let share = match engine.share().await {
+    let share = match engine.share_for(args.receivers).await {
         Ok(share) => share,
         Err(e) => {
             return Outcome::Failed(anyhow::Error::from(e).context("cannot create a share code"));
@@ -85,14 +91,42 @@ async fn share_once(
     renderer.on(&ready);
     let paths = args.paths.clone();
     let text = args.text.clone();
+    if args.receivers == 1 {
+        let job = async move {
+            match text {
+                Some(text) => share.send_text(text).await,
+                None => share.send(paths).await,
+            }
+            .map_err(anyhow::Error::from)
+        };
+        return drive(job, events, renderer).await.map(|_| ());
+    }
+    renderer.say(&format!(
+        "Open for {} receivers, each sent the files as it comes.",
+        args.receivers
+    ));
+    let engine = engine.clone();
     let job = async move {
-        match text {
-            Some(text) => share.send_text(text).await,
-            None => share.send(paths).await,
-        }
-        .map_err(anyhow::Error::from)
+        let scanned = match text {
+            Some(text) => Scanned::text(text).map_err(EngineError::from)?,
+            None => engine.scan(paths).await?,
+        };
+        Ok(share.send_to_each(scanned).await)
     };
-    drive(job, events, renderer).await.map(|_| ())
+    match drive(job, events, renderer).await {
+        Outcome::Done(served) => each_result(
+            renderer,
+            served
+                .into_iter()
+                .map(|(peer, result)| {
+                    let who = peer.map_or_else(|| "a receiver".to_owned(), |p| p.to_string());
+                    (who, result)
+                })
+                .collect(),
+        ),
+        Outcome::Failed(e) => Outcome::Failed(e),
+        Outcome::Interrupted => Outcome::Interrupted,
+    }
 }
 
 /// `--to` once or more: the files are hashed once, then each recipient
@@ -131,7 +165,13 @@ async fn send_to_each(
         Ok(futures::future::join_all(sends).await)
     };
     match drive(job, events, renderer).await {
-        Outcome::Done(results) => each_result(renderer, results),
+        Outcome::Done(results) => each_result(
+            renderer,
+            results
+                .into_iter()
+                .map(|(peer, result)| (peer.to_string(), result))
+                .collect(),
+        ),
         Outcome::Failed(e) => Outcome::Failed(e),
         Outcome::Interrupted => Outcome::Interrupted,
     }
@@ -141,8 +181,11 @@ async fn send_to_each(
 /// failure naming those that did not get the files.
 fn each_result(
     renderer: &Renderer,
-    results: Vec<(PeerId, Result<Summary, EngineError>)>,
+    results: Vec<(String, Result<Summary, EngineError>)>,
 ) -> Outcome<()> {
+    if results.is_empty() {
+        return Outcome::Failed(anyhow::anyhow!("no receiver came"));
+    }
     if results.len() == 1 {
         return match results.into_iter().next() {
             Some((_, Err(e))) => Outcome::Failed(e.into()),

@@ -1,4 +1,5 @@
-//! Shares: a sender waits for a receiver who proves it holds the ticket's
+//! Shares: a sender waits for receivers (one by default, `--receivers N`
+//! for more), each of whom proves it holds the ticket's
 //! secret or the share code (SPAKE2 bound to both peer IDs, then key
 //! confirmation both ways, the receiver's first). A code's knock names its
 //! share by nameplate, and only the peer the signal server paired with
@@ -9,21 +10,23 @@ mod state;
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use libp2p::{Multiaddr, PeerId};
 use protocol::code::ShareCode;
 use protocol::ticket::{SECRET_BYTES, Ticket};
 use protocol::transfer::{Knock, Refusal, Request, Response, sanitize_reason};
 use rand::RngCore;
 use spake2::{Ed25519Group, Password, Spake2};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use self::state::{
     Arrival, RECEIVER_LABEL, SENDER_LABEL, confirm_mac, constant_time_eq, pake_ids, session_key,
 };
 use super::{Engine, EngineError};
 
-/// How a share's waiting task hears of its receiver.
-pub(super) type Notify = oneshot::Sender<Result<PeerId, EngineError>>;
+/// How a share's waiting task hears of each receiver.
+pub(super) type Notify = mpsc::Sender<Result<PeerId, EngineError>>;
 
 /// The open shares, each told of its receiver through a [`Notify`].
 pub(super) type Shares = state::Shares<Notify>;
@@ -35,19 +38,71 @@ pub struct Share {
     pub ticket: Ticket,
     /// The share code, if one was made.
     pub code: Option<ShareCode>,
-    arrived: oneshot::Receiver<Result<PeerId, EngineError>>,
+    /// Receivers it serves.
+    pub receivers: u32,
+    arrived: mpsc::Receiver<Result<PeerId, EngineError>>,
     engine: Engine,
 }
 
+/// What one receiver of a share got: who it was (unknown when its proof
+/// failed) and the transfer's result.
+pub type Served = (Option<PeerId>, Result<crate::event::Summary, EngineError>);
+
 impl Share {
-    /// Waits until a receiver has proven it holds the ticket or the code.
-    pub async fn receiver(self) -> Result<PeerId, EngineError> {
-        let result = tokio::select! {
-            result = self.arrived => result.unwrap_or(Err(EngineError::Stopped)),
-            () = self.engine.inner.shutdown.cancelled() => Err(EngineError::Stopped),
-        };
+    /// Waits until a receiver has proven it holds the ticket or the code;
+    /// the share then takes no one else.
+    pub async fn receiver(mut self) -> Result<PeerId, EngineError> {
+        let result = self.next_receiver().await;
         self.engine.shares().close(self.id);
-        result
+        result.unwrap_or(Err(EngineError::Stopped))
+    }
+
+    /// The next receiver (or failed proof); none once no more can come.
+    async fn next_receiver(&mut self) -> Option<Result<PeerId, EngineError>> {
+        tokio::select! {
+            result = self.arrived.recv() => result,
+            () = self.engine.inner.shutdown.cancelled() => Some(Err(EngineError::Stopped)),
+        }
+    }
+
+    /// Sends what was scanned (hashed once) to each receiver as it comes,
+    /// while others are still coming, until every place is used, the code
+    /// expired, or the engine stops; returns what each receiver got.
+    pub async fn send_to_each(mut self, scanned: crate::files::scan::Scanned) -> Vec<Served> {
+        let engine = self.engine.clone();
+        let mut running = FuturesUnordered::new();
+        let mut served = Vec::new();
+        let mut came = 0u32;
+        let mut open = true;
+        loop {
+            tokio::select! {
+                next = self.next_receiver(), if open => match next {
+                    Some(Ok(peer)) => {
+                        came += 1;
+                        let scanned = if came == 1 { Ok(scanned.clone()) } else { scanned.renewed() };
+                        let engine = engine.clone();
+                        running.push(async move {
+                            let result = match scanned {
+                                Ok(scanned) => super::send::offer_and_send(&engine, peer, scanned).await,
+                                Err(e) => Err(e.into()),
+                            };
+                            (Some(peer), result)
+                        });
+                    }
+                    Some(Err(e)) => {
+                        // A code that expired or an engine that stops ends
+                        // the waiting; a wrong code used one place.
+                        open = !matches!(e, EngineError::CodeExpired | EngineError::Stopped);
+                        served.push((None, Err(e)));
+                    }
+                    None => open = false,
+                },
+                Some(done) = running.next() => served.push(done),
+                else => break,
+            }
+        }
+        self.engine.shares().close(self.id);
+        served
     }
 
     /// Waits for the receiver, then scans, offers and sends `paths`.
@@ -73,28 +128,45 @@ impl Share {
 /// Nameplates tried before giving up when the server says they are in use.
 const NAMEPLATE_TRIES: usize = 8;
 
-/// Creates a share with a fresh ticket secret and, with a signal server, a
-/// share code whose nameplate is open there.
-pub(super) async fn create(engine: &Engine) -> Result<Share, EngineError> {
+/// Creates a share for `receivers` receivers with a fresh ticket secret
+/// and, with a signal server, a share code whose nameplate is open there
+/// for as many claims.
+pub(super) async fn create(engine: &Engine, receivers: u32) -> Result<Share, EngineError> {
+    let receivers = receivers.clamp(1, protocol::signal::MAX_CODE_CLAIMS);
     let (code, paired) = match &engine.inner.signal {
         Some(signal) => {
-            let (code, paired) = open_code(signal).await?;
+            let (code, paired) = open_code(signal, receivers).await?;
             (Some(code), Some(paired))
         }
         None => (None, None),
     };
-    let share = register(engine, code).await?;
-    if let Some(paired) = paired {
+    let share = register(engine, code, receivers).await?;
+    if let Some(mut paired) = paired {
         let id = share.id;
         let engine = engine.clone();
         engine.inner.tracker.clone().spawn(async move {
-            let outcome = tokio::select! {
-                outcome = paired => outcome,
-                () = engine.inner.shutdown.cancelled() => return,
-            };
-            let peer = outcome.ok().and_then(|p| p.peer_id.parse::<PeerId>().ok());
-            let arrival = engine.shares().paired(id, peer);
-            deliver(arrival);
+            let mut claims = 0;
+            loop {
+                let next = tokio::select! {
+                    next = paired.recv() => next,
+                    () = engine.inner.shutdown.cancelled() => return,
+                };
+                match next {
+                    Some(info) => {
+                        claims += 1;
+                        if let Ok(peer) = info.peer_id.parse::<PeerId>() {
+                            engine.shares().paired(id, Some(peer));
+                        }
+                    }
+                    // Closed before every claim came: the code expired
+                    // (or the server went away).
+                    None if claims < receivers => {
+                        deliver(engine.shares().paired(id, None));
+                        return;
+                    }
+                    None => return,
+                }
+            }
         });
     }
     Ok(share)
@@ -102,7 +174,8 @@ pub(super) async fn create(engine: &Engine) -> Result<Share, EngineError> {
 
 async fn open_code(
     signal: &crate::signal_client::SignalHandle,
-) -> Result<(ShareCode, oneshot::Receiver<protocol::signal::PeerInfo>), EngineError> {
+    receivers: u32,
+) -> Result<(ShareCode, mpsc::Receiver<protocol::signal::PeerInfo>), EngineError> {
     let mut last = None;
     for attempt in 0..NAMEPLATE_TRIES {
         // Short numbers first; widen the range when they are taken.
@@ -118,7 +191,7 @@ async fn open_code(
                 peer: PeerId::random(),
                 reason: e.to_string(),
             })?;
-        match signal.open_code(nameplate).await {
+        match signal.open_code(nameplate, receivers).await {
             Ok(paired) => return Ok((code, paired)),
             Err(crate::signal_client::SignalError::Refused {
                 code: protocol::signal::ErrorCode::CodeInUse,
@@ -136,17 +209,25 @@ async fn open_code(
 }
 
 /// Registers a share with a fresh ticket secret.
-async fn register(engine: &Engine, code: Option<ShareCode>) -> Result<Share, EngineError> {
+async fn register(
+    engine: &Engine,
+    code: Option<ShareCode>,
+    receivers: u32,
+) -> Result<Share, EngineError> {
     let mut secret = [0u8; SECRET_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let addrs = engine.wait_listening().await;
     let ticket = Ticket::new(engine.peer_id(), &addrs, secret);
-    let (notify, arrived) = oneshot::channel();
-    let id = engine.shares().open(secret, code.clone(), notify);
+    // Room for every receiver and a last word (the code expired).
+    let (notify, arrived) = mpsc::channel(receivers as usize + 1);
+    let id = engine
+        .shares()
+        .open(secret, code.clone(), receivers, notify);
     Ok(Share {
         id,
         ticket,
         code,
+        receivers,
         arrived,
         engine: engine.clone(),
     })
@@ -197,7 +278,8 @@ const REFUSAL_GRACE: Duration = Duration::from_secs(2);
 /// Tells a waiting share who came (or why nobody will).
 fn deliver(arrival: Option<Arrival<Notify>>) {
     if let Some(Arrival { notify, result }) = arrival {
-        let _ = notify.send(result);
+        // The channel has room for every arrival a share can have.
+        let _ = notify.try_send(result);
     }
 }
 

@@ -25,10 +25,15 @@ pub enum ClientMsg {
         /// The room to move to.
         room: RoomRequest,
     },
-    /// Open a one-time share-code rendezvous under this nameplate.
+    /// Open a share-code rendezvous under this nameplate.
     CodeOpen {
         /// The public number of the share code.
         nameplate: u32,
+        /// How many receivers may claim it (`send --receivers N`), each
+        /// paired with the sender once; 1 when left out (servers before
+        /// this field allow one claim whatever it says).
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        claims: u32,
     },
     /// Meet the peer that opened this nameplate.
     CodeClaim {
@@ -40,6 +45,15 @@ pub enum ClientMsg {
         /// The peer ID to look for.
         peer_id: String,
     },
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// Registration: identity, ownership proof, presence and room.

@@ -26,6 +26,9 @@ pub const MAX_ROOM_NAME_CHARS: usize = 64;
 /// Longest room secret, in bytes.
 pub const MAX_ROOM_SECRET_BYTES: usize = 256;
 
+/// Most receivers one share code may serve.
+pub const MAX_CODE_CLAIMS: u32 = 100;
+
 /// Why a message's fields are out of bounds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -45,6 +48,9 @@ pub enum FieldError {
     /// The nameplate is out of range.
     #[error("nameplate must be between 1 and {}", crate::code::MAX_NAMEPLATE)]
     Nameplate,
+    /// A share code for no receiver, or for too many.
+    #[error("a share code serves 1 to {MAX_CODE_CLAIMS} receivers")]
+    Claims,
     /// The origin is not a canonical `ws://host:port` or `wss://host:port`.
     #[error(
         "origin must be the server's ws:// or wss:// origin in canonical form (scheme://host:port, lower case)"
@@ -72,15 +78,25 @@ impl ClientMsg {
                 Ok(())
             }
             ClientMsg::Join { room } => room.validate(),
-            ClientMsg::CodeOpen { nameplate } | ClientMsg::CodeClaim { nameplate } => {
-                if (1..=crate::code::MAX_NAMEPLATE).contains(nameplate) {
+            ClientMsg::CodeOpen { nameplate, claims } => {
+                validate_nameplate(*nameplate)?;
+                if (1..=MAX_CODE_CLAIMS).contains(claims) {
                     Ok(())
                 } else {
-                    Err(FieldError::Nameplate)
+                    Err(FieldError::Claims)
                 }
             }
+            ClientMsg::CodeClaim { nameplate } => validate_nameplate(*nameplate),
             ClientMsg::Lookup { .. } => Ok(()),
         }
+    }
+}
+
+fn validate_nameplate(nameplate: u32) -> Result<(), FieldError> {
+    if (1..=crate::code::MAX_NAMEPLATE).contains(&nameplate) {
+        Ok(())
+    } else {
+        Err(FieldError::Nameplate)
     }
 }
 

@@ -29,7 +29,10 @@ fn client_messages_round_trip() {
         ClientMsg::Join {
             room: RoomRequest::Auto,
         },
-        ClientMsg::CodeOpen { nameplate: 7 },
+        ClientMsg::CodeOpen {
+            nameplate: 7,
+            claims: 1,
+        },
         ClientMsg::CodeClaim { nameplate: 7 },
         ClientMsg::Lookup {
             peer_id: "x".into(),
@@ -90,7 +93,10 @@ fn server_messages_round_trip() {
 
 #[test]
 fn wire_format_is_tagged_snake_case() {
-    let text = encode_client(&ClientMsg::CodeOpen { nameplate: 7 });
+    let text = encode_client(&ClientMsg::CodeOpen {
+        nameplate: 7,
+        claims: 1,
+    });
     assert_eq!(text, r#"{"type":"code_open","nameplate":7}"#);
     let text = encode_server(&ServerMsg::Error {
         code: ErrorCode::RoomFull,
@@ -157,9 +163,41 @@ fn field_bounds_are_enforced() {
     };
     assert_eq!(room.validate(), Err(FieldError::RoomSecret));
     assert_eq!(
-        ClientMsg::CodeOpen { nameplate: 0 }.validate(),
+        ClientMsg::CodeOpen {
+            nameplate: 0,
+            claims: 1
+        }
+        .validate(),
         Err(FieldError::Nameplate)
     );
+    for claims in [0, crate::signal::MAX_CODE_CLAIMS + 1] {
+        let open = ClientMsg::CodeOpen {
+            nameplate: 5,
+            claims,
+        };
+        assert_eq!(open.validate(), Err(FieldError::Claims));
+    }
+}
+
+#[test]
+fn a_code_for_one_receiver_is_written_as_before_and_claims_default_to_one() {
+    let one = encode_client(&ClientMsg::CodeOpen {
+        nameplate: 5,
+        claims: 1,
+    });
+    assert!(!one.contains("claims"), "{one}");
+    assert_eq!(
+        decode_client(r#"{"type":"code_open","nameplate":5}"#).unwrap(),
+        ClientMsg::CodeOpen {
+            nameplate: 5,
+            claims: 1
+        }
+    );
+    let three = ClientMsg::CodeOpen {
+        nameplate: 5,
+        claims: 3,
+    };
+    assert_eq!(decode_client(&encode_client(&three)).unwrap(), three);
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Share codes: a connection opens a one-time nameplate, another claims it,
-//! and both are paired once; unclaimed nameplates expire.
+//! Share codes: a connection opens a nameplate for one receiver (or, when
+//! it asks, up to N), each claim pairs the claimer with the owner once;
+//! nameplates not fully claimed in time expire.
 
 use std::time::Instant;
 
@@ -13,14 +14,20 @@ use super::{ConnId, Outgoing, Presence};
 pub(super) struct Rendezvous {
     owner: ConnId,
     expires: Instant,
+    /// Claims left before the nameplate closes.
+    claims_left: u32,
+    /// Who claimed it already: each connection pairs once.
+    claimed_by: Vec<ConnId>,
 }
 
 impl Presence {
-    /// Opens a one-time nameplate owned by this connection.
+    /// Opens a nameplate owned by this connection, for `claims` receivers
+    /// (bounded by the protocol's validation).
     pub(crate) fn code_open(
         &mut self,
         conn: ConnId,
         nameplate: u32,
+        claims: u32,
         now: Instant,
     ) -> Vec<Outgoing> {
         if !self.is_registered(conn) {
@@ -54,6 +61,8 @@ impl Presence {
             Rendezvous {
                 owner: conn,
                 expires: now + ttl,
+                claims_left: claims.clamp(1, protocol::signal::MAX_CODE_CLAIMS),
+                claimed_by: Vec::new(),
             },
         );
         out.push(Outgoing::one(
@@ -66,7 +75,8 @@ impl Presence {
         out
     }
 
-    /// Claims a nameplate: pairs this connection with its owner, once.
+    /// Claims a nameplate: pairs this connection with its owner, once; the
+    /// nameplate closes with its last claim.
     pub(crate) fn code_claim(
         &mut self,
         conn: ConnId,
@@ -84,8 +94,16 @@ impl Presence {
         self.record_failure(conn, now);
         let mut out = Vec::new();
         self.expire_code(nameplate, now, &mut out);
-        let owner = match self.codes.get(&nameplate) {
-            Some(r) if r.owner != conn => r.owner,
+        let owner = match self.codes.get_mut(&nameplate) {
+            Some(r) if r.owner != conn && !r.claimed_by.contains(&conn) => {
+                r.claims_left = r.claims_left.saturating_sub(1);
+                r.claimed_by.push(conn);
+                let owner = r.owner;
+                if r.claims_left == 0 {
+                    self.codes.remove(&nameplate);
+                }
+                owner
+            }
             _ => {
                 out.push(Outgoing::error(
                     conn,
@@ -97,7 +115,6 @@ impl Presence {
                 return out;
             }
         };
-        self.codes.remove(&nameplate);
         // Owners leave no open nameplates behind when they disconnect.
         if let Some(owner_info) = self.peer_info(owner) {
             out.push(Outgoing::one(

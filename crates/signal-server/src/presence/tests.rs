@@ -199,7 +199,7 @@ fn share_code_pairs_two_peers_once() {
     join(&mut p, 1, "a", RoomRequest::Auto, now);
     join(&mut p, 2, "b", RoomRequest::Auto, now);
     join(&mut p, 3, "c", RoomRequest::Auto, now);
-    let out = p.code_open(1, 7, now);
+    let out = p.code_open(1, 7, 1, now);
     assert!(matches!(
         out[0].msg,
         ServerMsg::CodeOpened {
@@ -208,7 +208,7 @@ fn share_code_pairs_two_peers_once() {
         }
     ));
     assert_eq!(
-        errors_for(&p.code_open(2, 7, now), 2),
+        errors_for(&p.code_open(2, 7, 1, now), 2),
         vec![ErrorCode::CodeInUse]
     );
     assert_eq!(
@@ -229,12 +229,41 @@ fn share_code_pairs_two_peers_once() {
 }
 
 #[test]
+fn a_code_for_several_receivers_pairs_each_once_and_closes_with_the_last() {
+    let now = Instant::now();
+    let mut p = Presence::new(settings());
+    for (conn, name) in [(1, "a"), (2, "b"), (3, "c"), (4, "d")] {
+        join(&mut p, conn, name, RoomRequest::Auto, now);
+    }
+    p.code_open(1, 7, 2, now);
+    let paired = |out: &[Outgoing], to: ConnId| {
+        out.iter()
+            .any(|o| o.to == vec![to] && matches!(o.msg, ServerMsg::CodePaired { .. }))
+    };
+    let out = p.code_claim(2, 7, now);
+    assert!(paired(&out, 1) && paired(&out, 2));
+    // The same receiver does not take a second place.
+    assert_eq!(
+        errors_for(&p.code_claim(2, 7, now), 2),
+        vec![ErrorCode::CodeNotFound]
+    );
+    assert_eq!(p.code_count(), 1);
+    let out = p.code_claim(3, 7, now);
+    assert!(paired(&out, 1) && paired(&out, 3));
+    assert_eq!(p.code_count(), 0);
+    assert_eq!(
+        errors_for(&p.code_claim(4, 7, now), 4),
+        vec![ErrorCode::CodeNotFound]
+    );
+}
+
+#[test]
 fn share_codes_expire_and_guesses_are_limited() {
     let now = Instant::now();
     let mut p = Presence::new(settings());
     join(&mut p, 1, "a", RoomRequest::Auto, now);
     join(&mut p, 2, "b", RoomRequest::Auto, now);
-    p.code_open(1, 7, now);
+    p.code_open(1, 7, 1, now);
     let out = p.expire(now + Duration::from_secs(61));
     assert_eq!(
         out,
@@ -254,7 +283,7 @@ fn share_codes_expire_and_guesses_are_limited() {
         vec![ErrorCode::CodeNotFound]
     );
     // Out of guesses: even an open code is refused to this address for now.
-    p.code_open(1, 10, later);
+    p.code_open(1, 10, 1, later);
     assert_eq!(
         errors_for(&p.code_claim(2, 10, later), 2),
         vec![ErrorCode::TooManyAttempts]
@@ -281,7 +310,7 @@ fn probing_open_nameplates_uses_up_guesses() {
     join(&mut p, 1, "a", RoomRequest::Auto, now);
     join(&mut p, 2, "b", RoomRequest::Auto, now);
     for n in 1..=2 {
-        p.code_open(1, n, now);
+        p.code_open(1, n, 1, now);
     }
     // Successful claims count too: three per minute in these settings.
     assert!(
@@ -290,7 +319,7 @@ fn probing_open_nameplates_uses_up_guesses() {
             .any(|o| matches!(o.msg, ServerMsg::CodePaired { .. }))
     );
     assert_eq!(
-        errors_for(&p.code_open(2, 2, now), 2),
+        errors_for(&p.code_open(2, 2, 1, now), 2),
         vec![ErrorCode::CodeInUse]
     );
     assert_eq!(
@@ -308,10 +337,10 @@ fn codes_per_connection_are_limited_and_closed_on_disconnect() {
     let now = Instant::now();
     let mut p = Presence::new(settings());
     join(&mut p, 1, "a", RoomRequest::Auto, now);
-    p.code_open(1, 1, now);
-    p.code_open(1, 2, now);
+    p.code_open(1, 1, 1, now);
+    p.code_open(1, 2, 1, now);
     assert_eq!(
-        errors_for(&p.code_open(1, 3, now), 1),
+        errors_for(&p.code_open(1, 3, 1, now), 1),
         vec![ErrorCode::TooManyCodes]
     );
     p.disconnect(1);

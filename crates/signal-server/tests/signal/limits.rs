@@ -31,7 +31,12 @@ async fn oversized_and_malformed_frames_get_errors_and_the_server_stays_up() {
         c.send_raw(bad).await.unwrap();
         expect_error(&mut c, ErrorCode::BadMessage).await;
     }
-    c.send(&ClientMsg::CodeOpen { nameplate: 0 }).await.unwrap();
+    c.send(&ClientMsg::CodeOpen {
+        nameplate: 0,
+        claims: 1,
+    })
+    .await
+    .unwrap();
     expect_error(&mut c, ErrorCode::InvalidField).await;
     c.send(&ClientMsg::Update {
         name: Some("\u{1b}[2Jevil".into()),

@@ -19,7 +19,10 @@ async fn share_code_pairs_exactly_two_peers_once() {
         .unwrap();
 
     sender
-        .send(&ClientMsg::CodeOpen { nameplate: 42 })
+        .send(&ClientMsg::CodeOpen {
+            nameplate: 42,
+            claims: 1,
+        })
         .await
         .unwrap();
     assert!(matches!(
@@ -27,7 +30,10 @@ async fn share_code_pairs_exactly_two_peers_once() {
         ServerMsg::CodeOpened { nameplate: 42, .. }
     ));
     third
-        .send(&ClientMsg::CodeOpen { nameplate: 42 })
+        .send(&ClientMsg::CodeOpen {
+            nameplate: 42,
+            claims: 1,
+        })
         .await
         .unwrap();
     expect_error(&mut third, ErrorCode::CodeInUse).await;
@@ -70,7 +76,10 @@ async fn share_code_expires() {
         .await
         .unwrap();
     sender
-        .send(&ClientMsg::CodeOpen { nameplate: 9 })
+        .send(&ClientMsg::CodeOpen {
+            nameplate: 9,
+            claims: 1,
+        })
         .await
         .unwrap();
     assert!(matches!(

@@ -2,9 +2,11 @@
 //! ticket's secret, a share code's PAKE (SPAKE2 bound to both peer IDs)
 //! and its key confirmation, the signal server's pairing notice.
 //!
-//! Each input returns the answer for the knocking peer and, when a share's
-//! receiver is known (or it never will be), an [`Arrival`] for the share's
-//! waiting task (the notify token `N`).
+//! Each input returns the answer for the knocking peer and, when one of a
+//! share's receivers is known (or none will come), an [`Arrival`] for the
+//! share's waiting task (the notify token `N`). A share serves a number of
+//! receivers (`send --receivers N`, 1 by default); each proof, right or
+//! wrong, uses one place, and a share whose places are used takes no more.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -54,12 +56,14 @@ impl<N> Default for Shares<N> {
 struct Entry<N> {
     secret: [u8; SECRET_BYTES],
     code: Option<ShareCode>,
-    /// For a code: the peer the signal server paired us with, once known.
-    /// Only it may run the PAKE.
-    paired: Option<PeerId>,
-    /// A PAKE waiting for the receiver's confirmation.
-    confirming: Option<Confirming>,
-    /// The waiting task, until the share's outcome is known.
+    /// For a code: the peers the signal server paired us with and that
+    /// have not confirmed yet. Only they may run the PAKE, once each.
+    paired: Vec<PeerId>,
+    /// PAKEs waiting for their receiver's confirmation.
+    confirming: Vec<(PeerId, Confirming)>,
+    /// Receivers that may still come.
+    places: u32,
+    /// The waiting task, while receivers may come.
     notify: Option<N>,
 }
 
@@ -69,18 +73,31 @@ struct Confirming {
     until: Instant,
 }
 
-impl<N> Entry<N> {
+impl<N: Clone> Entry<N> {
     fn nameplate(&self) -> Option<u32> {
         self.code.as_ref().map(ShareCode::nameplate)
     }
+
+    /// One receiver came (or failed its proof): an arrival for the waiting
+    /// task, which hears of no more once the last place is used.
+    fn arrive(&mut self, result: Result<PeerId, EngineError>) -> Option<Arrival<N>> {
+        self.places = self.places.saturating_sub(1);
+        let notify = if self.places == 0 {
+            self.notify.take()
+        } else {
+            self.notify.clone()
+        };
+        notify.map(|notify| Arrival { notify, result })
+    }
 }
 
-impl<N> Shares<N> {
-    /// Opens a share; returns its id.
+impl<N: Clone> Shares<N> {
+    /// Opens a share for `places` receivers (at least one); returns its id.
     pub(crate) fn open(
         &mut self,
         secret: [u8; SECRET_BYTES],
         code: Option<ShareCode>,
+        places: u32,
         notify: N,
     ) -> u64 {
         self.next += 1;
@@ -89,8 +106,9 @@ impl<N> Shares<N> {
             Entry {
                 secret,
                 code,
-                paired: None,
-                confirming: None,
+                paired: Vec::new(),
+                confirming: Vec::new(),
+                places: places.max(1),
                 notify: Some(notify),
             },
         );
@@ -103,12 +121,16 @@ impl<N> Shares<N> {
     }
 
     /// The signal server paired the share's code with `peer`, or (none)
-    /// the code expired unused.
+    /// the code expired before every receiver came: the share then takes
+    /// no one else.
     pub(crate) fn paired(&mut self, id: u64, peer: Option<PeerId>) -> Option<Arrival<N>> {
         let entry = self.entries.get_mut(&id)?;
         match peer {
             Some(peer) => {
-                entry.paired = entry.paired.or(Some(peer));
+                let room = entry.paired.len() < entry.places as usize;
+                if room && !entry.paired.contains(&peer) {
+                    entry.paired.push(peer);
+                }
                 None
             }
             None => entry.notify.take().map(|notify| Arrival {
@@ -140,13 +162,9 @@ impl<N> Shares<N> {
             .entries
             .values_mut()
             .find(|e| e.notify.is_some() && constant_time_eq(&e.secret, secret));
-        match found.and_then(|entry| entry.notify.take()) {
-            Some(notify) => {
+        match found.and_then(|entry| entry.arrive(Ok(peer))) {
+            Some(arrival) => {
                 info!(%peer, "receiver presented the ticket");
-                let arrival = Arrival {
-                    notify,
-                    result: Ok(peer),
-                };
                 (Response::Knocked { pake: None }, Some(arrival))
             }
             None => (
@@ -178,8 +196,8 @@ impl<N> Shares<N> {
         let mut unpaired = false;
         let entry = loop {
             match named.next() {
-                Some(e) if e.paired == Some(peer) => break Some(e),
-                Some(e) => unpaired |= e.paired.is_none(),
+                Some(e) if e.paired.contains(&peer) => break Some(e),
+                Some(e) => unpaired |= e.paired.len() < e.places as usize,
                 None => break None,
             }
         };
@@ -194,10 +212,10 @@ impl<N> Shares<N> {
                 refused(Refusal::NotExpected, "no share code is waiting for you")
             };
         };
-        if entry.confirming.is_some_and(|c| now < c.until) {
+        entry.confirming.retain(|(_, c)| now < c.until);
+        if entry.confirming.iter().any(|(p, _)| *p == peer) {
             return refused(Refusal::NotYet, "a PAKE for this share is already running");
         }
-        entry.confirming = None;
         let password = entry
             .code
             .as_ref()
@@ -208,10 +226,13 @@ impl<N> Shares<N> {
             Spake2::<Ed25519Group>::start_a(&Password::new(password.as_bytes()), &id_a, &id_b);
         match pake.finish(msg).ok().as_deref().and_then(session_key) {
             Some(key) => {
-                entry.confirming = Some(Confirming {
-                    key,
-                    until: now + PAKE_TIMEOUT,
-                });
+                entry.confirming.push((
+                    peer,
+                    Confirming {
+                        key,
+                        until: now + PAKE_TIMEOUT,
+                    },
+                ));
                 Response::Knocked { pake: Some(ours) }
             }
             None => refused(Refusal::WrongSecret, "malformed PAKE message"),
@@ -231,12 +252,19 @@ impl<N> Shares<N> {
         let found = self.entries.values_mut().find(|e| {
             e.notify.is_some()
                 && e.nameplate() == Some(nameplate)
-                && e.paired == Some(peer)
-                && e.confirming.is_some_and(|c| now < c.until)
+                && e.confirming
+                    .iter()
+                    .any(|(p, c)| *p == peer && now < c.until)
         });
-        let Some((entry, key)) = found.and_then(|e| e.confirming.take().map(|c| (e, c.key))) else {
+        let Some(entry) = found else {
             return (refused(Refusal::NotExpected, "nothing to confirm"), None);
         };
+        let Some(at) = entry.confirming.iter().position(|(p, _)| *p == peer) else {
+            return (refused(Refusal::NotExpected, "nothing to confirm"), None);
+        };
+        let key = entry.confirming.swap_remove(at).1.key;
+        // Each paired peer proves the code once, right or wrong.
+        entry.paired.retain(|p| *p != peer);
         let good = constant_time_eq(&confirm_mac(&key, RECEIVER_LABEL), mac);
         let result = if good {
             info!(%peer, "receiver proved the share code");
@@ -245,7 +273,7 @@ impl<N> Shares<N> {
             warn!(%peer, "share code mismatch");
             Err(EngineError::WrongCode)
         };
-        let arrival = entry.notify.take().map(|notify| Arrival { notify, result });
+        let arrival = entry.arrive(result);
         let response = if good {
             Response::Confirmed {
                 mac: confirm_mac(&key, SENDER_LABEL).to_vec(),
