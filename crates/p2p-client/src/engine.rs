@@ -59,6 +59,13 @@ const EVENT_QUEUE: usize = 1024;
 /// How long the listen addresses must stay unchanged to count as settled.
 const LISTEN_SETTLE: Duration = Duration::from_millis(20);
 
+/// Peers whose self-description is kept (identify); past it the cache
+/// starts again.
+const MAX_DEVICES: usize = 1024;
+
+/// How long a connection made only to learn a LAN peer's name may take.
+const ASK_WHO_WAIT: Duration = Duration::from_secs(5);
+
 /// The longest [`Engine::wait_listening`] waits.
 const LISTEN_WAIT: Duration = Duration::from_secs(2);
 
@@ -74,6 +81,8 @@ struct Inner {
     inbox: Mutex<receive::Offers>,
     /// Peers mDNS sees on the LAN now.
     lan_peers: watch::Sender<HashSet<PeerId>>,
+    /// What peers told us about themselves (identify), for the LAN list.
+    devices: Mutex<HashMap<PeerId, protocol::device::Device>>,
     /// The upload limit now (`config.max_rate` at start).
     max_rate: pace::RateLimit,
     /// Open shares, waiting for their receivers.
@@ -104,6 +113,8 @@ impl Engine {
             listen: config.listen.clone(),
             mdns: config.mdns,
             transports: config.transports,
+            agent_version: protocol::device::Device::this(&config.name)
+                .agent_version(env!("CARGO_PKG_VERSION")),
         })?;
         let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
         let shutdown = CancellationToken::new();
@@ -134,6 +145,7 @@ impl Engine {
                 config.decision_timeout,
             )),
             lan_peers: watch::Sender::new(HashSet::new()),
+            devices: Mutex::new(HashMap::new()),
             max_rate: pace::RateLimit::new(config.max_rate),
             history: config.history.as_deref().map(crate::history::History::new),
             recorder: Mutex::new(crate::history::Recorder::new(config.download_dir.clone())),
@@ -360,6 +372,19 @@ impl Engine {
         let _ = self.inner.events.try_send(event);
     }
 
+    /// Connects to a peer found on the LAN, so that identify tells its name
+    /// (mDNS carries none); the idle connection closes by itself.
+    fn ask_who(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let net = self.inner.net.clone();
+        self.spawn(async move {
+            match tokio::time::timeout(ASK_WHO_WAIT, net.dial(peer, addrs)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "LAN peer did not answer"),
+                Err(_) => tracing::debug!(%peer, "LAN peer did not answer in time"),
+            }
+        });
+    }
+
     /// Starts a tracked task on the engine's runtime, from any thread.
     fn spawn<F>(&self, task: F)
     where
@@ -385,16 +410,46 @@ impl Engine {
                     request,
                     reply,
                 } => self.on_request(peer, request, reply).await,
-                NetEvent::LanPeer { peer, .. } => {
+                NetEvent::LanPeer { peer, addrs } => {
                     if self
                         .inner
                         .lan_peers
                         .send_if_modified(|peers| peers.insert(peer))
                     {
+                        let device = lock(&self.inner.devices).get(&peer).cloned();
                         self.emit(Event::PeerFound {
                             peer,
-                            name: None,
+                            name: device.as_ref().map(|d| d.name.clone()),
                             source: PeerSource::Lan,
+                            os: device.map(|d| d.os),
+                        })
+                        .await;
+                        if !lock(&self.inner.devices).contains_key(&peer) {
+                            self.ask_who(peer, addrs);
+                        }
+                    }
+                }
+                NetEvent::Identified {
+                    peer,
+                    agent_version,
+                } => {
+                    let Some(device) = protocol::device::Device::from_agent_version(&agent_version)
+                    else {
+                        continue;
+                    };
+                    {
+                        let mut devices = lock(&self.inner.devices);
+                        if devices.len() >= MAX_DEVICES && !devices.contains_key(&peer) {
+                            devices.clear();
+                        }
+                        devices.insert(peer, device.clone());
+                    }
+                    if self.inner.lan_peers.borrow().contains(&peer) {
+                        self.emit(Event::PeerFound {
+                            peer,
+                            name: Some(device.name),
+                            source: PeerSource::Lan,
+                            os: Some(device.os),
                         })
                         .await;
                     }

@@ -102,6 +102,9 @@ pub enum Event {
         name: Option<String>,
         /// Where it was seen.
         source: PeerSource,
+        /// Its system (`linux`, `windows`, `macos`, …), if it told us.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        os: Option<String>,
     },
     /// A peer is no longer visible.
     PeerLost {

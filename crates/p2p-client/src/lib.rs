@@ -21,6 +21,8 @@
 //! - [`signal_client`]: the signal-server client (registration with the ownership
 //!   proof, presence, relay reservation, share-code rendezvous, lookup).
 //! - `gui` (feature `gui`): the desktop app over the same engine.
+//! - [`peers`]: the peers visible now, one row each (LAN and server merged),
+//!   for the app and `peers`.
 //! - [`qr`]: tickets as QR codes for the terminal and the app.
 //! - [`config`]: the config file and the settings resolved once from flags,
 //!   environment, file and defaults; [`dirs`], [`identity`]: folders, and
@@ -41,6 +43,7 @@ pub mod gui;
 pub mod history;
 pub mod identity;
 mod network;
+pub mod peers;
 pub mod qr;
 pub mod signal_client;
 

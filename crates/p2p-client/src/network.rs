@@ -35,6 +35,8 @@ pub(crate) struct NetConfig {
     pub(crate) listen: Vec<Multiaddr>,
     pub(crate) mdns: bool,
     pub(crate) transports: Transports,
+    /// What identify tells peers about us (`protocol::device`).
+    pub(crate) agent_version: String,
 }
 
 /// Which Noise, yamux and QUIC a node is built with.
@@ -194,11 +196,9 @@ pub(crate) enum NetEvent {
         reply: oneshot::Sender<Response>,
     },
     /// mDNS found a peer on the LAN.
-    LanPeer {
-        peer: PeerId,
-        #[expect(dead_code, reason = "shown in the peer list once it exists")]
-        addrs: Vec<Multiaddr>,
-    },
+    LanPeer { peer: PeerId, addrs: Vec<Multiaddr> },
+    /// A connected peer told who it is (identify's agent version).
+    Identified { peer: PeerId, agent_version: String },
     /// mDNS entries of a peer expired.
     LanPeerGone { peer: PeerId },
     /// A new listen address (including relay circuits).

@@ -470,6 +470,7 @@ fn peer_found(events: &mpsc::Sender<Event>, peer: &PeerInfo) {
         peer: id,
         name: Some(protocol::path::display_escaped(&peer.name, 64)),
         source: PeerSource::Server,
+        os: None,
     });
 }
 

@@ -393,3 +393,52 @@ fn one_ticket_for_three_receivers_serves_them_at_once_and_one_after_another() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `receive` without a code takes offers from two senders at the same time.
+#[test]
+fn a_waiting_receiver_takes_two_senders_at_once() {
+    let receiver = Peer::new();
+    let (mut receiving, addr) = waiting_receiver(&receiver, true);
+    let src = tempfile::tempdir().unwrap();
+    let senders: Vec<(Running, std::path::PathBuf)> = (0..2u64)
+        .map(|i| {
+            let file = src.path().join(format!("part{i}.bin"));
+            random_file(&file, 4_000_000, 20 + i);
+            let sender = Peer::new();
+            let mut cmd = sender.command();
+            // Held to a rate, so that both transfers overlap.
+            cmd.args(["--max-rate", "8M", "send"])
+                .arg(&file)
+                .args(["--to", &addr]);
+            (Running::spawn(cmd), file)
+        })
+        .collect();
+    let mut started = 0;
+    let mut done = 0;
+    let mut overlapped = false;
+    while done < 2 {
+        let event = receiving.wait_for("transfers", |e| {
+            e["event"] == "transfer_started" || e["event"] == "transfer_done"
+        });
+        if event["event"] == "transfer_started" {
+            started += 1;
+        } else {
+            overlapped |= started == 2 && done == 0;
+            done += 1;
+        }
+    }
+    assert!(
+        overlapped,
+        "the second transfer did not start before the first ended"
+    );
+    for (sending, file) in senders {
+        let (code, stderr, _) = sending.finish();
+        assert_eq!(code, Some(0), "{stderr}");
+        let name = file.file_name().unwrap();
+        assert_eq!(
+            std::fs::read(receiver.dl().join(name)).unwrap(),
+            std::fs::read(&file).unwrap()
+        );
+    }
+    receiving.kill();
+}

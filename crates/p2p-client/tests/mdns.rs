@@ -59,8 +59,15 @@ impl Lab {
 
     /// `p2p-client` inside namespace `ns`, with mDNS on (the default).
     fn command(ns: &str, peer: &Peer) -> Command {
+        let mut cmd = Self::human(ns, peer);
+        cmd.arg("--json");
+        cmd
+    }
+
+    /// [`Lab::command`] with the output for a person.
+    fn human(ns: &str, peer: &Peer) -> Command {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns, BIN, "--json", "--config-dir"])
+        cmd.args(["netns", "exec", ns, BIN, "--config-dir"])
             .arg(peer.config.path())
             .env("RUST_LOG", "warn")
             .env_remove("P2P_SERVER");
@@ -100,6 +107,12 @@ fn peers_and_send_to_find_each_other_by_mdns_without_a_server() {
         .output()
         .unwrap();
     let receiver_id = String::from_utf8(id.stdout).unwrap().trim().to_owned();
+    // The name mDNS alone cannot carry: identify brings it.
+    std::fs::write(
+        receiver.config.path().join("config.toml"),
+        "name = \"Kitchen PC\"\n",
+    )
+    .unwrap();
 
     let mut cmd = Lab::command(&lab.a, &receiver);
     cmd.args(["receive", "--yes", "--dir"]).arg(receiver.dl());
@@ -114,8 +127,24 @@ fn peers_and_send_to_find_each_other_by_mdns_without_a_server() {
     assert!(
         events.iter().any(|e| e["event"] == "peer_found"
             && e["peer"] == receiver_id.as_str()
-            && e["source"] == "lan"),
-        "receiver not found by mDNS: {events:?}"
+            && e["source"] == "lan"
+            && e["name"] == "Kitchen PC"
+            && e["os"] == std::env::consts::OS),
+        "receiver not found by mDNS with its name: {events:?}"
+    );
+    // For a person: one line with the name, how it is reached and its system.
+    let out = Lab::human(&lab.b, &sender)
+        .args(["peers", "--wait", "4"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&receiver_id))
+        .unwrap_or_default();
+    assert!(
+        line.contains("LAN") && line.contains(&format!("Kitchen PC ({})", std::env::consts::OS)),
+        "{text}"
     );
 
     let src = tempfile::tempdir().unwrap();

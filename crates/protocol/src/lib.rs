@@ -20,11 +20,14 @@
 //!   PAKE), offer and decision, and the frames around the file bytes.
 //! - [`ticket`]: printable tickets (peer ID, addresses, secret) that work
 //!   without any server.
+//! - [`device`]: a peer's display name and system in identify's agent
+//!   version, so peers found on the LAN are shown by name.
 //!
 //! Data flows one way: the server and the client build messages from these
 //! types and call the `encode`/`decode` functions at their socket edges.
 
 pub mod code;
+pub mod device;
 pub mod offer;
 pub mod path;
 pub mod signal;

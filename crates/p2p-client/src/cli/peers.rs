@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use p2p_client::engine::Inbound;
-use p2p_client::event::{Event, PeerSource};
+use p2p_client::event::Event;
+use p2p_client::peers::PeerRow;
 
 use super::Setup;
 use super::render::Renderer;
@@ -20,7 +21,7 @@ pub(crate) struct PeersArgs {
 pub(crate) async fn run(setup: &Setup, args: PeersArgs) -> anyhow::Result<ExitCode> {
     let (engine, mut events) = setup.engine(None, false, Inbound::Expected).await?;
     let mut renderer = Renderer::new(setup.json);
-    let mut seen: BTreeMap<String, (Option<String>, PeerSource)> = BTreeMap::new();
+    let mut seen: BTreeMap<String, PeerRow> = BTreeMap::new();
     let deadline = tokio::time::sleep(Duration::from_secs(args.wait));
     tokio::pin!(deadline);
     loop {
@@ -31,17 +32,11 @@ pub(crate) async fn run(setup: &Setup, args: PeersArgs) -> anyhow::Result<ExitCo
                 if setup.json {
                     renderer.on(&event);
                 }
-                match event {
-                    Event::PeerFound { peer, name, source } => {
-                        seen.insert(peer.to_string(), (name, source));
-                    }
-                    Event::PeerLost { peer, .. } => {
-                        seen.remove(&peer.to_string());
-                    }
-                    Event::ServerStatus { connected: false, message, .. } if !setup.json => {
-                        eprintln!("signal server: {message}");
-                    }
-                    _ => {}
+                p2p_client::peers::apply(&mut seen, &event);
+                if let Event::ServerStatus { connected: false, message, .. } = &event
+                    && !setup.json
+                {
+                    eprintln!("signal server: {message}");
                 }
             }
         }
@@ -58,12 +53,13 @@ pub(crate) async fn run(setup: &Setup, args: PeersArgs) -> anyhow::Result<ExitCo
                 }
             );
         }
-        for (peer, (name, source)) in &seen {
-            let source = match source {
-                PeerSource::Lan => "LAN",
-                PeerSource::Server => "server",
-            };
-            println!("{peer}  {source:<6}  {}", name.as_deref().unwrap_or("-"));
+        for row in seen.values() {
+            let os = row
+                .os
+                .as_deref()
+                .map(|os| format!(" ({os})"))
+                .unwrap_or_default();
+            println!("{}  {:<14}  {}{os}", row.peer, row.reach(), row.label());
         }
     }
     Ok(ExitCode::SUCCESS)

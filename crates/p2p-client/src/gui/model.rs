@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::PathInfo;
-use crate::event::{Direction, Event, PeerSource, Summary};
+use crate::event::{Direction, Event, Summary};
 
 /// Offers shown at once; more wait in the queue.
 const MAX_QUEUED_OFFERS: usize = 16;
@@ -12,26 +12,7 @@ const MAX_QUEUED_OFFERS: usize = 16;
 /// Finished transfers kept in the panel (older ones are in the history).
 const MAX_FINISHED_ROWS: usize = 50;
 
-/// A peer in the list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeerRow {
-    /// Peer ID.
-    pub peer: String,
-    /// Display name, when the server told us.
-    pub name: Option<String>,
-    /// Where it was seen.
-    pub source: PeerSource,
-}
-
-impl PeerRow {
-    /// The name to show: the display name, or "Nearby device".
-    pub fn label(&self) -> String {
-        match &self.name {
-            Some(name) => name.clone(),
-            None => "Nearby device".into(),
-        }
-    }
-}
+pub use crate::peers::PeerRow;
 
 /// The first and last characters of a peer ID.
 pub fn short_id(peer: &str) -> String {
@@ -263,25 +244,8 @@ impl Model {
     /// (for the history).
     pub fn apply(&mut self, event: &Event, now: Instant) -> Option<TransferRow> {
         match event {
-            Event::PeerFound { peer, name, source } => {
-                let peer = peer.to_string();
-                let row = self.peers.entry(peer.clone()).or_insert_with(|| PeerRow {
-                    peer,
-                    name: None,
-                    source: *source,
-                });
-                if name.is_some() {
-                    row.name = name.clone();
-                    row.source = *source;
-                }
-            }
-            Event::PeerLost { peer, source }
-                if self
-                    .peers
-                    .get(&peer.to_string())
-                    .is_some_and(|r| r.source == *source) =>
-            {
-                self.peers.remove(&peer.to_string());
+            Event::PeerFound { .. } | Event::PeerLost { .. } => {
+                crate::peers::apply(&mut self.peers, event);
             }
             Event::ServerStatus {
                 connected, message, ..
@@ -289,8 +253,7 @@ impl Model {
                 self.server = if *connected {
                     ServerState::Connected
                 } else {
-                    // Peers seen through the server are gone with it.
-                    self.peers.retain(|_, row| row.source != PeerSource::Server);
+                    crate::peers::apply(&mut self.peers, event);
                     ServerState::Down(message.clone())
                 };
             }

@@ -6,7 +6,7 @@ use indicatif::{HumanBytes, HumanDuration};
 
 use super::model::{Model, OfferView, RowState, ServerState, TransferRow, short_id};
 use super::settings::Draft;
-use crate::event::{Direction, PeerSource, count};
+use crate::event::{Direction, count};
 
 /// What the person asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,14 +148,11 @@ pub(crate) fn peer_list(ui: &mut egui::Ui, model: &Model, dropping: bool) -> Vec
                         ui.horizontal(|ui| {
                             ui.vertical(|ui| {
                                 ui.label(RichText::new(row.label()).strong());
-                                let source = match row.source {
-                                    PeerSource::Lan => "LAN",
-                                    PeerSource::Server => "server",
-                                };
                                 ui.label(
                                     RichText::new(format!(
-                                        "{} · {source} · online",
-                                        short_id(&row.peer)
+                                        "{} · {} · online",
+                                        short_id(&row.peer),
+                                        row.reach()
                                     ))
                                     .weak(),
                                 );

@@ -73,6 +73,7 @@ fn fail(what: &str, e: &dyn std::fmt::Display) -> NetError {
 /// Our Noise, yamux and QUIC (the `p2p-transport` crate).
 fn tuned(config: &NetConfig) -> Result<(Swarm<Behaviour>, quic::Endpoints), NetError> {
     let mdns = config.mdns;
+    let agent = config.agent_version.clone();
     let endpoints = quic::Endpoints::default();
     let quic_endpoints = endpoints.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(config.key.clone())
@@ -94,7 +95,7 @@ fn tuned(config: &NetConfig) -> Result<(Swarm<Behaviour>, quic::Endpoints), NetE
         .map_err(|e| fail("QUIC transport", &e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| fail("relay transport", &e))?
-        .with_behaviour(|key, relay| behaviour(key, relay, mdns))
+        .with_behaviour(|key, relay| behaviour(key, relay, mdns, agent))
         .map_err(|e| fail("behaviour", &e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
@@ -104,6 +105,7 @@ fn tuned(config: &NetConfig) -> Result<(Swarm<Behaviour>, quic::Endpoints), NetE
 /// libp2p's own noise, yamux and quic, for comparison (`--stock-transports`).
 fn stock(config: &NetConfig) -> Result<(Swarm<Behaviour>, quic::Endpoints), NetError> {
     let mdns = config.mdns;
+    let agent = config.agent_version.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(config.key.clone())
         .with_tokio()
         .with_tcp(
@@ -115,14 +117,19 @@ fn stock(config: &NetConfig) -> Result<(Swarm<Behaviour>, quic::Endpoints), NetE
         .with_quic()
         .with_relay_client(libp2p::noise::Config::new, libp2p::yamux::Config::default)
         .map_err(|e| fail("relay transport", &e))?
-        .with_behaviour(|key, relay| behaviour(key, relay, mdns))
+        .with_behaviour(|key, relay| behaviour(key, relay, mdns, agent))
         .map_err(|e| fail("behaviour", &e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
     Ok((swarm, quic::Endpoints::default()))
 }
 
-fn behaviour(key: &Keypair, relay: relay::client::Behaviour, mdns_enabled: bool) -> Behaviour {
+fn behaviour(
+    key: &Keypair,
+    relay: relay::client::Behaviour,
+    mdns_enabled: bool,
+    agent_version: String,
+) -> Behaviour {
     let peer_id = key.public().to_peer_id();
     let mdns = if mdns_enabled {
         mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
@@ -149,7 +156,7 @@ fn behaviour(key: &Keypair, relay: relay::client::Behaviour, mdns_enabled: bool)
         dcutr: dcutr::Behaviour::new(peer_id),
         identify: identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
-                .with_agent_version(format!("p2p-share/{}", env!("CARGO_PKG_VERSION"))),
+                .with_agent_version(agent_version),
         ),
         ping: ping::Behaviour::default(),
         autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),

@@ -285,6 +285,10 @@ impl EventLoop {
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.emit(NetEvent::Identified {
+                    peer: peer_id,
+                    agent_version: info.agent_version,
+                });
                 for addr in info.listen_addrs {
                     if is_dialable(&addr) {
                         self.swarm.add_peer_address(peer_id, addr);

@@ -3,6 +3,7 @@ use libp2p::PeerId;
 
 use super::*;
 use crate::TransportKind;
+use crate::event::PeerSource;
 
 /// A fixed peer ID for each name, so events about one peer name one row.
 fn peer(seed: u8) -> PeerId {
@@ -42,6 +43,7 @@ fn peers_come_and_go_and_keep_their_names() {
             peer: peer_a(),
             name: None,
             source: PeerSource::Lan,
+            os: None,
         },
         now,
     );
@@ -50,6 +52,7 @@ fn peers_come_and_go_and_keep_their_names() {
             peer: peer_a(),
             name: Some("Alice".into()),
             source: PeerSource::Server,
+            os: None,
         },
         now,
     );
@@ -59,10 +62,23 @@ fn peers_come_and_go_and_keep_their_names() {
             peer: peer_a(),
             name: None,
             source: PeerSource::Lan,
+            os: None,
         },
         now,
     );
     assert_eq!(m.peers[&peer_a().to_string()].label(), "Alice");
+    assert_eq!(m.peers[&peer_a().to_string()].reach(), "LAN and server");
+    assert_eq!(m.peers.len(), 1);
+    // A peer only the server lists goes with it; one on the LAN stays.
+    m.apply(
+        &Event::PeerFound {
+            peer: peer(3),
+            name: Some("Bob".into()),
+            source: PeerSource::Server,
+            os: None,
+        },
+        now,
+    );
     m.apply(
         &Event::ServerStatus {
             url: "u".into(),
@@ -71,8 +87,38 @@ fn peers_come_and_go_and_keep_their_names() {
         },
         now,
     );
-    assert!(m.peers.is_empty());
+    assert_eq!(m.peers.len(), 1);
+    let alice = &m.peers[&peer_a().to_string()];
+    assert_eq!((alice.reach(), alice.label().as_str()), ("LAN", "Alice"));
     assert_eq!(m.server, ServerState::Down("down".into()));
+    m.apply(
+        &Event::PeerLost {
+            peer: peer_a(),
+            source: PeerSource::Lan,
+        },
+        now,
+    );
+    assert!(m.peers.is_empty());
+}
+
+#[test]
+fn a_lan_peer_shows_the_name_and_system_it_gives_itself() {
+    let mut m = Model::new(false);
+    let now = Instant::now();
+    for (name, os) in [(None, None), (Some("Carol's Mac"), Some("macos"))] {
+        m.apply(
+            &Event::PeerFound {
+                peer: peer_a(),
+                name: name.map(Into::into),
+                source: PeerSource::Lan,
+                os: os.map(Into::into),
+            },
+            now,
+        );
+    }
+    let row = &m.peers[&peer_a().to_string()];
+    assert_eq!(row.label(), "Carol's Mac");
+    assert_eq!(row.os.as_deref(), Some("macos"));
 }
 
 #[test]
