@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Takes assets/screenshot.png: the real desktop app under Xvfb, with two peers
-# in its list and a transfer in progress. Loopback only, mDNS off; every
-# process it starts is stopped at the end, on failure too.
+# Takes the README's screenshots of the real desktop app under Xvfb:
+#   assets/screenshot-main.png      your device, two devices ticked, the drop zone
+#   assets/screenshot-sending.png   one send running to two devices at once
+#   assets/screenshot-offer.png     an incoming offer
+#   assets/screenshot-share.png     the share box: ticket, QR code, copy buttons
+# Loopback only, mDNS off; the app is clicked with xdotool at the places its
+# fixed 960x640 window puts its widgets. Every process it starts is stopped
+# at the end, on failure too.
 #
-#   apt-get install -y xvfb imagemagick libgl1-mesa-dri libegl1 libxkbcommon-x11-0
+#   apt-get install -y xvfb imagemagick xdotool libgl1-mesa-dri libegl1 libxkbcommon-x11-0
 #   cargo build --release -p p2p-client -p signal-server
-#   scripts/screenshot.sh [OUT.png]
+#   scripts/screenshot.sh [OUT_DIR]        (BIN=target/debug for a debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OUT=${1:-assets/screenshot.png}
+OUT=${1:-assets}
 BIN=${BIN:-target/release}
 CLIENT=$BIN/p2p-client
 SERVER=$BIN/signal-server
@@ -25,8 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in Xvfb import; do
-    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y xvfb imagemagick" >&2; exit 1; }
+for tool in Xvfb import xdotool; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y xvfb imagemagick xdotool" >&2; exit 1; }
 done
 [ -x "$CLIENT" ] && [ -x "$SERVER" ] || { echo "build first: cargo build --release -p p2p-client -p signal-server" >&2; exit 1; }
 
@@ -44,34 +49,57 @@ peer() {
 ALICE=$(peer alice "Alice's desktop")
 BOB=$(peer bob "Bob's laptop")
 CAROL=$(peer carol "Carol's workstation")
+DAVE=$(peer dave "Dave's notebook")
 COMMON=(--no-mdns --listen /ip4/127.0.0.1/tcp/0)
-
-# Alice trusts Carol, so Carol's files are accepted without a dialog.
-CAROL_ID=$("$CLIENT" id --config-dir "$CAROL")
-printf 'trusted_peers = ["%s"]\ntheme = "light"\n' "$CAROL_ID" >>"$ALICE/config.toml"
+# Alice's uploads are held to a rate, so that the send is caught in flight.
+printf 'theme = "light"\nmax_rate = "30M"\n' >>"$ALICE/config.toml"
 ALICE_ID=$("$CLIENT" id --config-dir "$ALICE")
+
+# The file Alice picks, and the one Dave offers her.
+head -c $((${SIZE_MIB:-1024} * 1024 * 1024)) /dev/zero >"$WORK/holiday-photos.tar"
+head -c $((64 * 1024 * 1024)) /dev/zero >"$WORK/quarterly-report.pdf"
+
+for who in BOB CAROL; do
+    "$CLIENT" "${COMMON[@]}" --config-dir "${!who}" receive --yes >"$WORK/$who.log" 2>&1 &
+    PIDS+=($!)
+done
 
 Xvfb "$DISPLAY_NUM" -screen 0 960x640x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
 PIDS+=($!)
 sleep 1
-DISPLAY=$DISPLAY_NUM LIBGL_ALWAYS_SOFTWARE=1 WINIT_UNIX_BACKEND=x11 \
+export DISPLAY=$DISPLAY_NUM
+P2P_PICK_PATHS="$WORK/holiday-photos.tar" LIBGL_ALWAYS_SOFTWARE=1 WINIT_UNIX_BACKEND=x11 \
     "$CLIENT" "${COMMON[@]}" --config-dir "$ALICE" >"$WORK/app.log" 2>&1 &
 PIDS+=($!)
+sleep "${START_DELAY:-5}"
 
-"$CLIENT" "${COMMON[@]}" --config-dir "$BOB" receive --yes >"$WORK/bob.log" 2>&1 &
+shot() { import -window root "$OUT/screenshot-$1.png"; echo "wrote $OUT/screenshot-$1.png"; }
+click() { xdotool mousemove "$1" "$2" click 1; sleep 0.7; }
+
+if [ -n "${PROBE:-}" ]; then shot probe; exit 0; fi
+
+# Tick both devices; the drop zone now sends to them.
+click "${TICK_X:-44}" "${TICK1_Y:-154}"
+click "${TICK_X:-44}" "${TICK2_Y:-253}"
+xdotool mousemove 950 630
+sleep 0.5
+shot main
+
+# Choose files… sends the picked file to both at once.
+click "${CHOOSE_X:-511}" "${CHOOSE_Y:-230}"
+sleep "${SEND_DELAY:-2}"
+xdotool mousemove 950 630
+shot sending
+
+# Dave, who Alice does not know yet, offers her a file.
+"$CLIENT" "${COMMON[@]}" --config-dir "$DAVE" send "$WORK/quarterly-report.pdf" --to "$ALICE_ID" >"$WORK/dave.log" 2>&1 &
 PIDS+=($!)
+sleep "${OFFER_DELAY:-4}"
+shot offer
+click "${DECLINE_X:-416}" "${DECLINE_Y:-385}"
 
-# A file large enough to be caught in flight.
-head -c $((${SIZE_MIB:-3072} * 1024 * 1024)) /dev/urandom >"$WORK/carol-photos.tar"
-sleep 4
-"$CLIENT" "${COMMON[@]}" --config-dir "$CAROL" send "$WORK/carol-photos.tar" --to "$ALICE_ID" >"$WORK/carol.log" 2>&1 &
-PIDS+=($!)
-
-# Wait until bytes flow, then take the picture.
-for _ in $(seq 1 100); do
-    grep -q "Sending 1 file" "$WORK/carol.log" 2>/dev/null && break
-    sleep 0.2
-done
-sleep "${SHOT_DELAY:-1.5}"
-DISPLAY=$DISPLAY_NUM import -window root "$OUT"
-echo "wrote $OUT"
+# Send with a code… opens the share box with the ticket's QR code.
+click "${SHARE_X:-432}" "${SHARE_Y:-290}"
+sleep 2
+xdotool mousemove 950 630
+shot share

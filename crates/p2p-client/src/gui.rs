@@ -5,17 +5,20 @@
 //! - `app`: [`GuiApp`], the state and the frame (`app::actions`: what it
 //!   starts on the engine, and the pickers): drains messages, draws the
 //!   panels, applies the commands they return.
-//! - `panels`: top bar (identity, server state, share codes), peer list,
-//!   transfers, offer dialog, settings; each returns `UiCommand`s
-//!   (`panels::UiCommand`) instead of acting.
+//! - `home`: the main window: your device, the device cards (multi-select),
+//!   the drop zone with the send actions, the code box.
+//! - `panels`: transfers, the offer dialog, the share box, settings; each
+//!   returns `UiCommand`s (`panels::UiCommand`) instead of acting.
+//! - `text`: writing and showing text messages.
 //! - `model`: what is shown, built from engine events (pure, unit-tested).
 //! - `bridge`: the tokio runtime on its own threads, the engine's
 //!   (re)start, and the bounded queue the UI drains; senders request a repaint.
-//! - `settings`: the settings draft over `config.toml`; `history`: finished
-//!   transfers in `history.json`; `picker`: file dialogs (rfd) or injected paths.
+//! - `settings`: the settings draft over `config.toml`; `picker`: file
+//!   dialogs (rfd) or injected paths.
 
 mod app;
 mod bridge;
+mod home;
 mod model;
 mod panels;
 mod picker;
@@ -53,13 +56,7 @@ pub fn run(options: GuiOptions) -> Result<(), String> {
     eframe::run_native(
         "p2p-share",
         native,
-        Box::new(move |cc| {
-            Ok(Box::new(GuiApp::new(
-                options,
-                Box::new(SystemPicker),
-                &cc.egui_ctx,
-            )))
-        }),
+        Box::new(move |cc| Ok(Box::new(GuiApp::new(options, picker(), &cc.egui_ctx)))),
     )
     .map_err(|e| {
         // winit's errors name a source file of the machine that built us:
@@ -70,6 +67,17 @@ pub fn run(options: GuiOptions) -> Result<(), String> {
             other => format!("cannot open the window: {other}"),
         }
     })
+}
+
+/// The system's file dialogs; or, for scripted demos (scripts/screenshot.sh),
+/// the paths in `P2P_PICK_PATHS` (separated as in `PATH`) as every pick.
+fn picker() -> Box<dyn Picker> {
+    match std::env::var_os("P2P_PICK_PATHS") {
+        Some(list) => Box::new(FixedPicker {
+            paths: std::env::split_paths(&list).collect(),
+        }),
+        None => Box::new(SystemPicker),
+    }
 }
 
 /// What a person is told when the app cannot open a window.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use p2p_client::config::{FileConfig, Flags};
 use p2p_client::dirs::Dirs;
 use p2p_client::gui::{FixedPicker, GuiApp, GuiOptions, RowState, short_id};
@@ -411,6 +411,75 @@ fn a_text_written_in_the_app_is_shown_to_the_peer_who_accepts_it_with_copy() {
     });
     // Nothing was saved.
     assert_eq!(std::fs::read_dir(bob.downloads.path()).unwrap().count(), 0);
+}
+
+/// Two devices ticked, then "Choose files…": one send to both, each with
+/// its own offer and row.
+#[test]
+fn files_sent_to_two_ticked_devices_arrive_at_both() {
+    let server = Server::start();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("plan.txt");
+    std::fs::write(&file, b"the plan for everyone").unwrap();
+    let mut alice = app("Alice", Some(server.url()), vec![file.clone()]);
+    let mut bob = app("Bob", Some(server.url()), Vec::new());
+    let mut carol = app("Carol", Some(server.url()), Vec::new());
+    step_until(
+        &mut [&mut alice, &mut bob, &mut carol],
+        "three peers",
+        |apps| apps[0].harness.state().model().peers.len() == 2,
+    );
+    // Nothing ticked: the drop zone's buttons wait for a choice.
+    assert!(
+        alice
+            .harness
+            .get_by_label("Choose files…")
+            .accesskit_node()
+            .is_disabled()
+    );
+    alice.harness.get_by_label("Select Bob").click_accesskit();
+    alice.harness.get_by_label("Select Carol").click_accesskit();
+    step_until(&mut [&mut alice], "the selection", |apps| {
+        apps[0]
+            .harness
+            .query_by_label_contains("to send them to 2 devices")
+            .is_some()
+    });
+    alice
+        .harness
+        .get_by_label("Choose files…")
+        .click_accesskit();
+    step_until(
+        &mut [&mut alice, &mut bob, &mut carol],
+        "two offers",
+        |apps| {
+            apps[1].harness.query_by_label("Accept").is_some()
+                && apps[2].harness.query_by_label("Accept").is_some()
+        },
+    );
+    bob.harness.get_by_label("Accept").click_accesskit();
+    carol.harness.get_by_label("Accept").click_accesskit();
+    step_until(
+        &mut [&mut alice, &mut bob, &mut carol],
+        "both sends",
+        |apps| {
+            apps[0]
+                .harness
+                .state()
+                .model()
+                .transfers
+                .iter()
+                .filter(|t| matches!(t.state, RowState::Done(_)))
+                .count()
+                == 2
+        },
+    );
+    for receiver in [&bob, &carol] {
+        assert_eq!(
+            std::fs::read(receiver.downloads.path().join("plan.txt")).unwrap(),
+            b"the plan for everyone"
+        );
+    }
 }
 
 /// With no server the share box shows the ticket, its QR code and copy

@@ -62,6 +62,8 @@ pub struct GuiApp {
     share: Option<panels::ShareView>,
     /// The text being written, if the box is open.
     compose: Option<super::text::Compose>,
+    /// Devices ticked for the next send.
+    selected: std::collections::BTreeSet<String>,
 }
 
 impl GuiApp {
@@ -120,6 +122,7 @@ impl GuiApp {
             dropped: None,
             share: None,
             compose: None,
+            selected: std::collections::BTreeSet::new(),
         };
         apply_theme(ctx, app.settings.theme.as_deref());
         app.restart_engine();
@@ -288,13 +291,28 @@ impl GuiApp {
                 } else {
                     PickKind::Files
                 };
-                self.pick(kind, PickPurpose::SendTo(peer));
+                self.pick(kind, PickPurpose::SendTo(vec![peer]));
             }
-            UiCommand::SendDropped(peer) => {
+            UiCommand::PickAndSendSelected { folder } => {
+                let kind = if folder {
+                    PickKind::Folder
+                } else {
+                    PickKind::Files
+                };
+                let peers = self.selected.iter().cloned().collect();
+                self.pick(kind, PickPurpose::SendTo(peers));
+            }
+            UiCommand::SendDropped(peers) => {
                 if let Some(paths) = self.dropped.take() {
-                    self.send_to(&peer, paths);
+                    self.send_to_each(peers, actions::Outgoing::Files(paths));
                 }
             }
+            UiCommand::ToggleSelect(peer) => {
+                if !self.selected.remove(&peer) {
+                    self.selected.insert(peer);
+                }
+            }
+            UiCommand::ClearSelection => self.selected.clear(),
             UiCommand::DiscardDropped => self.dropped = None,
             UiCommand::Decide {
                 transfer_id,
@@ -343,15 +361,15 @@ impl GuiApp {
                 }
             }
             UiCommand::CloseShare => self.share = None,
-            UiCommand::ComposeText(peer) => {
+            UiCommand::ComposeText(peers) => {
                 self.compose = Some(super::text::Compose {
-                    peer,
+                    peers,
                     text: String::new(),
                 });
             }
-            UiCommand::SendText { peer, text } => {
+            UiCommand::SendText { peers, text } => {
                 self.compose = None;
-                self.send_text_to(&peer, text);
+                self.send_to_each(peers, actions::Outgoing::Text(text));
             }
             UiCommand::CloseCompose => self.compose = None,
             UiCommand::CloseText(transfer_id) => {
@@ -377,36 +395,66 @@ impl GuiApp {
             self.dropped = Some(dropped);
         }
         let me = self.peer_id().map(|p| p.to_string()).unwrap_or_default();
+        // Taken out while `name_of` borrows the app; put back below.
+        let mut code_input = std::mem::take(&mut self.code_input);
+        self.selected.retain(|p| self.model.peers.contains_key(p));
+        let name = self
+            .settings
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(default_name);
         let mut commands = Vec::new();
-        commands.extend(panels::top_bar(ui, &me, &self.model, &mut self.code_input));
-        for notice in self.notices.iter().rev().take(3) {
-            let color = if notice.error {
-                ui.visuals().error_fg_color
-            } else {
-                ui.visuals().text_color()
-            };
-            ui.label(egui::RichText::new(&notice.text).color(color));
-        }
-        ui.separator();
+        let home = super::home::Home {
+            name: &name,
+            me: &me,
+            model: &self.model,
+            selected: &self.selected,
+            dropping,
+        };
         let name_of = |peer: &str| self.name_of(peer);
-        ui.columns(2, |columns| {
-            commands.extend(panels::peer_list(&mut columns[0], &self.model, dropping));
-            commands.extend(panels::transfers(&mut columns[1], &self.model, &name_of));
-        });
-        if !self.history.is_empty() {
-            ui.collapsing(format!("History ({})", self.history.len()), |ui| {
-                for entry in self.history.iter().rev().take(20) {
-                    ui.label(format!(
-                        "{} {}, {} with {}: {}",
-                        entry.direction,
-                        count(entry.files, "file"),
-                        indicatif::HumanBytes(entry.bytes),
-                        short_id(&entry.peer),
-                        entry.outcome
-                    ));
+        egui::Panel::top("header")
+            .frame(egui::Frame::new().inner_margin(egui::Margin::symmetric(14, 10)))
+            .show(ui, |ui| {
+                commands.extend(super::home::header(ui, &home));
+                for notice in self.notices.iter().rev().take(3) {
+                    let color = if notice.error {
+                        ui.visuals().error_fg_color
+                    } else {
+                        ui.visuals().text_color()
+                    };
+                    ui.label(egui::RichText::new(&notice.text).color(color));
                 }
             });
-        }
+        egui::Panel::left("devices")
+            .resizable(true)
+            .default_size(330.0)
+            .size_range(240.0..=480.0)
+            .frame(egui::Frame::new().inner_margin(egui::Margin::symmetric(14, 10)))
+            .show(ui, |ui| commands.extend(super::home::devices(ui, &home)));
+        let history = &self.history;
+        egui::CentralPanel::default()
+            .frame(egui::Frame::new().inner_margin(egui::Margin::symmetric(16, 10)))
+            .show(ui, |ui| {
+                commands.extend(super::home::send_area(ui, &home, &name_of, &mut code_input));
+                ui.add_space(10.0);
+                commands.extend(panels::transfers(ui, home.model, &name_of));
+                if !history.is_empty() {
+                    ui.collapsing(format!("History ({})", history.len()), |ui| {
+                        for entry in history.iter().rev().take(20) {
+                            ui.label(format!(
+                                "{} {}, {} with {}: {}",
+                                entry.direction,
+                                count(entry.files, "file"),
+                                indicatif::HumanBytes(entry.bytes),
+                                short_id(&entry.peer),
+                                entry.outcome
+                            ));
+                        }
+                    });
+                }
+            });
+        self.code_input = code_input;
         // A drop onto a peer row was handled there; otherwise ask which peer.
         let dropped_on_row = commands
             .iter()
@@ -433,7 +481,10 @@ impl GuiApp {
             commands.extend(panels::settings_window(&ctx, draft));
         }
         if let Some(compose) = &self.compose {
-            let to = self.name_of(&compose.peer);
+            let to = match &compose.peers[..] {
+                [one] => self.name_of(one),
+                many => format!("{} devices", many.len()),
+            };
             if let Some(compose) = self.compose.as_mut() {
                 commands.extend(super::text::compose_window(&ctx, compose, &to));
             }
@@ -477,6 +528,7 @@ fn apply_theme(ctx: &egui::Context, theme: Option<&str>) {
         Some("dark") => egui::ThemePreference::Dark,
         _ => egui::ThemePreference::System,
     });
+    super::home::style(ctx);
 }
 
 /// Shows a folder in the platform's file manager.

@@ -39,8 +39,8 @@ pub(crate) enum AppMsg {
 /// Why the picker was opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PickPurpose {
-    /// Send to this peer.
-    SendTo(String),
+    /// Send to these peers.
+    SendTo(Vec<String>),
     /// Send with a share code.
     Share,
     /// Choose the download folder.

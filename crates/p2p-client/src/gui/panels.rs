@@ -4,7 +4,7 @@
 use eframe::egui::{self, RichText};
 use indicatif::{HumanBytes, HumanDuration};
 
-use super::model::{Model, OfferView, RowState, ServerState, TransferRow, short_id};
+use super::model::{Model, OfferView, RowState, TransferRow, short_id};
 use super::settings::Draft;
 use crate::event::{Direction, count};
 
@@ -14,8 +14,14 @@ use crate::event::{Direction, count};
 pub(crate) enum UiCommand {
     /// Open the picker (files, or a folder), then send to this peer.
     PickAndSend { peer: String, folder: bool },
-    /// Send dropped files to this peer.
-    SendDropped(String),
+    /// Send dropped files to these peers.
+    SendDropped(Vec<String>),
+    /// Tick or untick a device for the next send.
+    ToggleSelect(String),
+    /// Untick every device.
+    ClearSelection,
+    /// Open the picker, then send to the ticked devices.
+    PickAndSendSelected { folder: bool },
     /// Forget dropped files.
     DiscardDropped,
     /// Answer an offer.
@@ -45,158 +51,14 @@ pub(crate) enum UiCommand {
     Untrust(String),
     /// Close the share-code box.
     CloseShare,
-    /// Open the box to write a text to this peer.
-    ComposeText(String),
-    /// Send a text to a peer.
-    SendText { peer: String, text: String },
+    /// Open the box to write a text to these peers.
+    ComposeText(Vec<String>),
+    /// Send a text to peers.
+    SendText { peers: Vec<String>, text: String },
     /// Close the text box.
     CloseCompose,
     /// Close a received text's window.
     CloseText(String),
-}
-
-/// The top bar: who we are, the server, and the code buttons.
-pub(crate) fn top_bar(
-    ui: &mut egui::Ui,
-    me: &str,
-    model: &Model,
-    code_input: &mut String,
-) -> Vec<UiCommand> {
-    let mut out = Vec::new();
-    ui.horizontal_wrapped(|ui| {
-        ui.heading("p2p-share");
-        ui.separator();
-        ui.label(format!(
-            "You: {}",
-            if me.is_empty() {
-                "starting…".into()
-            } else {
-                short_id(me)
-            }
-        ));
-        ui.separator();
-        let (text, color) = match &model.server {
-            ServerState::None => (
-                "LAN only (no signal server)".to_owned(),
-                ui.visuals().weak_text_color(),
-            ),
-            ServerState::Connecting => (
-                "Connecting to the signal server…".to_owned(),
-                ui.visuals().weak_text_color(),
-            ),
-            ServerState::Connected => (
-                "Signal server connected".to_owned(),
-                egui::Color32::from_rgb(60, 160, 80),
-            ),
-            ServerState::Down(why) => (
-                format!("Signal server unreachable: {why}"),
-                ui.visuals().warn_fg_color,
-            ),
-        };
-        ui.label(RichText::new(text).color(color));
-        if !model.listen_failed.is_empty() {
-            ui.separator();
-            ui.label(
-                RichText::new(format!(
-                    "Cannot listen on {} address(es); the others work",
-                    model.listen_failed.len()
-                ))
-                .color(ui.visuals().warn_fg_color),
-            )
-            .on_hover_text(model.listen_failed.join("\n"));
-        }
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            if ui.button("Settings").clicked() {
-                out.push(UiCommand::ToggleSettings);
-            }
-        });
-    });
-    ui.horizontal(|ui| {
-        if ui.button("Send with a code…").clicked() {
-            out.push(UiCommand::ShareWithCode);
-        }
-        ui.separator();
-        ui.label("Receive with a code:");
-        let edit = ui.add(
-            egui::TextEdit::singleline(code_input)
-                .hint_text("7-tiger-violin-amber or ticket")
-                .desired_width(220.0),
-        );
-        let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        if (ui.button("Receive").clicked() || entered) && !code_input.trim().is_empty() {
-            out.push(UiCommand::ReceiveWithCode);
-        }
-    });
-    out
-}
-
-/// The peer list with a "Send files…" button per peer. Files dropped on a
-/// row go to that peer.
-pub(crate) fn peer_list(ui: &mut egui::Ui, model: &Model, dropping: bool) -> Vec<UiCommand> {
-    let mut out = Vec::new();
-    ui.heading("Peers");
-    if model.peers.is_empty() {
-        ui.label("No peers yet. Others appear here when they run p2p-share on your network or in your server room.");
-    }
-    egui::ScrollArea::vertical()
-        .id_salt("peers")
-        .show(ui, |ui| {
-            for row in model.peers.values() {
-                let frame = egui::Frame::group(ui.style());
-                let response = frame
-                    .show(ui, |ui| {
-                        ui.horizontal(|ui| {
-                            ui.vertical(|ui| {
-                                ui.label(RichText::new(row.label()).strong());
-                                ui.label(
-                                    RichText::new(format!(
-                                        "{} · {} · online",
-                                        short_id(&row.peer),
-                                        row.reach()
-                                    ))
-                                    .weak(),
-                                );
-                            });
-                            ui.with_layout(
-                                egui::Layout::right_to_left(egui::Align::Center),
-                                |ui| {
-                                    if ui.button("Send text…").clicked() {
-                                        out.push(UiCommand::ComposeText(row.peer.clone()));
-                                    }
-                                    if ui.button("Send folder…").clicked() {
-                                        out.push(UiCommand::PickAndSend {
-                                            peer: row.peer.clone(),
-                                            folder: true,
-                                        });
-                                    }
-                                    if ui.button("Send files…").clicked() {
-                                        out.push(UiCommand::PickAndSend {
-                                            peer: row.peer.clone(),
-                                            folder: false,
-                                        });
-                                    }
-                                },
-                            );
-                        });
-                    })
-                    .response;
-                if dropping && response.contains_pointer() {
-                    ui.painter().rect_stroke(
-                        response.rect,
-                        4.0,
-                        ui.visuals().selection.stroke,
-                        egui::StrokeKind::Inside,
-                    );
-                }
-                if dropping
-                    && response.contains_pointer()
-                    && ui.input(|i| !i.raw.dropped_files.is_empty())
-                {
-                    out.push(UiCommand::SendDropped(row.peer.clone()));
-                }
-            }
-        });
-    out
 }
 
 /// Asks which peer gets files dropped onto the window.
@@ -213,7 +75,7 @@ pub(crate) fn drop_target(ctx: &egui::Context, model: &Model, count: usize) -> V
                     .button(format!("{} ({})", row.label(), short_id(&row.peer)))
                     .clicked()
                 {
-                    out.push(UiCommand::SendDropped(row.peer.clone()));
+                    out.push(UiCommand::SendDropped(vec![row.peer.clone()]));
                 }
             }
             if model.peers.is_empty() {
@@ -268,7 +130,9 @@ pub(crate) fn offer_dialog(
                     accept,
                     always: *always,
                 };
-                if ui.button("Accept").clicked() {
+                let accept = egui::Button::new(RichText::new("Accept").color(egui::Color32::WHITE))
+                    .fill(super::home::ACCENT);
+                if ui.add(accept).clicked() {
                     out.push(decide(true));
                 }
                 if ui.button("Decline").clicked() {
@@ -341,7 +205,12 @@ fn transfer_row(
             let eta = row
                 .eta()
                 .map_or_else(|| "–".into(), |d| HumanDuration(d).to_string());
-            ui.add(egui::ProgressBar::new(row.fraction()).show_percentage());
+            let percent = format!("{:.0}%", row.fraction() * 100.0);
+            ui.add(
+                egui::ProgressBar::new(row.fraction())
+                    .fill(super::home::ACCENT)
+                    .text(RichText::new(percent).color(egui::Color32::WHITE)),
+            );
             ui.horizontal(|ui| {
                 ui.label(format!(
                     "{} of {} · {}/s · {} left",
@@ -395,7 +264,7 @@ pub(crate) struct ShareView {
 }
 
 /// Screen pixels per QR module.
-const QR_MODULE_PX: f32 = 4.0;
+const QR_MODULE_PX: f32 = 3.0;
 
 impl ShareView {
     /// The share's view; the QR code is drawn into a texture once.
@@ -430,7 +299,11 @@ impl ShareView {
 pub(crate) fn share_box(ctx: &egui::Context, share: &ShareView) -> Vec<UiCommand> {
     let mut out = Vec::new();
     let (code, ticket) = (share.code.as_deref(), share.ticket.as_str());
-    egui::Window::new("Send with a code").collapsible(false).show(ctx, |ui| {
+    egui::Window::new("Send with a code")
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+        .show(ctx, |ui| {
         match code {
             Some(code) => {
                 ui.label("Give the receiver this code:");

@@ -9,8 +9,8 @@ use super::panels::UiCommand;
 /// A text being written to a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Compose {
-    /// The receiver.
-    pub(crate) peer: String,
+    /// The receivers.
+    pub(crate) peers: Vec<String>,
     /// What is written so far (pasting with Ctrl+V works as in any field).
     pub(crate) text: String,
 }
@@ -54,7 +54,7 @@ pub(crate) fn compose_window(
                     .clicked()
                 {
                     out.push(UiCommand::SendText {
-                        peer: compose.peer.clone(),
+                        peers: compose.peers.clone(),
                         text: compose.text.clone(),
                     });
                 }

@@ -12,7 +12,7 @@ use crate::gui::model::short_id;
 use crate::gui::picker::PickKind;
 
 /// What a send carries.
-enum Outgoing {
+pub(super) enum Outgoing {
     Files(Vec<PathBuf>),
     Text(String),
 }
@@ -69,7 +69,7 @@ impl GuiApp {
 
     pub(super) fn on_picked(&mut self, purpose: PickPurpose, paths: Vec<PathBuf>) {
         match purpose {
-            PickPurpose::SendTo(peer) => self.send_to(&peer, paths),
+            PickPurpose::SendTo(peers) => self.send_to_each(peers, Outgoing::Files(paths)),
             PickPurpose::Share => self.share_with_code(paths),
             PickPurpose::DownloadDir => {
                 if let (Some(draft), Some(dir)) = (self.draft.as_mut(), paths.into_iter().next()) {
@@ -81,45 +81,77 @@ impl GuiApp {
 
     /// Sends `paths` to `peer` in the background; events show the progress.
     pub fn send_to(&mut self, peer: &str, paths: Vec<PathBuf>) {
-        self.send_outgoing(peer, Outgoing::Files(paths));
+        self.send_to_each(vec![peer.to_owned()], Outgoing::Files(paths));
     }
 
     /// Sends a text to `peer` in the background.
     pub fn send_text_to(&mut self, peer: &str, text: String) {
-        self.send_outgoing(peer, Outgoing::Text(text));
+        self.send_to_each(vec![peer.to_owned()], Outgoing::Text(text));
     }
 
-    fn send_outgoing(&mut self, peer: &str, outgoing: Outgoing) {
+    /// Sends to every peer in `peers` at once: files are hashed once, each
+    /// peer gets its own offer, and one failing does not stop the others.
+    pub(super) fn send_to_each(&mut self, peers: Vec<String>, outgoing: Outgoing) {
         let Some((engine, ui)) = self.online() else {
             return;
         };
-        let Ok(peer_id) = peer.parse::<PeerId>() else {
+        let targets: Vec<(PeerId, String)> = peers
+            .iter()
+            .filter_map(|p| Some((p.parse::<PeerId>().ok()?, self.name_of(p))))
+            .collect();
+        if targets.is_empty() {
             return;
-        };
-        let name = self.name_of(peer);
+        }
         self.spawn(async move {
-            let sent = match engine.find_peer(peer_id, Vec::new()).await {
-                Ok(addrs) => match outgoing {
-                    Outgoing::Files(paths) => engine.send(peer_id, addrs, paths).await,
-                    Outgoing::Text(text) => engine.send_text(peer_id, addrs, text).await,
-                },
-                Err(e) => Err(e),
+            let scanned = match outgoing {
+                Outgoing::Files(paths) => engine.scan(paths).await,
+                Outgoing::Text(text) => crate::files::scan::Scanned::text(text)
+                    .map_err(crate::engine::EngineError::from),
             };
-            if let Err(e) = sent {
-                // Declines and transfer failures already show in the transfer row.
-                if !matches!(
-                    e,
-                    crate::engine::EngineError::Declined(_)
-                        | crate::engine::EngineError::Transfer { .. }
-                        | crate::engine::EngineError::Cancelled
-                ) {
+            let scanned = match scanned {
+                Ok(scanned) => scanned,
+                Err(e) => {
                     ui.send(AppMsg::Notice {
                         error: true,
-                        text: format!("Sending to {name} failed: {e}"),
+                        text: format!("Cannot send: {e}"),
                     })
                     .await;
+                    return;
                 }
-            }
+            };
+            let sends = targets.into_iter().enumerate().map(|(i, (peer, name))| {
+                let engine = engine.clone();
+                let ui = ui.clone();
+                let scanned = if i == 0 {
+                    Ok(scanned.clone())
+                } else {
+                    scanned.renewed()
+                };
+                async move {
+                    let sent = match (scanned, engine.find_peer(peer, Vec::new()).await) {
+                        (Ok(scanned), Ok(addrs)) => engine.send_scanned(peer, addrs, scanned).await,
+                        (Err(e), _) => Err(e.into()),
+                        (_, Err(e)) => Err(e),
+                    };
+                    // Declines and transfer failures already show in the
+                    // transfer row.
+                    if let Err(e) = sent
+                        && !matches!(
+                            e,
+                            crate::engine::EngineError::Declined(_)
+                                | crate::engine::EngineError::Transfer { .. }
+                                | crate::engine::EngineError::Cancelled
+                        )
+                    {
+                        ui.send(AppMsg::Notice {
+                            error: true,
+                            text: format!("Sending to {name} failed: {e}"),
+                        })
+                        .await;
+                    }
+                }
+            });
+            futures::future::join_all(sends).await;
         });
     }
 
