@@ -442,3 +442,69 @@ fn a_waiting_receiver_takes_two_senders_at_once() {
     }
     receiving.kill();
 }
+
+#[test]
+fn receive_stdout_writes_the_one_verified_file_to_standard_output_and_keeps_nothing() {
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("backup.tar");
+    random_file(&file, 3_000_000, 31);
+    let (sending, ticket) = common::share(&sender, &[&file]);
+    let spool = tempfile::tempdir().unwrap();
+    let out = receiver
+        .human_command()
+        .args(["receive", &ticket, "--stdout", "--yes"])
+        .env("TMPDIR", spool.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        out.stdout == std::fs::read(&file).unwrap(),
+        "stdout is not the file"
+    );
+    assert!(stderr.contains("Received 1 file"), "{stderr}");
+    // Nothing saved, and the spool folder is gone.
+    assert_eq!(std::fs::read_dir(receiver.dl()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
+    let (code, stderr, _) = sending.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn receive_stdout_refuses_a_folder_and_needs_a_code() {
+    let sender = Peer::new();
+    let receiver = Peer::new();
+    let src = tempfile::tempdir().unwrap();
+    let folder = src.path().join("photos");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("a.jpg"), b"a").unwrap();
+    std::fs::write(folder.join("b.jpg"), b"b").unwrap();
+    let (sending, ticket) = common::share(&sender, &[&folder]);
+    let out = receiver
+        .human_command()
+        .args(["receive", &ticket, "--stdout", "--yes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--stdout takes a single file; the sender offers 2 files in 1 folder"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let (code, _, events) = sending.finish();
+    assert_eq!(code, Some(1));
+    assert!(
+        events.iter().any(|e| e["event"] == "declined"),
+        "{events:?}"
+    );
+
+    let out = receiver
+        .human_command()
+        .args(["receive", "--stdout"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

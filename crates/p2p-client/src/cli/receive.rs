@@ -1,6 +1,6 @@
 //! `p2p-client receive`.
 
-use std::io::BufRead as _;
+use std::io::{BufRead as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,6 +30,11 @@ pub(crate) struct ReceiveArgs {
     /// (for `send --to`).
     #[arg(long)]
     qr: bool,
+
+    /// Write the single file received to standard output (after it was
+    /// verified) instead of saving it, e.g. `receive CODE --stdout | tar x`.
+    #[arg(long, conflicts_with_all = ["dir", "qr"])]
+    stdout: bool,
 }
 
 pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<ExitCode> {
@@ -43,8 +48,22 @@ pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<Exit
     } else {
         Inbound::Anyone
     };
-    let (engine, mut events) = setup.engine(args.dir.clone(), args.yes, inbound).await?;
-    let mut renderer = Renderer::new(setup.json).with_qr(args.qr);
+    let spool = if args.stdout {
+        if secret.is_none() || setup.json {
+            eprintln!("error: --stdout needs the sender's code or ticket, and no --json");
+            return Ok(ExitCode::from(2));
+        }
+        Some(Spool::new()?)
+    } else {
+        None
+    };
+    let dir = spool.as_ref().map(|s| s.dir.clone()).or(args.dir.clone());
+    // With --stdout the offer is checked here before it is accepted.
+    let auto_accept = args.yes && spool.is_none();
+    let (engine, mut events) = setup.engine(dir, auto_accept, inbound).await?;
+    let mut renderer = Renderer::new(setup.json)
+        .with_qr(args.qr)
+        .with_stdout_for_data(args.stdout);
     let once = secret.is_some();
     let mut sender = None;
     if let Some(secret) = secret {
@@ -74,7 +93,12 @@ pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<Exit
         }
         renderer.show_qr(&engine.peer_id().to_string());
     }
-    let code = serve(&engine, &mut events, &mut renderer, args.yes, once).await;
+    let mode = Mode {
+        yes: args.yes,
+        once,
+        spool: spool.as_ref(),
+    };
+    let code = serve(&engine, &mut events, &mut renderer, &mode).await;
     // Let our last answer (result, decline) reach the sender before leaving.
     if let Some(sender) = sender {
         engine
@@ -85,14 +109,24 @@ pub(crate) async fn run(setup: &Setup, args: ReceiveArgs) -> anyhow::Result<Exit
     code
 }
 
+/// How `serve` handles offers.
+struct Mode<'a> {
+    /// Accept without asking.
+    yes: bool,
+    /// One transfer, then exit.
+    once: bool,
+    /// `--stdout`: where the one file lands before it goes to stdout.
+    spool: Option<&'a Spool>,
+}
+
 /// Handles events until one transfer ends (`once`) or Ctrl-C.
 async fn serve(
     engine: &Engine,
     events: &mut tokio::sync::mpsc::Receiver<Event>,
     renderer: &mut Renderer,
-    yes: bool,
-    once: bool,
+    mode: &Mode<'_>,
 ) -> anyhow::Result<ExitCode> {
+    let (yes, once) = (mode.yes, mode.once);
     loop {
         let event = tokio::select! {
             event = events.recv() => match event {
@@ -102,6 +136,38 @@ async fn serve(
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::from(INTERRUPTED)),
         };
         renderer.on(&event);
+        if let Some(spool) = mode.spool {
+            match &event {
+                Event::OfferReceived {
+                    transfer_id,
+                    files,
+                    folders,
+                    text_chars: None,
+                    ..
+                } if *files != 1 || *folders > 0 => {
+                    engine.decide(transfer_id, false);
+                    bail!(
+                        "--stdout takes a single file; the sender offers {}{}",
+                        count(*files, "file"),
+                        if *folders > 0 {
+                            format!(" in {}", count(*folders, "folder"))
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                Event::OfferReceived { transfer_id, .. } if yes => {
+                    engine.decide(transfer_id, true);
+                    continue;
+                }
+                Event::TransferDone { summary, .. } => {
+                    let name = summary.saved.first().cloned().unwrap_or_default();
+                    spool.write_out(&name).await?;
+                    return Ok(ExitCode::SUCCESS);
+                }
+                _ => {}
+            }
+        }
         match &event {
             Event::OfferReceived {
                 transfer_id,
@@ -151,6 +217,50 @@ async fn serve(
             Event::TransferFailed { error, .. } if once => bail!("{error}"),
             Event::Declined { reason, .. } if once => bail!("{reason}"),
             _ => {}
+        }
+    }
+}
+
+/// `receive --stdout`: a folder of our own for the one file, removed at
+/// the end (on failure too); the file goes to stdout only once verified.
+struct Spool {
+    dir: PathBuf,
+}
+
+impl Spool {
+    fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "p2p-share-stdout-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir(&dir).with_context(|| {
+            format!("cannot make a folder in {}", std::env::temp_dir().display())
+        })?;
+        Ok(Self { dir })
+    }
+
+    /// Copies the verified file `name` to stdout.
+    async fn write_out(&self, name: &str) -> anyhow::Result<()> {
+        let path = self.dir.join(name);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut file = std::fs::File::open(&path)
+                .with_context(|| format!("cannot read the received {}", path.display()))?;
+            let mut out = std::io::stdout().lock();
+            std::io::copy(&mut file, &mut out)
+                .and_then(|_| out.flush())
+                .context("cannot write to standard output (closed?)")?;
+            Ok(())
+        })
+        .await
+        .context("the copy to standard output was interrupted")?
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove the spool folder");
         }
     }
 }

@@ -19,6 +19,9 @@ pub(crate) struct Renderer {
     held_since: Option<Instant>,
     /// Show a share's ticket (or our peer ID) as a QR code too.
     qr: bool,
+    /// Stdout carries data (`receive --stdout`): lines for a person go to
+    /// stderr.
+    stdout_is_data: bool,
 }
 
 /// Frequent JSON lines (`file_done`, `progress`) are written together, at
@@ -59,7 +62,14 @@ impl Renderer {
             held: String::new(),
             held_since: None,
             qr: false,
+            stdout_is_data: false,
         }
+    }
+
+    /// Keeps stdout for data: every line for a person goes to stderr.
+    pub(crate) fn with_stdout_for_data(mut self, data: bool) -> Self {
+        self.stdout_is_data = data;
+        self
     }
 
     /// Also shows tickets and peer IDs as QR codes (`--qr`).
@@ -109,7 +119,9 @@ impl Renderer {
 
     /// Prints a line for a person, above any bars (stdout in human mode).
     pub(crate) fn say(&self, line: &str) {
-        if !self.json {
+        if self.stdout_is_data {
+            self.multi.suspend(|| eprintln!("{line}"));
+        } else if !self.json {
             self.multi.suspend(|| println!("{line}"));
         }
     }
