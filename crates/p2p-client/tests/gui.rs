@@ -482,6 +482,87 @@ fn files_sent_to_two_ticked_devices_arrive_at_both() {
     }
 }
 
+/// The app takes offers from two senders in one run: each waits for its
+/// own Accept, and both arrive.
+#[test]
+fn the_app_receives_from_two_senders_at_once() {
+    let server = Server::start();
+    let src = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = ["from-bob.bin", "from-carol.bin"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let file = src.path().join(name);
+            std::fs::write(&file, vec![i as u8 + 1; 3 * 1024 * 1024]).unwrap();
+            file
+        })
+        .collect();
+    let mut alice = app("Alice", Some(server.url()), Vec::new());
+    let mut bob = app("Bob", Some(server.url()), vec![files[0].clone()]);
+    let mut carol = app("Carol", Some(server.url()), vec![files[1].clone()]);
+    step_until(
+        &mut [&mut alice, &mut bob, &mut carol],
+        "three peers",
+        |apps| {
+            apps.iter()
+                .all(|a| a.harness.state().model().peers.len() == 2)
+        },
+    );
+    for sender in [&mut bob, &mut carol] {
+        sender
+            .harness
+            .get_by_label("Select Alice")
+            .click_accesskit();
+    }
+    step_until(&mut [&mut bob, &mut carol], "Alice ticked", |apps| {
+        apps.iter().all(|a| {
+            a.harness
+                .query_by_label_contains("to send them to Alice")
+                .is_some()
+        })
+    });
+    for sender in [&mut bob, &mut carol] {
+        sender
+            .harness
+            .get_by_label("Choose files…")
+            .click_accesskit();
+    }
+    step_until(
+        &mut [&mut alice, &mut bob, &mut carol],
+        "both offers",
+        |apps| apps[0].harness.state().model().offers.len() == 2,
+    );
+    for _ in 0..2 {
+        step_until(&mut [&mut alice], "the offer dialog", |apps| {
+            apps[0].harness.query_by_label("Accept").is_some()
+        });
+        alice.harness.get_by_label("Accept").click_accesskit();
+        alice.harness.step();
+        alice.harness.step();
+    }
+    step_until(
+        &mut [&mut alice, &mut bob, &mut carol],
+        "both files",
+        |apps| {
+            apps[0]
+                .harness
+                .state()
+                .model()
+                .transfers
+                .iter()
+                .filter(|t| matches!(t.state, RowState::Done(_)))
+                .count()
+                == 2
+        },
+    );
+    for file in &files {
+        assert_eq!(
+            std::fs::read(alice.downloads.path().join(file.file_name().unwrap())).unwrap(),
+            std::fs::read(file).unwrap()
+        );
+    }
+}
+
 /// With no server the share box shows the ticket, its QR code and copy
 /// buttons; a CLI receiver with that ticket gets the file.
 #[test]
@@ -528,6 +609,64 @@ fn the_share_box_shows_the_ticket_as_a_qr_code_and_a_cli_receiver_fetches_with_i
         std::fs::read(downloads.path().join("report.pdf")).unwrap(),
         b"quarterly figures"
     );
+}
+
+/// The share box for two receivers: both fetch with the same ticket.
+#[test]
+fn a_share_for_two_receivers_serves_both_with_one_ticket() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("menu.pdf");
+    std::fs::write(&file, b"soup, bread, cake").unwrap();
+    let mut solo = app("Solo", None, vec![file.clone()]);
+    step_until(&mut [&mut solo], "the engine", |apps| {
+        apps[0].harness.state().peer_id().is_some()
+    });
+    let field = solo.harness.get_by_label("receiver");
+    field.focus();
+    field.type_text("2");
+    solo.harness.key_press(eframe::egui::Key::Enter);
+    step_until(&mut [&mut solo], "two receivers", |apps| {
+        apps[0].harness.query_by_label("receivers").is_some()
+    });
+    solo.harness
+        .get_by_label("Send with a code…")
+        .click_accesskit();
+    step_until(&mut [&mut solo], "the share box", |apps| {
+        apps[0].harness.state().share_ticket().is_some()
+    });
+    let ticket = solo.harness.state().share_ticket().unwrap().to_owned();
+    // Two get the file; the third finds the ticket used up.
+    for round in 0..3 {
+        let config = tempfile::tempdir().unwrap();
+        let downloads = tempfile::tempdir().unwrap();
+        let mut receiver = std::process::Command::new(env!("CARGO_BIN_EXE_p2p-client"))
+            .args([
+                "--no-mdns",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--config-dir",
+            ])
+            .arg(config.path())
+            .args(["receive", &ticket, "--yes", "--dir"])
+            .arg(downloads.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut status = None;
+        step_until(&mut [&mut solo], "a CLI receiver", |_| {
+            status = receiver.try_wait().unwrap();
+            status.is_some()
+        });
+        if round == 2 {
+            assert!(!status.unwrap().success());
+            break;
+        }
+        assert!(status.unwrap().success());
+        assert_eq!(
+            std::fs::read(downloads.path().join("menu.pdf")).unwrap(),
+            b"soup, bread, cake"
+        );
+    }
 }
 
 #[test]

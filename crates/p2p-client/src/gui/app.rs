@@ -64,6 +64,8 @@ pub struct GuiApp {
     compose: Option<super::text::Compose>,
     /// Devices ticked for the next send.
     selected: std::collections::BTreeSet<String>,
+    /// Receivers the next share serves.
+    share_receivers: u32,
 }
 
 impl GuiApp {
@@ -123,6 +125,7 @@ impl GuiApp {
             share: None,
             compose: None,
             selected: std::collections::BTreeSet::new(),
+            share_receivers: 1,
         };
         apply_theme(ctx, app.settings.theme.as_deref());
         app.restart_engine();
@@ -397,6 +400,7 @@ impl GuiApp {
         let me = self.peer_id().map(|p| p.to_string()).unwrap_or_default();
         // Taken out while `name_of` borrows the app; put back below.
         let mut code_input = std::mem::take(&mut self.code_input);
+        let mut share_receivers = self.share_receivers;
         self.selected.retain(|p| self.model.peers.contains_key(p));
         let name = self
             .settings
@@ -436,7 +440,13 @@ impl GuiApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::new().inner_margin(egui::Margin::symmetric(16, 10)))
             .show(ui, |ui| {
-                commands.extend(super::home::send_area(ui, &home, &name_of, &mut code_input));
+                commands.extend(super::home::send_area(
+                    ui,
+                    &home,
+                    &name_of,
+                    &mut code_input,
+                    &mut share_receivers,
+                ));
                 ui.add_space(10.0);
                 commands.extend(panels::transfers(ui, home.model, &name_of));
                 if !history.is_empty() {
@@ -455,6 +465,7 @@ impl GuiApp {
                 }
             });
         self.code_input = code_input;
+        self.share_receivers = share_receivers;
         // A drop onto a peer row was handled there; otherwise ask which peer.
         let dropped_on_row = commands
             .iter()

@@ -255,6 +255,7 @@ pub(crate) fn send_area(
     home: &Home<'_>,
     name_of: &dyn Fn(&str) -> String,
     code_input: &mut String,
+    receivers: &mut u32,
 ) -> Vec<UiCommand> {
     let mut out = Vec::new();
     let targets: Vec<String> = home.selected.iter().cloned().collect();
@@ -337,7 +338,21 @@ pub(crate) fn send_area(
         {
             out.push(UiCommand::ShareWithCode);
         }
-        ui.separator();
+        ui.label("for");
+        let max = protocol::signal::MAX_CODE_CLAIMS;
+        let value = ui
+            .add(egui::DragValue::new(receivers).range(1..=max).speed(0.05))
+            .on_hover_text(
+                "How many receivers the code and ticket serve, each proving it on its own",
+            );
+        let label = ui.label(if *receivers == 1 {
+            "receiver"
+        } else {
+            "receivers"
+        });
+        value.labelled_by(label.id);
+    });
+    ui.horizontal(|ui| {
         ui.label("Receive with a code:");
         let edit = ui.add(
             egui::TextEdit::singleline(code_input)

@@ -159,15 +159,35 @@ impl GuiApp {
         let Some((engine, ui)) = self.online() else {
             return;
         };
+        let receivers = self.share_receivers;
         self.spawn(async move {
-            match engine.share().await {
+            match engine.share_for(receivers).await {
                 Ok(share) => {
                     ui.send(AppMsg::ShareReady {
                         code: share.code.as_ref().map(ToString::to_string),
                         ticket: share.ticket.encode(),
                     })
                     .await;
-                    if let Err(e) = share.send(paths).await {
+                    let failures: Vec<String> = if receivers == 1 {
+                        share
+                            .send(paths)
+                            .await
+                            .err()
+                            .map(|e| e.to_string())
+                            .into_iter()
+                            .collect()
+                    } else {
+                        match engine.scan(paths).await {
+                            Ok(scanned) => share
+                                .send_to_each(scanned)
+                                .await
+                                .into_iter()
+                                .filter_map(|(_, result)| result.err().map(|e| e.to_string()))
+                                .collect(),
+                            Err(e) => vec![e.to_string()],
+                        }
+                    };
+                    for e in failures {
                         ui.send(AppMsg::Notice {
                             error: true,
                             text: format!("Sending with a code failed: {e}"),
