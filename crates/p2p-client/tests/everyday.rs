@@ -403,11 +403,12 @@ fn a_waiting_receiver_takes_two_senders_at_once() {
     let senders: Vec<(Running, std::path::PathBuf)> = (0..2u64)
         .map(|i| {
             let file = src.path().join(format!("part{i}.bin"));
-            random_file(&file, 4_000_000, 20 + i);
+            random_file(&file, 6_000_000, 20 + i);
             let sender = Peer::new();
             let mut cmd = sender.command();
-            // Held to a rate, so that both transfers overlap.
-            cmd.args(["--max-rate", "8M", "send"])
+            // Held to a rate (two seconds each), so that both transfers
+            // overlap even on a loaded machine.
+            cmd.args(["--max-rate", "3M", "send"])
                 .arg(&file)
                 .args(["--to", &addr]);
             (Running::spawn(cmd), file)
