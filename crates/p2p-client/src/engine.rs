@@ -258,6 +258,33 @@ impl Engine {
         send::send_scanned(self, peer, addrs, scanned).await
     }
 
+    /// Sends what [`Engine::scan`] found (or a text) to each of `targets`
+    /// at once: each gets its own offer (a new transfer ID) and result, and
+    /// one declining, failing or being away does not stop the others. The
+    /// results come as each send ends.
+    pub fn send_each(
+        &self,
+        targets: Vec<(PeerId, Vec<Multiaddr>)>,
+        scanned: crate::files::scan::Scanned,
+    ) -> impl futures::Stream<Item = (PeerId, Result<crate::event::Summary, EngineError>)> + '_
+    {
+        let sends = targets.into_iter().enumerate().map(|(i, (peer, addrs))| {
+            let scanned = if i == 0 {
+                Ok(scanned.clone())
+            } else {
+                scanned.renewed()
+            };
+            async move {
+                let sent = async {
+                    let addrs = self.find_peer(peer, addrs).await?;
+                    self.send_scanned(peer, addrs, scanned?).await
+                };
+                (peer, sent.await)
+            }
+        });
+        sends.collect::<futures::stream::FuturesUnordered<_>>()
+    }
+
     /// Offers `text` to `peer`; done when the receiver accepts (it is shown
     /// there, not saved).
     ///
@@ -370,6 +397,18 @@ impl Engine {
     /// Sends an event that may be dropped when the view lags (progress).
     fn emit_lossy(&self, event: Event) {
         let _ = self.inner.events.try_send(event);
+    }
+
+    /// The path of our connection to `peer`; a direct TCP one when the
+    /// network knows none (the connection just closed).
+    ///
+    /// # Errors
+    /// The network stopped.
+    async fn path_to(&self, peer: PeerId) -> Result<crate::PathInfo, crate::NetError> {
+        Ok(self.inner.net.path(peer).await?.unwrap_or(crate::PathInfo {
+            relayed: false,
+            transport: crate::TransportKind::Tcp,
+        }))
     }
 
     /// Connects to a peer found on the LAN, so that identify tells its name

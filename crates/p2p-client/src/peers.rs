@@ -111,3 +111,14 @@ pub fn apply(peers: &mut BTreeMap<String, PeerRow>, event: &Event) -> bool {
         _ => false,
     }
 }
+
+/// The first and last characters of a peer ID.
+pub fn short_id(peer: &str) -> String {
+    let chars: Vec<char> = peer.chars().collect();
+    if chars.len() <= 12 {
+        return peer.to_owned();
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}

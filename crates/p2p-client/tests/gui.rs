@@ -413,6 +413,32 @@ fn a_text_written_in_the_app_is_shown_to_the_peer_who_accepts_it_with_copy() {
     assert_eq!(std::fs::read_dir(bob.downloads.path()).unwrap().count(), 0);
 }
 
+/// `p2p-client receive TICKET --yes` into a folder of its own, while the
+/// app runs; its exit status and the folder.
+fn cli_receive(app: &mut App, ticket: &str) -> (std::process::ExitStatus, tempfile::TempDir) {
+    let config = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let mut receiver = std::process::Command::new(env!("CARGO_BIN_EXE_p2p-client"))
+        .args([
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--config-dir",
+        ])
+        .arg(config.path())
+        .args(["receive", ticket, "--yes", "--dir"])
+        .arg(downloads.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    step_until(&mut [app], "the CLI receiver", |_| {
+        status = receiver.try_wait().unwrap();
+        status.is_some()
+    });
+    (status.unwrap(), downloads)
+}
+
 /// Two devices ticked, then "Choose files…": one send to both, each with
 /// its own offer and row.
 #[test]
@@ -584,27 +610,8 @@ fn the_share_box_shows_the_ticket_as_a_qr_code_and_a_cli_receiver_fetches_with_i
     let ticket = solo.harness.state().share_ticket().unwrap().to_owned();
     assert!(ticket.starts_with("p2pt"), "{ticket}");
 
-    let config = tempfile::tempdir().unwrap();
-    let downloads = tempfile::tempdir().unwrap();
-    let mut receiver = std::process::Command::new(env!("CARGO_BIN_EXE_p2p-client"))
-        .args([
-            "--no-mdns",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--config-dir",
-        ])
-        .arg(config.path())
-        .args(["receive", &ticket, "--yes", "--dir"])
-        .arg(downloads.path())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut status = None;
-    step_until(&mut [&mut solo], "the CLI receiver", |_| {
-        status = receiver.try_wait().unwrap();
-        status.is_some()
-    });
-    assert!(status.unwrap().success());
+    let (status, downloads) = cli_receive(&mut solo, &ticket);
+    assert!(status.success());
     assert_eq!(
         std::fs::read(downloads.path().join("report.pdf")).unwrap(),
         b"quarterly figures"
@@ -637,31 +644,12 @@ fn a_share_for_two_receivers_serves_both_with_one_ticket() {
     let ticket = solo.harness.state().share_ticket().unwrap().to_owned();
     // Two get the file; the third finds the ticket used up.
     for round in 0..3 {
-        let config = tempfile::tempdir().unwrap();
-        let downloads = tempfile::tempdir().unwrap();
-        let mut receiver = std::process::Command::new(env!("CARGO_BIN_EXE_p2p-client"))
-            .args([
-                "--no-mdns",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--config-dir",
-            ])
-            .arg(config.path())
-            .args(["receive", &ticket, "--yes", "--dir"])
-            .arg(downloads.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut status = None;
-        step_until(&mut [&mut solo], "a CLI receiver", |_| {
-            status = receiver.try_wait().unwrap();
-            status.is_some()
-        });
+        let (status, downloads) = cli_receive(&mut solo, &ticket);
         if round == 2 {
-            assert!(!status.unwrap().success());
+            assert!(!status.success());
             break;
         }
-        assert!(status.unwrap().success());
+        assert!(status.success());
         assert_eq!(
             std::fs::read(downloads.path().join("menu.pdf")).unwrap(),
             b"soup, bread, cake"

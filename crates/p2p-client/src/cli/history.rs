@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use indicatif::HumanBytes;
 use p2p_client::dirs::Dirs;
 use p2p_client::history::{Entry, History};
+use p2p_client::peers::short_id;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct HistoryArgs {
@@ -65,7 +66,7 @@ fn line(entry: &Entry) -> String {
         "{:<16}  {:<8}  {:<14}  {:>5}  {:>10}  {:<10}  {what}",
         utc(entry.when),
         direction,
-        short(&entry.peer),
+        short_id(&entry.peer),
         entry.files,
         HumanBytes(entry.bytes).to_string(),
         result,
@@ -91,17 +92,6 @@ fn utc(secs: u64) -> String {
     )
 }
 
-/// The first six and the last four characters of a peer ID.
-fn short(peer: &str) -> String {
-    let chars: Vec<char> = peer.chars().collect();
-    if chars.len() <= 14 {
-        return peer.to_owned();
-    }
-    let head: String = chars[..6].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,7 +111,7 @@ mod tests {
         let text = line(&entry);
         assert!(text.starts_with("2026-12-03 "), "{text}");
         assert!(text.contains("from"));
-        assert!(text.contains("12D3Ko…wxyz"));
+        assert!(text.contains("12D3Ko…wxyz"), "{text}");
         assert!(text.contains("2.00 KiB"));
         assert!(text.contains("failed"));
         assert!(text.contains("album in /home/a/Downloads"));

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use futures::StreamExt as _;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use p2p_client::engine::{Engine, EngineError, Inbound};
@@ -147,22 +148,7 @@ async fn send_to_each(
             Some(text) => Scanned::text(text).map_err(EngineError::from)?,
             None => engine.scan(paths).await?,
         };
-        let sends = targets.into_iter().enumerate().map(|(i, (peer, addrs))| {
-            let engine = engine.clone();
-            let scanned = if i == 0 {
-                Ok(scanned.clone())
-            } else {
-                scanned.renewed()
-            };
-            async move {
-                let sent = async {
-                    let addrs = engine.find_peer(peer, addrs).await?;
-                    engine.send_scanned(peer, addrs, scanned?).await
-                };
-                (peer, sent.await)
-            }
-        });
-        Ok(futures::future::join_all(sends).await)
+        Ok(engine.send_each(targets, scanned).collect::<Vec<_>>().await)
     };
     match drive(job, events, renderer).await {
         Outcome::Done(results) => each_result(

@@ -246,17 +246,10 @@ async fn receive_files(
     let stall = engine.inner.config.stall_timeout;
     let offer = &accepted.offer;
     let mut session = Receiving::new(offer, &accepted.resume, header)?;
-    let path = engine
-        .inner
-        .net
-        .path(peer)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(PathInfo {
-            relayed: false,
-            transport: crate::network::TransportKind::Tcp,
-        });
+    let path = engine.path_to(peer).await.unwrap_or(PathInfo {
+        relayed: false,
+        transport: crate::network::TransportKind::Tcp,
+    });
     engine.emit(session.started(peer, path)).await;
 
     let store = Store::new(engine.inner.config.download_dir.clone(), &peer.to_bytes());

@@ -186,15 +186,7 @@ async fn offer_then_stream(
 
 /// A text offer is delivered once it is accepted: the text was in it.
 async fn text_delivered(engine: &Engine, peer: PeerId, bytes: u64) -> Result<Summary, EngineError> {
-    let path = engine
-        .inner
-        .net
-        .path(peer)
-        .await?
-        .unwrap_or(crate::network::PathInfo {
-            relayed: false,
-            transport: crate::network::TransportKind::Tcp,
-        });
+    let path = engine.path_to(peer).await?;
     Ok(Summary {
         files: 0,
         bytes,
@@ -240,15 +232,7 @@ async fn stream_files(
     let (mut answers, writer) = futures::AsyncReadExt::split(stream);
     // Small files share frames: one encrypted frame and one send carry many.
     let mut stream = futures::io::BufWriter::with_capacity(CHUNK, writer);
-    let path = engine
-        .inner
-        .net
-        .path(peer)
-        .await?
-        .unwrap_or(crate::network::PathInfo {
-            relayed: false,
-            transport: crate::network::TransportKind::Tcp,
-        });
+    let path = engine.path_to(peer).await?;
     let mut session = Sending::new(offer, starts.to_vec());
     engine
         .emit(Event::TransferStarted {

@@ -12,18 +12,7 @@ const MAX_QUEUED_OFFERS: usize = 16;
 /// Finished transfers kept in the panel (older ones are in the history).
 const MAX_FINISHED_ROWS: usize = 50;
 
-pub use crate::peers::PeerRow;
-
-/// The first and last characters of a peer ID.
-pub fn short_id(peer: &str) -> String {
-    let chars: Vec<char> = peer.chars().collect();
-    if chars.len() <= 12 {
-        return peer.to_owned();
-    }
-    let head: String = chars[..6].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
-}
+pub use crate::peers::{PeerRow, short_id};
 
 /// Where a transfer stands.
 #[derive(Debug, Clone, PartialEq)]

@@ -119,39 +119,35 @@ impl GuiApp {
                     return;
                 }
             };
-            let sends = targets.into_iter().enumerate().map(|(i, (peer, name))| {
-                let engine = engine.clone();
-                let ui = ui.clone();
-                let scanned = if i == 0 {
-                    Ok(scanned.clone())
-                } else {
-                    scanned.renewed()
-                };
-                async move {
-                    let sent = match (scanned, engine.find_peer(peer, Vec::new()).await) {
-                        (Ok(scanned), Ok(addrs)) => engine.send_scanned(peer, addrs, scanned).await,
-                        (Err(e), _) => Err(e.into()),
-                        (_, Err(e)) => Err(e),
-                    };
-                    // Declines and transfer failures already show in the
-                    // transfer row.
-                    if let Err(e) = sent
-                        && !matches!(
-                            e,
-                            crate::engine::EngineError::Declined(_)
-                                | crate::engine::EngineError::Transfer { .. }
-                                | crate::engine::EngineError::Cancelled
-                        )
-                    {
-                        ui.send(AppMsg::Notice {
-                            error: true,
-                            text: format!("Sending to {name} failed: {e}"),
-                        })
-                        .await;
-                    }
+            let names: std::collections::HashMap<PeerId, String> =
+                targets.iter().cloned().collect();
+            let targets = targets
+                .into_iter()
+                .map(|(peer, _)| (peer, Vec::new()))
+                .collect();
+            let mut results = std::pin::pin!(engine.send_each(targets, scanned));
+            while let Some((peer, sent)) = futures::StreamExt::next(&mut results).await {
+                // Declines and transfer failures already show in the
+                // transfer row.
+                if let Err(e) = sent
+                    && !matches!(
+                        e,
+                        crate::engine::EngineError::Declined(_)
+                            | crate::engine::EngineError::Transfer { .. }
+                            | crate::engine::EngineError::Cancelled
+                    )
+                {
+                    let name = names
+                        .get(&peer)
+                        .cloned()
+                        .unwrap_or_else(|| peer.to_string());
+                    ui.send(AppMsg::Notice {
+                        error: true,
+                        text: format!("Sending to {name} failed: {e}"),
+                    })
+                    .await;
                 }
-            });
-            futures::future::join_all(sends).await;
+            }
         });
     }
 
