@@ -3,9 +3,11 @@
 //! answers the engine's share-code and lookup requests.
 //!
 //! One task owns the WebSocket; a `SignalHandle` sends it requests. The
-//! protocol has no request IDs, so the task runs one request at a time.
+//! protocol has no request IDs, so the task runs one request at a time;
+//! `messages` turns what the server says into answers and peer events.
 
 mod addrs;
+mod messages;
 mod relay;
 
 use std::collections::HashMap;
@@ -27,8 +29,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use self::addrs::announce_addrs;
+use self::messages::{Opened, on_server_msg, peer_found};
 use self::relay::{RelayLink, RelayRetry, spawn_reservation};
-use crate::event::{Event, PeerSource};
+use crate::event::Event;
 use crate::network::Network;
 
 /// How long one request to the server may take.
@@ -376,102 +379,6 @@ async fn session(
             }
         }
     }
-}
-
-/// A nameplate we opened: where its claims go, and how many may still come.
-struct Opened {
-    paired: mpsc::Sender<PeerInfo>,
-    left: u32,
-}
-
-fn on_server_msg(
-    msg: ServerMsg,
-    events: &mpsc::Sender<Event>,
-    room: &mut HashMap<String, PeerInfo>,
-    current: &mut Option<Pending>,
-    opened: &mut HashMap<u32, Opened>,
-) {
-    fn answer(current: &mut Option<Pending>, result: Result<Answer, SignalError>) {
-        if let Some(pending) = current.take() {
-            let _ = pending.reply.send(result);
-        }
-    }
-    match msg {
-        ServerMsg::PeerJoined { peer } | ServerMsg::PeerUpdated { peer } => {
-            if !room.contains_key(&peer.peer_id) {
-                peer_found(events, &peer);
-            }
-            room.insert(peer.peer_id.clone(), peer);
-        }
-        ServerMsg::PeerLeft { peer_id } => {
-            if room.remove(&peer_id).is_some()
-                && let Ok(peer) = peer_id.parse::<PeerId>()
-            {
-                let _ = events.try_send(Event::PeerLost {
-                    peer,
-                    source: PeerSource::Server,
-                });
-            }
-        }
-        ServerMsg::CodeOpened { nameplate, .. } => {
-            if let Some(Pending {
-                ask: Ask::OpenCode { paired, claims, .. },
-                reply,
-            }) = current.take()
-            {
-                opened.insert(
-                    nameplate,
-                    Opened {
-                        paired,
-                        left: claims,
-                    },
-                );
-                let _ = reply.send(Ok(Answer::Opened));
-            }
-        }
-        ServerMsg::CodePaired { nameplate, peer } => {
-            if let Some(open) = opened.get_mut(&nameplate) {
-                // The channel holds every claim there can be.
-                let _ = open.paired.try_send(peer);
-                open.left = open.left.saturating_sub(1);
-                if open.left == 0 {
-                    opened.remove(&nameplate);
-                }
-            } else if matches!(current, Some(Pending { ask: Ask::ClaimCode { nameplate: n }, .. }) if *n == nameplate)
-            {
-                answer(current, Ok(Answer::Paired(peer)));
-            }
-        }
-        ServerMsg::CodeExpired { nameplate } => {
-            // Dropping the sender tells the share its code expired.
-            opened.remove(&nameplate);
-        }
-        ServerMsg::LookupResult { peer, .. } => answer(current, Ok(Answer::Found(peer))),
-        ServerMsg::Error { code, message } => {
-            debug!(%code, %message, "signal server error");
-            answer(
-                current,
-                Err(SignalError::Refused {
-                    code,
-                    message: protocol::transfer::sanitize_reason(&message),
-                }),
-            );
-        }
-        other => debug!(msg = ?other, "signal server message"),
-    }
-}
-
-fn peer_found(events: &mpsc::Sender<Event>, peer: &PeerInfo) {
-    let Ok(id) = peer.peer_id.parse::<PeerId>() else {
-        warn!(peer = %peer.peer_id, "the server listed a peer with an invalid peer ID; ignored");
-        return;
-    };
-    let _ = events.try_send(Event::PeerFound {
-        peer: id,
-        name: Some(protocol::path::display_escaped(&peer.name, 64)),
-        source: PeerSource::Server,
-        os: None,
-    });
 }
 
 type Ws =

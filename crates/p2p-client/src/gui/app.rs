@@ -1,9 +1,10 @@
 //! The desktop app: state, message handling and the frame.
 //!
 //! `actions`: what the app starts on the engine (send, share, receive by
-//! code) and the file pickers.
+//! code) and the file pickers; `commands`: the panels' commands applied.
 
 mod actions;
+mod commands;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,10 +13,10 @@ use std::time::{Instant, SystemTime};
 use eframe::egui;
 use libp2p::PeerId;
 
-use super::bridge::{AppMsg, Bridge, PickPurpose};
+use super::bridge::{AppMsg, Bridge};
 use super::model::{Model, short_id};
 use super::panels::{self, UiCommand};
-use super::picker::{PickKind, Picker};
+use super::picker::Picker;
 use super::settings::Draft;
 use crate::config::{FileConfig, Flags, Resolved};
 use crate::dirs::Dirs;
@@ -284,101 +285,6 @@ impl GuiApp {
             engine.set_max_rate(after.max_rate);
         }
         self.notify(false, "Settings saved.");
-    }
-
-    fn apply(&mut self, ctx: &egui::Context, command: UiCommand) {
-        match command {
-            UiCommand::PickAndSend { peer, folder } => {
-                let kind = if folder {
-                    PickKind::Folder
-                } else {
-                    PickKind::Files
-                };
-                self.pick(kind, PickPurpose::SendTo(vec![peer]));
-            }
-            UiCommand::PickAndSendSelected { folder } => {
-                let kind = if folder {
-                    PickKind::Folder
-                } else {
-                    PickKind::Files
-                };
-                let peers = self.selected.iter().cloned().collect();
-                self.pick(kind, PickPurpose::SendTo(peers));
-            }
-            UiCommand::SendDropped(peers) => {
-                if let Some(paths) = self.dropped.take() {
-                    self.send_to_each(peers, actions::Outgoing::Files(paths));
-                }
-            }
-            UiCommand::ToggleSelect(peer) => {
-                if !self.selected.remove(&peer) {
-                    self.selected.insert(peer);
-                }
-            }
-            UiCommand::ClearSelection => self.selected.clear(),
-            UiCommand::DiscardDropped => self.dropped = None,
-            UiCommand::Decide {
-                transfer_id,
-                peer,
-                accept,
-                always,
-            } => {
-                self.model.take_offer(&transfer_id);
-                self.always_accept = false;
-                if let Some(engine) = &self.engine {
-                    engine.decide(&transfer_id, accept);
-                }
-                if accept && always && !self.settings.trusted_peers.contains(&peer) {
-                    let mut next = self.settings.clone();
-                    next.trusted_peers.push(peer);
-                    match next.save(&self.options.dirs.config) {
-                        Ok(()) => self.settings = next,
-                        Err(e) => self.notify(true, e.to_string()),
-                    }
-                }
-            }
-            UiCommand::Cancel(id) => {
-                if let Some(engine) = &self.engine {
-                    engine.cancel(&id);
-                }
-            }
-            UiCommand::OpenFolder => open_folder(&self.download_dir()),
-            UiCommand::ShareWithCode => self.pick(PickKind::Files, PickPurpose::Share),
-            UiCommand::ReceiveWithCode => self.receive_with_code(),
-            UiCommand::Copy(text) => ctx.copy_text(text),
-            UiCommand::ToggleSettings => {
-                self.draft = match self.draft.take() {
-                    Some(_) => None,
-                    None => Some(Draft::from_config(
-                        &self.settings,
-                        &default_name(),
-                        &self.download_dir(),
-                    )),
-                };
-            }
-            UiCommand::SaveSettings => self.save_settings(ctx),
-            UiCommand::PickDownloadDir => self.pick(PickKind::Folder, PickPurpose::DownloadDir),
-            UiCommand::Untrust(peer) => {
-                if let Some(draft) = self.draft.as_mut() {
-                    draft.trusted.retain(|p| *p != peer);
-                }
-            }
-            UiCommand::CloseShare => self.share = None,
-            UiCommand::ComposeText(peers) => {
-                self.compose = Some(super::text::Compose {
-                    peers,
-                    text: String::new(),
-                });
-            }
-            UiCommand::SendText { peers, text } => {
-                self.compose = None;
-                self.send_to_each(peers, actions::Outgoing::Text(text));
-            }
-            UiCommand::CloseCompose => self.compose = None,
-            UiCommand::CloseText(transfer_id) => {
-                self.model.texts.retain(|t| t.transfer_id != transfer_id);
-            }
-        }
     }
 
     /// Draws one frame and applies what the person asked for.
