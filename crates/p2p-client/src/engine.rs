@@ -279,21 +279,6 @@ impl Engine {
         sends.collect::<futures::stream::FuturesUnordered<_>>()
     }
 
-    /// Offers `text` to `peer`; done when the receiver accepts (it is shown
-    /// there, not saved).
-    ///
-    /// # Errors
-    /// The text is empty or too long, or the offer failed as a send does.
-    pub async fn send_text(
-        &self,
-        peer: PeerId,
-        addrs: Vec<Multiaddr>,
-        text: String,
-    ) -> Result<crate::event::Summary, EngineError> {
-        let scanned = crate::files::scan::Scanned::text(text)?;
-        send::send_scanned(self, peer, addrs, scanned).await
-    }
-
     /// Creates a share: a ticket and, with a signal server, a share code that
     /// a receiver uses to come and fetch. Wait for it with [`Share::receiver`].
     pub async fn share(&self) -> Result<Share, EngineError> {
@@ -376,16 +361,6 @@ impl Engine {
                 tracing::warn!(error = %e, "cannot save the transfer history");
             }
         });
-    }
-
-    /// Past transfers of this data folder, oldest first (empty when the
-    /// engine keeps no history).
-    pub fn history(&self) -> Vec<crate::history::Entry> {
-        self.inner
-            .history
-            .as_ref()
-            .map(crate::history::History::load)
-            .unwrap_or_default()
     }
 
     /// Sends an event that may be dropped when the view lags (progress).

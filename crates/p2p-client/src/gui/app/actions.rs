@@ -79,16 +79,6 @@ impl GuiApp {
         }
     }
 
-    /// Sends `paths` to `peer` in the background; events show the progress.
-    pub fn send_to(&mut self, peer: &str, paths: Vec<PathBuf>) {
-        self.send_to_each(vec![peer.to_owned()], Outgoing::Files(paths));
-    }
-
-    /// Sends a text to `peer` in the background.
-    pub fn send_text_to(&mut self, peer: &str, text: String) {
-        self.send_to_each(vec![peer.to_owned()], Outgoing::Text(text));
-    }
-
     /// Sends to every peer in `peers` at once: files are hashed once, each
     /// peer gets its own offer, and one failing does not stop the others.
     pub(super) fn send_to_each(&mut self, peers: Vec<String>, outgoing: Outgoing) {
