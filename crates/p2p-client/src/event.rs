@@ -153,6 +153,10 @@ pub enum Event {
         /// Characters of the text, when a text is offered instead of files.
         #[serde(skip_serializing_if = "Option::is_none")]
         text_chars: Option<usize>,
+        /// One stream whose size is known only at its end (`send -`):
+        /// `files` is 1, `bytes` 0, `names` its name.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        unknown_size: bool,
     },
     /// An accepted text arrived (shown, not saved): the receiver's end of a
     /// text transfer.
@@ -179,6 +183,9 @@ pub enum Event {
         /// A text is offered rather than files.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         text: bool,
+        /// One stream whose size is known only at its end (`send -`).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        unknown_size: bool,
     },
     /// Bytes start to flow.
     TransferStarted {
@@ -197,6 +204,10 @@ pub enum Event {
         resumed: u64,
         /// The connection's path.
         path: PathInfo,
+        /// One stream whose size is known only at its end (`send -`):
+        /// `bytes` is 0, and so is the `total` of its progress.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        unknown_size: bool,
     },
     /// Progress of a running transfer (at most a few per second).
     Progress {

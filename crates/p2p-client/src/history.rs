@@ -29,6 +29,9 @@ const MAX_NAMES: usize = 8;
 /// What an entry names for a text (the text itself is not kept).
 pub const TEXT_NAME: &str = "(text)";
 
+/// What the sender's entry names for standard input (`send -`).
+pub const STDIN_NAME: &str = "(standard input)";
+
 /// The file's name in the data folder.
 pub const FILE_NAME: &str = "history.json";
 
@@ -102,9 +105,12 @@ impl Recorder {
                 files,
                 bytes,
                 text,
+                unknown_size,
             } => {
                 let names = if *text {
                     vec![TEXT_NAME.into()]
+                } else if *unknown_size {
+                    vec![STDIN_NAME.into()]
                 } else {
                     Vec::new()
                 };
@@ -141,6 +147,8 @@ impl Recorder {
             } => {
                 let pending = self.pending.remove(transfer_id)?;
                 let mut entry = self.entry(pending, when, "done".into());
+                // A stream's size is known only now.
+                entry.bytes = entry.bytes.max(summary.bytes);
                 if !summary.saved.is_empty() {
                     entry.names = summary.saved.iter().take(MAX_NAMES).cloned().collect();
                 }

@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{Peer, Running, random_file, receive_cmd, send_by_ticket_between};
+use common::{
+    Peer, Running, history, peer_id, random_file, receive_cmd, send_by_ticket_between,
+    waiting_receiver,
+};
 use serde_json::Value;
 
 /// Reads a QR code printed in a terminal (two rows of modules per
@@ -67,21 +70,6 @@ fn a_ticket_shown_as_a_qr_code_scans_back_and_fetches_the_file() {
     );
     let (code, stderr, _) = sending.finish();
     assert_eq!(code, Some(0), "{stderr}");
-}
-
-/// `history --json` of a peer: its entries, newest first.
-fn history(peer: &Peer) -> Vec<Value> {
-    let out = peer.command().arg("history").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -255,34 +243,6 @@ fn a_declined_text_is_not_shown_and_bad_text_arguments_are_refused() {
         String::from_utf8_lossy(&out.stderr).contains("send it as a file"),
         "{out:?}"
     );
-}
-
-/// A receiver that waits for offers from anyone (`--yes` or asking), and
-/// the `/ip4/…/tcp/…/p2p/…` address to send to it.
-fn waiting_receiver(peer: &Peer, yes: bool) -> (Running, String) {
-    let mut cmd = peer.command();
-    cmd.args(["receive", "--dir"]).arg(peer.dl());
-    if yes {
-        cmd.arg("--yes");
-    }
-    let mut running = Running::spawn(cmd);
-    let listening = running.wait_for("a TCP listener", |e| {
-        e["event"] == "listening" && e["addr"].as_str().is_some_and(|a| a.contains("/tcp/"))
-    });
-    let addr = format!(
-        "{}/p2p/{}",
-        listening["addr"].as_str().unwrap(),
-        peer_id(peer)
-    );
-    (running, addr)
-}
-
-fn peer_id(peer: &Peer) -> String {
-    let out = peer.command().arg("id").output().unwrap();
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()["peer_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 #[test]

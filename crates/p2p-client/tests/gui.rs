@@ -715,3 +715,56 @@ fn the_app_listens_where_the_config_file_says_and_applies_a_new_upload_limit_at_
         Some(2_000_000)
     );
 }
+
+/// `send -` from the CLI to the app: the offer says the size is not known
+/// yet, the row shows bytes so far, and the verified stream is saved.
+#[test]
+fn a_stream_from_the_cli_is_offered_with_its_size_unknown_and_saved_once_accepted() {
+    let server = Server::start();
+    let mut alice = app("Alice", Some(server.url()), Vec::new());
+    step_until(&mut [&mut alice], "the engine", |apps| {
+        apps[0].harness.state().peer_id().is_some()
+    });
+    let src = tempfile::tempdir().unwrap();
+    let input = src.path().join("input");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&input, &data).unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let mut sender = std::process::Command::new(env!("CARGO_BIN_EXE_p2p-client"))
+        .args(["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--server"])
+        .arg(server.url())
+        .arg("--config-dir")
+        .arg(config.path())
+        .args(["send", "-", "--name", "piped.bin", "--to", &peer_of(&alice)])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    step_until(&mut [&mut alice], "the offer dialog", |apps| {
+        apps[0].harness.query_by_label("Accept").is_some()
+    });
+    alice
+        .harness
+        .get_by_label("a stream whose size is known only at its end");
+    alice.harness.get_by_label("piped.bin");
+    alice.harness.get_by_label("Accept").click_accesskit();
+    step_until(&mut [&mut alice], "the stream saved", |apps| {
+        apps[0]
+            .harness
+            .state()
+            .model()
+            .transfers
+            .iter()
+            .any(|t| matches!(t.state, RowState::Done(_)) && t.unknown_size)
+    });
+    assert_eq!(
+        std::fs::read(alice.downloads.path().join("piped.bin")).unwrap(),
+        data
+    );
+    let mut status = None;
+    step_until(&mut [&mut alice], "the CLI sender", |_| {
+        status = sender.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.unwrap().success());
+}

@@ -155,3 +155,40 @@ fn a_linux_file_named_like_a_windows_device_is_refused_by_name() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("aux.txt"), "{stderr}");
 }
+
+/// `send -` on Windows, received on Windows: standard input read through
+/// Wine, the stream's partial file and its placing without `openat`, next
+/// to a file of the same name in another case.
+#[test]
+#[ignore = "needs the Windows build and Wine: scripts/windows-test.sh"]
+fn standard_input_sent_from_windows_is_saved_on_windows_beside_an_existing_file() {
+    let src = tempfile::tempdir().unwrap();
+    let input = src.path().join("input");
+    random_file(&input, 2 * 1024 * 1024 + 5, 7);
+    let sender = Peer::windows();
+    let receiver = Peer::windows();
+    std::fs::write(receiver.dl().join("DATA.bin"), b"precious").unwrap();
+    let mut cmd = sender.command();
+    cmd.args(["send", "-", "--name", "data.bin"]);
+    let stdin = std::process::Stdio::from(std::fs::File::open(&input).unwrap());
+    let mut sending = Running::spawn_fed(cmd, stdin);
+    let ticket = sending.wait_event("share_ready")["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut receiving = Running::spawn(common::receive_cmd(&receiver, &ticket, true));
+    let done = receiving.wait_event("transfer_done");
+    assert_eq!(done["summary"]["saved"][0], "data (1).bin", "{done}");
+    let (code, stderr, _) = receiving.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr, _) = sending.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read(receiver.dl().join("data (1).bin")).unwrap(),
+        std::fs::read(&input).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(receiver.dl().join("DATA.bin")).unwrap(),
+        b"precious"
+    );
+}

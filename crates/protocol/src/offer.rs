@@ -89,6 +89,12 @@ pub struct Offer {
     /// Such an offer has no files, no folders and `total_bytes` 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The name of one file whose size is not known in advance (`send -`,
+    /// standard input): its bytes come in chunks and its size and hash at
+    /// their end (see `crate::transfer`). Such an offer has no files, no
+    /// folders, no text and `total_bytes` 0; the name is one safe component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
 }
 
 /// Why an offer is refused.
@@ -113,6 +119,10 @@ pub enum OfferError {
     /// A text offer that also lists files or folders.
     #[error("an offer carries either text or files, not both")]
     TextWithFiles,
+    /// A stream offer that also lists files, folders or text, or whose name
+    /// is not a single file name.
+    #[error("an offer of a stream carries one file name and nothing else")]
+    BadStream,
     /// The transfer ID is not 32 hex digits.
     #[error("transfer id must be 32 hex digits")]
     BadTransferId,
@@ -154,7 +164,14 @@ impl Offer {
         if entries > MAX_OFFER_ENTRIES {
             return Err(OfferError::TooManyEntries(entries));
         }
-        if let Some(text) = &self.text {
+        if let Some(name) = &self.stream {
+            if entries > 0 || self.total_bytes != 0 || self.text.is_some() {
+                return Err(OfferError::BadStream);
+            }
+            if parse(name)?.components().len() != 1 {
+                return Err(OfferError::BadStream);
+            }
+        } else if let Some(text) = &self.text {
             if text.len() > MAX_TEXT_BYTES {
                 return Err(OfferError::TextTooLong(text.len()));
             }
@@ -294,6 +311,7 @@ mod tests {
             dirs: dirs.into_iter().map(String::from).collect(),
             total_bytes,
             text: None,
+            stream: None,
         }
     }
 
@@ -328,6 +346,45 @@ mod tests {
         let plain =
             String::from_utf8(encode_offer(&offer(vec![file("a", 1)], Vec::new()))).unwrap();
         assert!(!plain.contains("text"), "{plain}");
+    }
+
+    #[test]
+    fn a_stream_offer_names_one_file_and_nothing_else() {
+        let stream = |name: &str| Offer {
+            stream: Some(name.into()),
+            ..offer(Vec::new(), Vec::new())
+        };
+        let o = stream("backup.tar");
+        assert_eq!(o.validate(), Ok(()));
+        assert_eq!(decode_offer(&encode_offer(&o)).unwrap(), o);
+        assert_eq!(stream("a/b").validate(), Err(OfferError::BadStream));
+        assert!(matches!(
+            stream("../x").validate(),
+            Err(OfferError::UnsafePath { .. })
+        ));
+        assert!(matches!(
+            stream("").validate(),
+            Err(OfferError::UnsafePath { .. })
+        ));
+        let with_file = Offer {
+            stream: Some("s".into()),
+            ..offer(vec![file("a", 1)], Vec::new())
+        };
+        assert_eq!(with_file.validate(), Err(OfferError::BadStream));
+        let with_text = Offer {
+            text: Some("hi".into()),
+            ..stream("s")
+        };
+        assert_eq!(with_text.validate(), Err(OfferError::BadStream));
+        let sized = Offer {
+            total_bytes: 3,
+            ..stream("s")
+        };
+        assert_eq!(sized.validate(), Err(OfferError::BadStream));
+        // Offers without a stream encode as before.
+        let plain =
+            String::from_utf8(encode_offer(&offer(vec![file("a", 1)], Vec::new()))).unwrap();
+        assert!(!plain.contains("stream"), "{plain}");
     }
 
     #[test]

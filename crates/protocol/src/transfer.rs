@@ -12,6 +12,12 @@
 //!
 //! Frames on the data stream are a 4-byte big-endian length and JSON
 //! ([`encode_frame`]; [`frame_len`] and [`decode_frame_body`] to read one).
+//!
+//! An offer of a stream (`Offer::stream`, size unknown in advance) has
+//! chunks instead of raw bytes after the header: each a 4-byte big-endian
+//! length of 1 to [`MAX_CHUNK`] and that many bytes ([`chunk_len`]); a
+//! length of 0 ends the data and one [`StreamEnd`] frame follows, with the
+//! size and hash the receiver checks before it places the file.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +31,9 @@ pub const DATA_PROTOCOL: &str = "/p2p-share/data/1";
 
 /// Largest frame on the data stream (header or result), in bytes.
 pub const MAX_FRAME: usize = 64 * 1024;
+
+/// Largest chunk of a stream's bytes, in bytes.
+pub const MAX_CHUNK: usize = 1024 * 1024;
 
 /// Longest reason text a peer may send, in characters; longer ones are cut.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -184,6 +193,16 @@ pub struct DataHeader {
     pub starts: Vec<u64>,
 }
 
+/// After the last chunk of a stream: what the sender read, for the
+/// receiver to check against what arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamEnd {
+    /// Every byte of the stream.
+    pub bytes: u64,
+    /// BLAKE3 of those bytes.
+    pub hash: Hash,
+}
+
 /// Last frame on a data stream, from the receiver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -209,6 +228,9 @@ pub enum FrameError {
     /// The frame is not the expected JSON.
     #[error("malformed frame: {0}")]
     Malformed(String),
+    /// A stream's chunk length is over [`MAX_CHUNK`].
+    #[error("chunk of {0} bytes is over the limit of {MAX_CHUNK} bytes")]
+    ChunkTooLarge(usize),
 }
 
 /// Encodes a frame: 4-byte big-endian length, then JSON.
@@ -226,6 +248,34 @@ pub fn frame_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
     let len = u32::from_be_bytes(prefix) as usize;
     if len > MAX_FRAME {
         Err(FrameError::TooLarge(len))
+    } else {
+        Ok(len)
+    }
+}
+
+/// The 4-byte big-endian prefix of a stream chunk of `len` bytes (0 ends
+/// the data).
+///
+/// # Errors
+/// [`FrameError::ChunkTooLarge`] if `len` is over [`MAX_CHUNK`].
+pub fn chunk_prefix(len: usize) -> Result<[u8; 4], FrameError> {
+    if len > MAX_CHUNK {
+        return Err(FrameError::ChunkTooLarge(len));
+    }
+    Ok(u32::try_from(len)
+        .map_err(|_| FrameError::ChunkTooLarge(len))?
+        .to_be_bytes())
+}
+
+/// Parses a stream chunk's prefix: the chunk's length, 0 for the end of
+/// the data.
+///
+/// # Errors
+/// [`FrameError::ChunkTooLarge`] if the length is over [`MAX_CHUNK`].
+pub fn chunk_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > MAX_CHUNK {
+        Err(FrameError::ChunkTooLarge(len))
     } else {
         Ok(len)
     }
@@ -286,6 +336,27 @@ mod tests {
             decode_frame_body::<DataResult>(b"\"Nope\""),
             Err(FrameError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn stream_chunks_are_bounded() {
+        for len in [0, 1, 4096, MAX_CHUNK] {
+            assert_eq!(chunk_len(chunk_prefix(len).unwrap()), Ok(len));
+        }
+        assert_eq!(
+            chunk_prefix(MAX_CHUNK + 1),
+            Err(FrameError::ChunkTooLarge(MAX_CHUNK + 1))
+        );
+        assert_eq!(
+            chunk_len([0xff; 4]),
+            Err(FrameError::ChunkTooLarge(u32::MAX as usize))
+        );
+        let end = StreamEnd {
+            bytes: 7,
+            hash: Hash([3; 32]),
+        };
+        let bytes = encode_frame(&end);
+        assert_eq!(decode_frame_body::<StreamEnd>(&bytes[4..]).unwrap(), end);
     }
 
     #[test]

@@ -48,6 +48,7 @@ fn offer() -> impl Strategy<Value = Offer> {
                 // Sometimes the total lies.
                 total_bytes: if honest { sum } else { sum.wrapping_add(1) },
                 text: None,
+                stream: None,
             }
         })
 }

@@ -177,11 +177,17 @@ async fn serve(
                 bytes,
                 names,
                 text_chars,
+                unknown_size,
             } if !yes => {
                 let question = if let Some(chars) = text_chars {
                     format!(
                         "{peer} sends you a text of {}.\nShow it? [y/N] ",
                         count(*chars, "character")
+                    )
+                } else if *unknown_size {
+                    format!(
+                        "{peer} offers a stream (its size is known only at its end): {}\nAccept? [y/N] ",
+                        names.join(", ")
                     )
                 } else {
                     format!(

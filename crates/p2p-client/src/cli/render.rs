@@ -44,6 +44,12 @@ fn total_style() -> ProgressStyle {
     .progress_chars("=> ")
 }
 
+/// A stream's bar: no end to measure against, so bytes and speed only.
+fn stream_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>9} {spinner} {bytes} {bytes_per_sec}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
 fn file_style() -> ProgressStyle {
     ProgressStyle::with_template(
         "{prefix:>9} [{bar:30.green/blue}] {bytes}/{total_bytes} {wide_msg}",
@@ -160,6 +166,7 @@ impl Renderer {
                 files,
                 bytes,
                 text,
+                unknown_size,
                 ..
             } => {
                 if let Some(bar) = self.hashing.take() {
@@ -167,6 +174,8 @@ impl Renderer {
                 }
                 let what = if *text {
                     "a text".to_owned()
+                } else if *unknown_size {
+                    "standard input".to_owned()
                 } else {
                     format!("{}, {}", count(*files, "file"), HumanBytes(*bytes))
                 };
@@ -188,6 +197,7 @@ impl Renderer {
                 resumed,
                 path,
                 files,
+                unknown_size,
                 ..
             } => {
                 if let Some(bar) = self.hashing.take() {
@@ -197,6 +207,25 @@ impl Renderer {
                     Direction::Send => "Sending",
                     Direction::Receive => "Receiving",
                 };
+                if *unknown_size {
+                    self.say(&format!(
+                        "{verb} a stream, its size known at its end ({path})"
+                    ));
+                    let total = self.multi.add(ProgressBar::new_spinner());
+                    total.set_style(stream_style());
+                    total.set_prefix("total");
+                    total.enable_steady_tick(Duration::from_millis(200));
+                    let file = self.multi.add(ProgressBar::hidden());
+                    self.bars.insert(
+                        transfer_id.clone(),
+                        Bars {
+                            total,
+                            file,
+                            direction: *direction,
+                        },
+                    );
+                    return;
+                }
                 let resumed_note = if *resumed > 0 {
                     format!(", resuming after {}", HumanBytes(*resumed))
                 } else {
@@ -256,7 +285,17 @@ impl Renderer {
                     bars.file.finish_and_clear();
                     bars.direction
                 });
-                self.say(&summary_line(direction.unwrap_or(Direction::Send), summary));
+                if self.stdout_is_data {
+                    // Spooled for stdout, not saved: no folder to name.
+                    let summary = Summary {
+                        saved: Vec::new(),
+                        ..summary.clone()
+                    };
+                    let line = summary_line(direction.unwrap_or(Direction::Send), &summary);
+                    self.say(&format!("{line}; to standard output"));
+                } else {
+                    self.say(&summary_line(direction.unwrap_or(Direction::Send), summary));
+                }
             }
             Event::TransferFailed {
                 transfer_id,

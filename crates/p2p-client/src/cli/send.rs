@@ -17,9 +17,14 @@ use super::{INTERRUPTED, Setup};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SendArgs {
-    /// Files and folders to send.
+    /// Files and folders to send; `-` alone sends standard input (as one
+    /// file, named by --name).
     #[arg(required_unless_present = "text")]
     paths: Vec<PathBuf>,
+
+    /// With `-`: the name the receiver saves standard input under.
+    #[arg(long, default_value = "stdin")]
+    name: String,
 
     /// Send this text instead of files (shown by the receiver, not saved;
     /// up to 64 KiB).
@@ -43,12 +48,53 @@ pub(crate) struct SendArgs {
     qr: bool,
 }
 
-pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCode> {
-    for path in &args.paths {
-        if std::fs::symlink_metadata(path).is_err() {
-            bail!("{}: no such file or folder", path.display());
+/// What is sent: files, a text, or standard input.
+#[derive(Debug, Clone)]
+enum Payload {
+    Paths(Vec<PathBuf>),
+    Text(String),
+    Stdin { name: String },
+}
+
+impl Payload {
+    /// Ready to offer: files hashed once (for every recipient), or the
+    /// text, or standard input, which can go to one receiver only.
+    async fn scan(self, engine: &Engine) -> Result<Scanned, EngineError> {
+        match self {
+            Payload::Paths(paths) => engine.scan(paths).await,
+            Payload::Text(text) => Ok(Scanned::text(text)?),
+            Payload::Stdin { name } => {
+                if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    eprintln!("Reading standard input; end it with Ctrl+D.");
+                }
+                Ok(Scanned::piped(&name, Box::new(std::io::stdin()))?)
+            }
         }
     }
+}
+
+pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCode> {
+    let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+    let payload = if let Some(text) = &args.text {
+        Payload::Text(text.clone())
+    } else if stdin {
+        if args.paths.len() > 1 || args.to.len() > 1 || args.receivers > 1 {
+            eprintln!(
+                "error: `-` (standard input) is sent alone, to one receiver: it can be read once"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        Payload::Stdin {
+            name: args.name.clone(),
+        }
+    } else {
+        for path in &args.paths {
+            if std::fs::symlink_metadata(path).is_err() {
+                bail!("{}: no such file or folder", path.display());
+            }
+        }
+        Payload::Paths(args.paths.clone())
+    };
     let mut targets: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
     for to in &args.to {
         let (peer, addrs) = parse_target(to)?;
@@ -60,9 +106,9 @@ pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCod
     let (engine, mut events) = setup.engine(None, false, Inbound::Expected).await?;
     let mut renderer = Renderer::new(setup.json).with_qr(args.qr);
     let result = if targets.is_empty() {
-        share_once(&engine, &args, &mut events, &mut renderer).await
+        share_once(&engine, payload, args.receivers, &mut events, &mut renderer).await
     } else {
-        send_to_each(&engine, targets, &args, &mut events, &mut renderer).await
+        send_to_each(&engine, targets, payload, &mut events, &mut renderer).await
     };
     engine.shutdown().await;
     match result {
@@ -75,11 +121,12 @@ pub(crate) async fn run(setup: &Setup, args: SendArgs) -> anyhow::Result<ExitCod
 /// No `--to`: a share (ticket, and a code with a server) for one receiver.
 async fn share_once(
     engine: &Engine,
-    args: &SendArgs,
+    payload: Payload,
+    receivers: u32,
     events: &mut mpsc::Receiver<Event>,
     renderer: &mut Renderer,
 ) -> Outcome<()> {
-    let share = match engine.share_for(args.receivers).await {
+    let share = match engine.share_for(receivers).await {
         Ok(share) => share,
         Err(e) => {
             return Outcome::Failed(anyhow::Error::from(e).context("cannot create a share code"));
@@ -90,28 +137,19 @@ async fn share_once(
         ticket: share.ticket.encode(),
     };
     renderer.on(&ready);
-    let paths = args.paths.clone();
-    let text = args.text.clone();
-    if args.receivers == 1 {
+    let engine = engine.clone();
+    if receivers == 1 {
         let job = async move {
-            match text {
-                Some(text) => share.send_text(text).await,
-                None => share.send(paths).await,
-            }
-            .map_err(anyhow::Error::from)
+            let scanned = payload.scan(&engine).await?;
+            Ok(share.send_scanned(scanned).await?)
         };
         return drive(job, events, renderer).await.map(|_| ());
     }
     renderer.say(&format!(
-        "Open for {} receivers, each sent the files as it comes.",
-        args.receivers
+        "Open for {receivers} receivers, each sent the files as it comes."
     ));
-    let engine = engine.clone();
     let job = async move {
-        let scanned = match text {
-            Some(text) => Scanned::text(text).map_err(EngineError::from)?,
-            None => engine.scan(paths).await?,
-        };
+        let scanned = payload.scan(&engine).await?;
         Ok(share.send_to_each(scanned).await)
     };
     match drive(job, events, renderer).await {
@@ -136,18 +174,13 @@ async fn share_once(
 async fn send_to_each(
     engine: &Engine,
     targets: Vec<(PeerId, Vec<Multiaddr>)>,
-    args: &SendArgs,
+    payload: Payload,
     events: &mut mpsc::Receiver<Event>,
     renderer: &mut Renderer,
 ) -> Outcome<()> {
     let engine = engine.clone();
-    let paths = args.paths.clone();
-    let text = args.text.clone();
     let job = async move {
-        let scanned = match text {
-            Some(text) => Scanned::text(text).map_err(EngineError::from)?,
-            None => engine.scan(paths).await?,
-        };
+        let scanned = payload.scan(&engine).await?;
         Ok(engine.send_each(targets, scanned).collect::<Vec<_>>().await)
     };
     match drive(job, events, renderer).await {

@@ -174,17 +174,19 @@ impl<R> Inbox<R> {
             .iter()
             .map(|f| f.path.as_str())
             .chain(offer.dirs.iter().map(String::as_str))
+            .chain(offer.stream.as_deref())
             .take(SHOWN_NAMES)
             .map(|n| display_escaped(n, 80))
             .collect();
         let mut actions = vec![Action::Emit(Event::OfferReceived {
             transfer_id: id.clone(),
             peer,
-            files: offer.files.len(),
+            files: offer.files.len() + usize::from(offer.stream.is_some()),
             folders: offer.dirs.len(),
             bytes: offer.total_bytes,
             names,
             text_chars: offer.text.as_ref().map(|t| t.chars().count()),
+            unknown_size: offer.stream.is_some(),
         })];
         let deadline = now + self.decision_timeout;
         self.pending.insert(

@@ -32,6 +32,7 @@ fn offer(n: u8) -> Offer {
         dirs: Vec::new(),
         total_bytes: 10,
         text: None,
+        stream: None,
     }
 }
 
@@ -320,6 +321,7 @@ fn text_offer(n: u8, text: &str) -> Offer {
         dirs: Vec::new(),
         total_bytes: 0,
         text: Some(text.into()),
+        stream: None,
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tracing::{info, warn};
 
 mod disk;
+mod piped;
 mod session;
 
 use disk::{Buffers, Disk, ToDisk};
@@ -174,8 +175,15 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
     };
     let transfer_id = header.transfer_id.clone();
     let cancel = engine.track(&transfer_id);
+    let receiving = async {
+        if accepted.offer.stream.is_some() {
+            piped::receive_piped(engine, peer, &accepted, &header, &mut stream).await
+        } else {
+            receive_files(engine, peer, &accepted, &header, &mut stream).await
+        }
+    };
     let result = tokio::select! {
-        result = receive_files(engine, peer, &accepted, &header, &mut stream) => result,
+        result = receiving => result,
         () = cancel.cancelled() => Err(Failure::new(None, "the receiver cancelled the transfer")),
     };
     engine.untrack(&transfer_id);
@@ -207,7 +215,7 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
     };
     let told = wire::write_frame(stall, &mut stream, &answer).await;
     let _ = wire::close(stall, &mut stream).await;
-    if told.is_ok() && answer == DataResult::Complete {
+    if told.is_ok() && answer == DataResult::Complete && accepted.offer.stream.is_none() {
         // Only now: had we stopped before the sender heard of it, the
         // sender would send again, and the record lets that retry find
         // every file in place instead of sending it all to new names.

@@ -9,6 +9,7 @@ use protocol::offer::Offer;
 use protocol::transfer::{DATA_PROTOCOL, DataResult, Request, ResumePoint};
 use tracing::info;
 
+mod piped;
 mod read;
 mod session;
 
@@ -106,9 +107,10 @@ pub(super) async fn offer_and_send(
         .emit(Event::OfferSent {
             transfer_id: transfer_id.clone(),
             peer,
-            files: scanned.offer.files.len(),
+            files: scanned.offer.files.len() + usize::from(scanned.offer.stream.is_some()),
             bytes: scanned.offer.total_bytes,
             text: scanned.offer.text.is_some(),
+            unknown_size: scanned.offer.stream.is_some(),
         })
         .await;
     let result = tokio::select! {
@@ -167,6 +169,7 @@ async fn offer_then_stream(
         offer,
         sources,
         modified,
+        pipe,
         ..
     } = scanned;
     engine.inner.net.prefer_direct(peer, DIRECT_WAIT).await?;
@@ -179,6 +182,9 @@ async fn offer_then_stream(
     let resume = session::decision(peer, response)?;
     if let Some(text) = &offer.text {
         return text_delivered(engine, peer, text.len() as u64).await;
+    }
+    if offer.stream.is_some() {
+        return piped::send_piped(engine, peer, &offer, pipe).await;
     }
     let starts = agree_starts(&offer, &sources, &resume).await;
     stream_files(engine, peer, &offer, (&sources, &modified), &starts).await
@@ -243,6 +249,7 @@ async fn stream_files(
             bytes: offer.total_bytes,
             resumed: session.resumed(),
             path,
+            unknown_size: false,
         })
         .await;
     let header = session.header();
@@ -304,22 +311,7 @@ async fn stream_files(
         }
         wire::close(stall, &mut stream).await.map_err(wire_err)
     };
-    // The receiver answers once every byte arrived, or as soon as it fails
-    // (a full disk, a bad hash): then it stops reading, and we stop sending
-    // and report its reason instead of waiting to stall.
-    let answer = wire::read_frame_untimed::<_, DataResult>(&mut answers);
-    tokio::pin!(answer);
-    let result = tokio::select! {
-        biased;
-        sent = sending => {
-            sent?;
-            tokio::time::timeout(stall, &mut answer)
-                .await
-                .unwrap_or(Err(WireError::Stalled(stall)))
-                .map_err(wire_err)?
-        }
-        early = &mut answer => early.map_err(wire_err)?,
-    };
+    let (_, result) = await_answer(stall, sending, &mut answers, wire_err).await?;
     session.answer(result).map_err(fail)?;
     let summary = Summary {
         files: offer.files.len(),
@@ -332,4 +324,34 @@ async fn stream_files(
     };
     info!(%peer, transfer = %transfer_id, seconds = summary.seconds, "sent");
     Ok(summary)
+}
+
+/// Runs `sending` while reading the receiver's answer: it answers once
+/// every byte arrived, or as soon as it fails (a full disk, a bad hash);
+/// then it stops reading, and we stop sending and report its reason
+/// instead of waiting to stall. Returns what `sending` returned, if it
+/// finished, and the answer.
+async fn await_answer<T, R>(
+    stall: std::time::Duration,
+    sending: impl Future<Output = Result<T, EngineError>>,
+    answers: &mut R,
+    wire_err: impl Fn(WireError) -> EngineError,
+) -> Result<(Option<T>, DataResult), EngineError>
+where
+    R: futures::AsyncRead + Unpin,
+{
+    let answer = wire::read_frame_untimed::<_, DataResult>(answers);
+    tokio::pin!(answer);
+    tokio::select! {
+        biased;
+        sent = sending => {
+            let sent = sent?;
+            let result = tokio::time::timeout(stall, &mut answer)
+                .await
+                .unwrap_or(Err(WireError::Stalled(stall)))
+                .map_err(wire_err)?;
+            Ok((Some(sent), result))
+        }
+        early = &mut answer => Ok((None, early.map_err(wire_err)?)),
+    }
 }

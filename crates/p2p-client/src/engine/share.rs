@@ -116,10 +116,13 @@ impl Share {
         super::send::offer_and_send(&engine, peer, scanned).await
     }
 
-    /// Waits for the receiver, then offers `text`.
-    pub async fn send_text(self, text: String) -> Result<crate::event::Summary, EngineError> {
+    /// Waits for the receiver, then offers what was scanned (files, a
+    /// text or a stream).
+    pub async fn send_scanned(
+        self,
+        scanned: crate::files::scan::Scanned,
+    ) -> Result<crate::event::Summary, EngineError> {
         let engine = self.engine.clone();
-        let scanned = crate::files::scan::Scanned::text(text)?;
         let peer = self.receiver().await?;
         super::send::offer_and_send(&engine, peer, scanned).await
     }

@@ -46,6 +46,34 @@ pub struct Scanned {
     /// Symlinks and special files (sockets, fifos, devices) that were found
     /// and are not sent, in the order they were found.
     pub skipped: Vec<PathBuf>,
+    /// For an offer of a stream ([`Scanned::piped`]): where its bytes come from.
+    pub pipe: Option<Pipe>,
+}
+
+/// The bytes of a stream (`send -`: standard input), read once, by the
+/// one transfer that takes them.
+#[derive(Clone)]
+pub struct Pipe(std::sync::Arc<std::sync::Mutex<Option<Box<dyn Read + Send>>>>);
+
+impl Pipe {
+    /// A pipe reading `reader`.
+    pub fn new(reader: Box<dyn Read + Send>) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Some(reader))))
+    }
+
+    /// The reader, for the first caller only.
+    pub fn take(&self) -> Option<Box<dyn Read + Send>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl std::fmt::Debug for Pipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pipe")
+    }
 }
 
 /// Why the chosen files cannot be offered.
@@ -241,6 +269,7 @@ impl Found {
             dirs: self.dirs,
             total_bytes,
             text: None,
+            stream: None,
         };
         offer.validate().map_err(|e| match e {
             OfferError::Duplicate(name) => ScanError::DuplicateName(name),
@@ -252,6 +281,7 @@ impl Found {
             sources,
             modified,
             skipped: self.skipped,
+            pipe: None,
         })
     }
 }
@@ -425,6 +455,7 @@ impl Scanned {
             dirs: Vec::new(),
             total_bytes: 0,
             text: Some(text),
+            stream: None,
         };
         offer.validate().map_err(|e| match e {
             OfferError::Empty => ScanError::Invalid("the text is empty".into()),
@@ -435,6 +466,34 @@ impl Scanned {
             sources: Vec::new(),
             modified: Vec::new(),
             skipped: Vec::new(),
+            pipe: None,
+        })
+    }
+
+    /// An offer of one file of unknown size named `name`, whose bytes
+    /// `reader` gives (`send -`: standard input). It can go to one
+    /// receiver only: the bytes are read once.
+    ///
+    /// # Errors
+    /// The name is not one portable file name.
+    pub fn piped(name: &str, reader: Box<dyn Read + Send>) -> Result<Self, ScanError> {
+        let offer = Offer {
+            transfer_id: new_transfer_id()?,
+            files: Vec::new(),
+            dirs: Vec::new(),
+            total_bytes: 0,
+            text: None,
+            stream: Some(name.to_owned()),
+        };
+        offer.validate().map_err(|e| {
+            ScanError::Invalid(format!("{e}: {}", display_escaped(name, SHOWN_CHARS)))
+        })?;
+        Ok(Self {
+            offer,
+            sources: Vec::new(),
+            modified: Vec::new(),
+            skipped: Vec::new(),
+            pipe: Some(Pipe::new(reader)),
         })
     }
 }

@@ -49,6 +49,7 @@ mod placement;
 mod quarantine;
 mod record;
 mod sender;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -64,6 +65,7 @@ use sender::Sender;
 use std::os::fd::OwnedFd;
 #[cfg(target_os = "linux")]
 use std::sync::{Arc, Mutex};
+pub use stream::StreamFile;
 
 /// Folder inside the download folder for this app's own data.
 pub const STATE_DIR: &str = ".p2p-share";

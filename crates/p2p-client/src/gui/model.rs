@@ -54,6 +54,8 @@ pub struct TransferRow {
     pub state: RowState,
     /// A text rather than files.
     pub text: bool,
+    /// A stream whose size is known only at its end (`send -`).
+    pub unknown_size: bool,
     last_sample: Option<(Instant, u64)>,
 }
 
@@ -78,6 +80,7 @@ impl TransferRow {
             speed: 0.0,
             state,
             text: false,
+            unknown_size: false,
             last_sample: None,
         }
     }
@@ -96,7 +99,7 @@ impl TransferRow {
 
     /// Time left at the current speed.
     pub fn eta(&self) -> Option<Duration> {
-        if self.speed < 1.0 {
+        if self.speed < 1.0 || self.unknown_size {
             return None;
         }
         let left = self.bytes.saturating_sub(self.done) as f64;
@@ -145,6 +148,8 @@ pub struct OfferView {
     pub names: Vec<String>,
     /// Characters of the text, when a text is offered instead of files.
     pub text_chars: Option<usize>,
+    /// One stream whose size is known only at its end.
+    pub unknown_size: bool,
 }
 
 /// A text that arrived, shown until closed.
@@ -258,6 +263,7 @@ impl Model {
                 bytes,
                 names,
                 text_chars,
+                unknown_size,
             } if self.offers.len() < MAX_QUEUED_OFFERS => {
                 self.offers.push_back(OfferView {
                     transfer_id: transfer_id.clone(),
@@ -267,6 +273,7 @@ impl Model {
                     bytes: *bytes,
                     names: names.clone(),
                     text_chars: *text_chars,
+                    unknown_size: *unknown_size,
                 });
             }
             Event::TextReceived {
@@ -290,6 +297,7 @@ impl Model {
                 files,
                 bytes,
                 text,
+                unknown_size,
             } => {
                 let mut row = TransferRow::new(
                     transfer_id.clone(),
@@ -300,6 +308,7 @@ impl Model {
                     RowState::WaitingForAnswer,
                 );
                 row.text = *text;
+                row.unknown_size = *unknown_size;
                 self.push_row(row);
             }
             Event::TransferStarted {
@@ -310,6 +319,7 @@ impl Model {
                 bytes,
                 resumed,
                 path,
+                unknown_size,
             } => {
                 self.take_offer(transfer_id);
                 let fresh = TransferRow::new(
@@ -322,6 +332,7 @@ impl Model {
                 );
                 if let Some(row) = self.row_or(fresh) {
                     row.state = RowState::Running;
+                    row.unknown_size = *unknown_size;
                     row.path = Some(*path);
                     row.done = *resumed;
                     row.last_sample = Some((now, *resumed));

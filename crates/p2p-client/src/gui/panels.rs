@@ -104,6 +104,11 @@ pub(crate) fn offer_dialog(
             ui.label(RichText::new(format!("{sender} wants to send you")).strong());
             if let Some(chars) = offer.text_chars {
                 ui.label(format!("a text of {}", count(chars, "character")));
+            } else if offer.unknown_size {
+                ui.label("a stream whose size is known only at its end");
+                for name in &offer.names {
+                    ui.label(RichText::new(name).monospace());
+                }
             } else {
                 ui.label(format!(
                     "{}{}, {}",
@@ -180,6 +185,8 @@ fn transfer_row(
         ui.label(RichText::new(title).strong());
         if row.text {
             ui.label("a text");
+        } else if row.unknown_size {
+            ui.label("a stream of unknown size");
         } else {
             ui.label(format!(
                 "{}, {}",
@@ -196,6 +203,23 @@ fn transfer_row(
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("Waiting for the other side to accept…");
+                if ui.button("Cancel").clicked() {
+                    out.push(UiCommand::Cancel(row.id.clone()));
+                }
+            });
+        }
+        RowState::Running if row.unknown_size => {
+            ui.add(
+                egui::ProgressBar::new(0.0)
+                    .fill(super::home::ACCENT)
+                    .animate(true),
+            );
+            ui.horizontal(|ui| {
+                ui.label(format!(
+                    "{} so far · {}/s · size known at the end",
+                    HumanBytes(row.done),
+                    HumanBytes(row.speed as u64),
+                ));
                 if ui.button("Cancel").clicked() {
                     out.push(UiCommand::Cancel(row.id.clone()));
                 }

@@ -38,6 +38,7 @@ fn a_received_transfer_is_recorded_with_where_it_landed() {
         bytes: 10,
         names: vec!["album".into()],
         text_chars: None,
+        unknown_size: false,
     };
     assert_eq!(recorder.observe(&offer, at(1)), None);
     let done = Event::TransferDone {
@@ -74,6 +75,7 @@ fn sends_that_fail_or_are_declined_are_recorded_with_the_reason() {
             files: 1,
             bytes: 3,
             text: false,
+            unknown_size: false,
         };
         assert_eq!(recorder.observe(&sent, at(1)), None);
     }
@@ -120,6 +122,7 @@ fn the_recorder_forgets_the_oldest_offer_past_its_bound() {
             files: 1,
             bytes: 1,
             text: false,
+            unknown_size: false,
         };
         recorder.observe(&sent, at(1));
     }

@@ -138,9 +138,14 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn spawn(mut cmd: Command) -> Self {
+    pub fn spawn(cmd: Command) -> Self {
+        Self::spawn_fed(cmd, Stdio::piped())
+    }
+
+    /// [`Running::spawn`] reading `stdin` (another process's output, `send -`).
+    pub fn spawn_fed(mut cmd: Command, stdin: Stdio) -> Self {
         let mut child = cmd
-            .stdin(Stdio::piped())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -479,4 +484,47 @@ pub fn kill_then_resume(sender: &Peer, receiver: &Peer, size: u64, rate: &str) {
         "re-sent {transferred} of {size} bytes"
     );
     assert_eq!(tree(receiver.dl()), tree(src.path()));
+}
+
+/// `history --json` of a peer: its entries, newest first.
+pub fn history(peer: &Peer) -> Vec<Value> {
+    let out = peer.command().arg("history").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A receiver that waits for offers from anyone (`--yes` or asking), and
+/// the `/ip4/…/tcp/…/p2p/…` address to send to it.
+pub fn waiting_receiver(peer: &Peer, yes: bool) -> (Running, String) {
+    let mut cmd = peer.command();
+    cmd.args(["receive", "--dir"]).arg(peer.dl());
+    if yes {
+        cmd.arg("--yes");
+    }
+    let mut running = Running::spawn(cmd);
+    let listening = running.wait_for("a TCP listener", |e| {
+        e["event"] == "listening" && e["addr"].as_str().is_some_and(|a| a.contains("/tcp/"))
+    });
+    let addr = format!(
+        "{}/p2p/{}",
+        listening["addr"].as_str().unwrap(),
+        peer_id(peer)
+    );
+    (running, addr)
+}
+
+pub fn peer_id(peer: &Peer) -> String {
+    let out = peer.command().arg("id").output().unwrap();
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

@@ -104,6 +104,7 @@ async fn files_verified_before_a_bad_one_are_still_placed() {
         dirs: Vec::new(),
         total_bytes: 8192,
         text: None,
+        stream: None,
     };
     assert_eq!(hostile.offer_accepted(&offer).await, Vec::new());
     let body = [good.as_slice(), bad.as_slice()].concat();

@@ -29,6 +29,7 @@ mod disk;
 mod limits;
 mod paths;
 mod resume;
+mod streams;
 mod unaccepted;
 
 use std::time::Duration;

@@ -42,6 +42,7 @@ pub(crate) fn one_file(path: &str, size: usize, hash: Hash) -> Offer {
         dirs: Vec::new(),
         total_bytes: size as u64,
         text: None,
+        stream: None,
     }
 }
 

@@ -48,6 +48,7 @@ async fn offers_with_hostile_paths_are_refused_and_write_nothing() {
             dirs: dirs.iter().map(|d| (*d).to_owned()).collect(),
             total_bytes: (content.len() * files.len()) as u64,
             text: None,
+            stream: None,
         };
         match hostile.offer(&offer).await {
             Response::Refused {

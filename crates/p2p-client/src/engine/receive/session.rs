@@ -108,6 +108,7 @@ impl Receiving {
             bytes: self.offer.total_bytes,
             resumed: self.resumed(),
             path,
+            unknown_size: false,
         }
     }
 

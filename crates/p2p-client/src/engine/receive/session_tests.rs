@@ -24,6 +24,7 @@ fn offer(sizes: &[u64]) -> Offer {
         dirs: Vec::new(),
         total_bytes: sizes.iter().sum(),
         text: None,
+        stream: None,
     }
 }
 

@@ -53,6 +53,17 @@ pub enum StoreError {
         /// The file, as named by the peer (escaped).
         path: String,
     },
+    /// A stream (size unknown in advance) did not arrive as the sender read
+    /// it. The partial data was deleted.
+    #[error(
+        "\"{path}\" did not arrive as the sender read it ({reason}) and was deleted; send it again"
+    )]
+    StreamMismatch {
+        /// The stream's name, as given by the peer (escaped).
+        path: String,
+        /// What differs.
+        reason: String,
+    },
     /// The received bytes do not match the announced BLAKE3 hash. The
     /// partial data was deleted.
     #[error(

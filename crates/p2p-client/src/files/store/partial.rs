@@ -305,6 +305,17 @@ pub struct VerifiedFile {
 }
 
 impl VerifiedFile {
+    /// A file verified elsewhere in this module (a stream).
+    pub(super) fn new(file: File, kind: Kind, part: PathBuf, rel: SafePath, name: String) -> Self {
+        Self {
+            file,
+            kind,
+            part,
+            rel,
+            name,
+        }
+    }
+
     /// Forces the file's data to disk.
     ///
     /// # Errors

@@ -11,6 +11,7 @@ mod page_cache;
 mod placing;
 mod resume;
 mod space;
+mod stream;
 #[cfg(target_os = "linux")]
 mod unnamed;
 
@@ -34,6 +35,7 @@ fn offer(files: &[(&str, &[u8])], dirs: &[&str]) -> Offer {
         transfer_id: ID.into(),
         total_bytes: files.iter().map(|f| f.size).sum(),
         text: None,
+        stream: None,
         files,
         dirs: dirs.iter().map(|d| (*d).to_owned()).collect(),
     };

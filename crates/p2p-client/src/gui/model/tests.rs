@@ -31,6 +31,7 @@ fn started(id: &str) -> Event {
             relayed: true,
             transport: TransportKind::Quic,
         },
+        unknown_size: false,
     }
 }
 
@@ -134,6 +135,7 @@ fn a_transfer_moves_from_offer_to_done_with_speed_and_eta() {
             bytes: 1000,
             names: vec!["a".into()],
             text_chars: None,
+            unknown_size: false,
         },
         t0,
     );
@@ -192,6 +194,7 @@ fn failures_and_declines_end_rows() {
             files: 1,
             bytes: 5,
             text: false,
+            unknown_size: false,
         },
         now,
     );
@@ -228,6 +231,7 @@ fn finished_rows_are_bounded() {
                 files: 1,
                 bytes: 1,
                 text: false,
+                unknown_size: false,
             },
             now,
         );
