@@ -255,13 +255,19 @@ impl Engine {
     /// Sends what [`Engine::scan`] found (or a text) to each of `targets`
     /// at once: each gets its own offer (a new transfer ID) and result, and
     /// one declining, failing or being away does not stop the others. The
-    /// results come as each send ends.
+    /// results come as each send ends. Several recipients share the reads
+    /// from disk ([`Scanned::for_many`](crate::files::scan::Scanned::for_many)).
     pub fn send_each(
         &self,
         targets: Vec<(PeerId, Vec<Multiaddr>)>,
         scanned: crate::files::scan::Scanned,
     ) -> impl futures::Stream<Item = (PeerId, Result<crate::event::Summary, EngineError>)> + '_
     {
+        let scanned = if targets.len() > 1 {
+            scanned.for_many()
+        } else {
+            scanned
+        };
         let sends = targets.into_iter().enumerate().map(|(i, (peer, addrs))| {
             let scanned = if i == 0 {
                 Ok(scanned.clone())

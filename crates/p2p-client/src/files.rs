@@ -1,5 +1,6 @@
 //! Files on disk: the sender's scan and the receiver's store.
 
+pub mod blocks;
 pub mod scan;
 pub mod store;
 

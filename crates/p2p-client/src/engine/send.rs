@@ -170,6 +170,7 @@ async fn offer_then_stream(
         sources,
         modified,
         pipe,
+        shared,
         ..
     } = scanned;
     engine.inner.net.prefer_direct(peer, DIRECT_WAIT).await?;
@@ -187,7 +188,12 @@ async fn offer_then_stream(
         return piped::send_piped(engine, peer, &offer, pipe).await;
     }
     let starts = agree_starts(&offer, &sources, &resume).await;
-    stream_files(engine, peer, &offer, (&sources, &modified), &starts).await
+    let files = Files {
+        sources: &sources,
+        modified: &modified,
+        shared,
+    };
+    stream_files(engine, peer, &offer, files, &starts).await
 }
 
 /// A text offer is delivered once it is accepted: the text was in it.
@@ -219,11 +225,18 @@ async fn agree_starts(offer: &Offer, sources: &[PathBuf], resume: &[ResumePoint]
     session::starts(offer, &checked)
 }
 
+/// Where the bytes of an offer's files are.
+struct Files<'a> {
+    sources: &'a [PathBuf],
+    modified: &'a [Option<SystemTime>],
+    shared: Option<crate::files::blocks::SharedReads>,
+}
+
 async fn stream_files(
     engine: &Engine,
     peer: PeerId,
     offer: &Offer,
-    (sources, modified): (&[PathBuf], &[Option<SystemTime>]),
+    files: Files<'_>,
     starts: &[u64],
 ) -> Result<Summary, EngineError> {
     let transfer_id = offer.transfer_id.clone();
@@ -262,17 +275,17 @@ async fn stream_files(
     let jobs: Vec<ReadJob> = offer
         .files
         .iter()
-        .zip(sources)
+        .zip(files.sources)
         .zip(starts)
         .enumerate()
         .map(|(index, ((entry, source), start))| ReadJob {
             source: source.clone(),
             start: *start,
             size: entry.size,
-            modified: modified.get(index).copied().flatten(),
+            modified: files.modified.get(index).copied().flatten(),
         })
         .collect();
-    let (mut chunks, give_back) = read_ahead(jobs);
+    let (mut chunks, give_back) = read_ahead(jobs, files.shared);
     let mut pacer = Pacer::new(engine.inner.max_rate.clone());
     let sending = async {
         while !session.all_sent() {

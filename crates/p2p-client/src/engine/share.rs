@@ -70,6 +70,11 @@ impl Share {
     /// expired, or the engine stops; returns what each receiver got.
     pub async fn send_to_each(mut self, scanned: crate::files::scan::Scanned) -> Vec<Served> {
         let engine = self.engine.clone();
+        let scanned = if self.receivers > 1 {
+            scanned.for_many()
+        } else {
+            scanned
+        };
         let mut running = FuturesUnordered::new();
         let mut served = Vec::new();
         let mut came = 0u32;

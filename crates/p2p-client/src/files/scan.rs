@@ -48,6 +48,9 @@ pub struct Scanned {
     pub skipped: Vec<PathBuf>,
     /// For an offer of a stream ([`Scanned::piped`]): where its bytes come from.
     pub pipe: Option<Pipe>,
+    /// For a send to several recipients ([`Scanned::for_many`]): the reads
+    /// from disk they share.
+    pub shared: Option<crate::files::blocks::SharedReads>,
 }
 
 /// The bytes of a stream (`send -`: standard input), read once, by the
@@ -282,6 +285,7 @@ impl Found {
             modified,
             skipped: self.skipped,
             pipe: None,
+            shared: None,
         })
     }
 }
@@ -444,6 +448,15 @@ impl Scanned {
         Ok(next)
     }
 
+    /// The same, for several recipients at once: this and every
+    /// [`Scanned::renewed`] copy read each block of the files from disk
+    /// once, while their recipients are near each other (see
+    /// [`crate::files::blocks`]).
+    pub fn for_many(mut self) -> Self {
+        self.shared = Some(crate::files::blocks::SharedReads::default());
+        self
+    }
+
     /// An offer of `text` instead of files (`send --text`).
     ///
     /// # Errors
@@ -467,6 +480,7 @@ impl Scanned {
             modified: Vec::new(),
             skipped: Vec::new(),
             pipe: None,
+            shared: None,
         })
     }
 
@@ -494,6 +508,7 @@ impl Scanned {
             modified: Vec::new(),
             skipped: Vec::new(),
             pipe: Some(Pipe::new(reader)),
+            shared: None,
         })
     }
 }
