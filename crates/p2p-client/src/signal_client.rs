@@ -294,6 +294,7 @@ async fn session(
         origin,
         signature: BASE64.encode(&signature),
         name: config.name.clone(),
+        os: Some(std::env::consts::OS.to_owned()),
         addrs: addrs.clone(),
         room: config.room.clone(),
     });

@@ -125,6 +125,19 @@ async fn send_to_a_peer_id_found_through_the_server() {
             .output()
             .unwrap();
         let receiver_id = String::from_utf8(id.stdout).unwrap().trim().to_owned();
+        // Listed by the server with its system, as on the LAN.
+        let mut cmd = with_server(sender.command(), &server);
+        let listed = cmd.args(["peers", "--wait", "3"]).output().unwrap();
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        assert!(
+            listed.lines().any(|line| {
+                let event: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+                event["event"] == "peer_found"
+                    && event["peer"] == receiver_id.as_str()
+                    && event["os"] == std::env::consts::OS
+            }),
+            "{listed}"
+        );
         let mut cmd = with_server(sender.command(), &server);
         cmd.arg("send").arg(&file).args(["--to", &receiver_id]);
         let (code, stderr, events) = Running::spawn(cmd).finish();

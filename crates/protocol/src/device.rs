@@ -66,10 +66,16 @@ impl Device {
             (1..=MAX_NAME_CHARS).contains(&chars) && !n.chars().any(char::is_control)
         })?;
         let os = os
-            .filter(|o| (1..=16).contains(&o.len()) && o.bytes().all(|b| b.is_ascii_lowercase()))
+            .filter(|o| valid_os(o))
             .unwrap_or_else(|| "unknown".into());
         Some(Self { name, os })
     }
+}
+
+/// Whether `os` is a system's name as [`Device::os`] has it: 1 to 16
+/// lower-case ASCII letters.
+pub fn valid_os(os: &str) -> bool {
+    (1..=16).contains(&os.len()) && os.bytes().all(|b| b.is_ascii_lowercase())
 }
 
 fn encode(text: &str) -> String {

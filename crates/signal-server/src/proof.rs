@@ -111,6 +111,7 @@ mod tests {
             origin: origin.into(),
             signature: BASE64.encode(&key.sign(&registration_payload(origin, nonce)).unwrap()),
             name: "n".into(),
+            os: None,
             addrs: vec![],
             room: RoomRequest::Auto,
         }
@@ -210,6 +211,7 @@ mod tests {
                 origin: "wss://signal.example:443".into(),
                 signature: signature.into(),
                 name: "n".into(),
+                os: None,
                 addrs: vec![],
                 room: RoomRequest::Auto,
             };

@@ -256,6 +256,7 @@ impl Session {
         let info = PeerInfo {
             peer_id: peer_id.to_string(),
             name: reg.name,
+            os: reg.os,
             addrs: reg.addrs,
         };
         let conn = self.conn;

@@ -176,6 +176,7 @@ impl TestClient {
             origin: self.origin.clone(),
             signature: sign(&self.key, &self.origin, &self.nonce),
             name: name.into(),
+            os: None,
             addrs: vec![],
             room,
         }

@@ -103,6 +103,6 @@ pub(super) fn peer_found(events: &mpsc::Sender<Event>, peer: &PeerInfo) {
         peer: id,
         name: Some(protocol::path::display_escaped(&peer.name, 64)),
         source: PeerSource::Server,
-        os: None,
+        os: peer.os.clone().filter(|os| protocol::device::valid_os(os)),
     });
 }

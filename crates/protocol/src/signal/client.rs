@@ -73,6 +73,10 @@ pub struct Register {
     pub signature: String,
     /// Display name shown to other peers.
     pub name: String,
+    /// The client's system (`linux`, `windows`, `macos`, …), shown to
+    /// other peers with its name; see [`crate::device::valid_os`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
     /// Multiaddrs where the client can be reached.
     #[serde(default)]
     pub addrs: Vec<String>,

@@ -36,6 +36,9 @@ pub enum FieldError {
     /// The display name is empty or too long.
     #[error("display name must be 1 to {MAX_NAME_CHARS} characters without control characters")]
     Name,
+    /// The system's name is not 1 to 16 lower-case letters.
+    #[error("os must be 1 to 16 lower-case letters")]
+    Os,
     /// Too many addresses, or one too long.
     #[error("at most {MAX_ADDRS} addresses of at most {MAX_ADDR_BYTES} bytes each")]
     Addrs,
@@ -65,6 +68,13 @@ impl ClientMsg {
             ClientMsg::Register(reg) => {
                 validate_origin(&reg.origin)?;
                 validate_name(&reg.name)?;
+                if reg
+                    .os
+                    .as_deref()
+                    .is_some_and(|os| !crate::device::valid_os(os))
+                {
+                    return Err(FieldError::Os);
+                }
                 validate_addrs(&reg.addrs)?;
                 reg.room.validate()
             }

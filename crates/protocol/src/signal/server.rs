@@ -97,6 +97,9 @@ pub struct PeerInfo {
     pub peer_id: String,
     /// Display name.
     pub name: String,
+    /// The peer's system, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
     /// Multiaddrs, relay circuit addresses included.
     pub addrs: Vec<String>,
 }

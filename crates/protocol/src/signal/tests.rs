@@ -10,6 +10,7 @@ fn register() -> ClientMsg {
         origin: "ws://127.0.0.1:8080".into(),
         signature: "BBBB".into(),
         name: "alice".into(),
+        os: Some("linux".into()),
         addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
         room: RoomRequest::Named {
             name: "family".into(),
@@ -49,6 +50,7 @@ fn server_messages_round_trip() {
     let peer = PeerInfo {
         peer_id: "p".into(),
         name: "n".into(),
+        os: None,
         addrs: vec![],
     };
     let msgs = [
@@ -150,6 +152,17 @@ fn field_bounds_are_enforced() {
         addrs: None,
     };
     assert_eq!(ctrl.validate(), Err(FieldError::Name));
+    for os in ["", "Linux", "evil\u{1b}", "averyveryverylongos"] {
+        let ClientMsg::Register(mut reg) = register() else {
+            unreachable!()
+        };
+        reg.os = Some(os.into());
+        assert_eq!(
+            ClientMsg::Register(reg).validate(),
+            Err(FieldError::Os),
+            "{os:?}"
+        );
+    }
     let addrs = ClientMsg::Update {
         name: None,
         addrs: Some(vec!["/ip4/1.2.3.4".into(); MAX_ADDRS + 1]),

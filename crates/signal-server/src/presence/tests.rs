@@ -25,6 +25,7 @@ fn info(peer: &str) -> PeerInfo {
     PeerInfo {
         peer_id: peer.into(),
         name: format!("{peer}'s laptop"),
+        os: None,
         addrs: vec![],
     }
 }
