@@ -1,6 +1,7 @@
 //! Files on disk: the sender's scan and the receiver's store.
 
 pub mod blocks;
+pub mod published;
 pub mod scan;
 pub mod store;
 

@@ -22,10 +22,13 @@
 //!   without any server.
 //! - [`device`]: a peer's display name and system in identify's agent
 //!   version, so peers found on the LAN are shown by name.
+//! - [`browse`]: listing a peer's published folder page by page, and
+//!   asking for its files.
 //!
 //! Data flows one way: the server and the client build messages from these
 //! types and call the `encode`/`decode` functions at their socket edges.
 
+pub mod browse;
 pub mod code;
 pub mod device;
 pub mod offer;

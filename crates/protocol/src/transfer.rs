@@ -62,6 +62,10 @@ pub enum Request {
         /// Why, for the other person.
         reason: String,
     },
+    /// One page of a published folder.
+    List(crate::browse::ListRequest),
+    /// Files of a published folder: the owner offers them back.
+    Fetch(crate::browse::FetchRequest),
 }
 
 /// How a receiver authenticates to a waiting sender.
@@ -102,6 +106,10 @@ pub enum Response {
     Decision(Decision),
     /// A cancel was noted.
     Cancelled,
+    /// A page of a published folder.
+    Listing(crate::browse::Listing),
+    /// A fetch is admitted: its offer follows.
+    Fetching,
     /// The request was refused.
     Refused {
         /// Why.
@@ -127,6 +135,13 @@ pub enum Refusal {
     /// Not yet: the sender has not heard of the pairing from the signal
     /// server, or another PAKE for the share is running. Try again shortly.
     NotYet,
+    /// Nothing is published, or not to this peer (`share --allow`).
+    NotAllowed,
+    /// A path asked for does not exist in the published folder, or is not
+    /// a file or folder that may be shared (a symlink, a special file).
+    NotFound,
+    /// Too many requests: wait a moment.
+    RateLimited,
 }
 
 /// The receiver's answer to an offer.
