@@ -1,5 +1,6 @@
 //! The command-line interface: flags, engine setup, and the commands.
 
+mod browse;
 mod history;
 mod peers;
 mod receive;
@@ -71,6 +72,13 @@ enum Command {
     History(history::HistoryArgs),
     /// List peers visible now (LAN and the signal server's room).
     Peers(peers::PeersArgs),
+    /// Publish a folder read-only and stay online: peers list it (`ls`)
+    /// and download from it (`get`).
+    Share(browse::ShareArgs),
+    /// List a folder a peer shares.
+    Ls(browse::LsArgs),
+    /// Download files and folders a peer shares.
+    Get(browse::GetArgs),
 }
 
 /// Settings shared by every command, resolved once.
@@ -189,6 +197,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Send(args) => send::run(&setup, args).await,
             Command::Receive(args) => receive::run(&setup, args).await,
             Command::Peers(args) => peers::run(&setup, args).await,
+            Command::Share(args) => browse::share(&setup, args).await,
+            Command::Ls(args) => browse::ls(&setup, args).await,
+            Command::Get(args) => browse::get(&setup, args).await,
         }
     });
     // A prompt may still block on the terminal: do not wait for it.

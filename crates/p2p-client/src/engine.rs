@@ -24,12 +24,14 @@
 //! - `config` ([`EngineConfig`]), `error` ([`EngineError`]), `pace` (the
 //!   upload limit), `wire` (frames on streams).
 
+mod browse;
 mod config;
 mod dispatch;
 mod error;
 mod find;
 mod inbox;
 mod pace;
+mod publish;
 mod receive;
 mod send;
 mod share;
@@ -45,9 +47,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use browse::Target;
 pub use config::{EngineConfig, Inbound, default_listen, default_name};
 pub use error::EngineError;
 pub use find::Secret;
+pub use publish::Allow;
 pub use share::{Served, Share};
 pub(crate) use wire::STALL_TIMEOUT;
 
@@ -83,6 +87,12 @@ struct Inner {
     shares: Mutex<share::Shares>,
     /// Running transfers, cancelled through their tokens.
     running: Mutex<HashMap<String, CancellationToken>>,
+    /// The folder we publish (`share DIR`), if any.
+    publication: Mutex<Option<Arc<publish::Publication>>>,
+    /// Our fetches from others' published folders, until their transfer ends.
+    fetches: Mutex<browse::Fetches>,
+    /// Why senders stopped running transfers (their cancel), by transfer ID.
+    stop_reasons: Mutex<HashMap<String, (PeerId, String)>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     /// Where finished transfers are recorded, if anywhere.
@@ -146,6 +156,9 @@ impl Engine {
             config,
             shares: Mutex::new(share::Shares::default()),
             running: Mutex::new(HashMap::new()),
+            publication: Mutex::new(None),
+            fetches: Mutex::new(HashMap::new()),
+            stop_reasons: Mutex::new(HashMap::new()),
             shutdown,
             tracker,
         });
@@ -298,6 +311,38 @@ impl Engine {
         share::create(self, receivers).await
     }
 
+    /// Publishes `dir` read-only for peers that `allow` admits (`trusted`:
+    /// these peers), replacing what was published before; returns the
+    /// ticket that lists and fetches from it (`--allow ticket`).
+    ///
+    /// # Errors
+    /// `dir` is not a folder that can be read.
+    pub async fn publish(
+        &self,
+        dir: &std::path::Path,
+        allow: Allow,
+        trusted: Vec<PeerId>,
+    ) -> Result<protocol::ticket::Ticket, EngineError> {
+        let dir = dir.to_path_buf();
+        let published =
+            tokio::task::spawn_blocking(move || crate::files::published::Published::new(&dir))
+                .await
+                .map_err(|_| EngineError::Stopped)?
+                .map_err(|e| EngineError::Publish(e.to_string()))?;
+        let mut secret = [0u8; protocol::ticket::SECRET_BYTES];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let addrs = self.wait_listening().await;
+        let ticket = protocol::ticket::Ticket::new(self.peer_id(), &addrs, secret);
+        let publication = publish::Publication::new(
+            published,
+            allow,
+            secret.to_vec(),
+            trusted.into_iter().collect(),
+        );
+        *lock(&self.inner.publication) = Some(Arc::new(publication));
+        Ok(ticket)
+    }
+
     /// Waits until `peer` has hung up (it has what it needed), for at most
     /// `limit`, so our last answer is not cut off by our own exit.
     pub async fn wait_disconnected(&self, peer: PeerId, limit: Duration) {
@@ -348,7 +393,12 @@ impl Engine {
     /// Sends an event the view must see (waits if its queue is full).
     async fn emit(&self, event: Event) {
         self.record(&event);
+        // A fetch ends after its view has the event that ends it.
+        let ended = browse::fetch_end(&event);
         let _ = self.inner.events.send(event).await;
+        if let Some((transfer_id, result)) = ended {
+            self.end_fetch(&transfer_id, result);
+        }
     }
 
     /// Writes the history entry of a transfer that `event` ends, off the

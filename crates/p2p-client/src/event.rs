@@ -157,6 +157,10 @@ pub enum Event {
         /// `files` is 1, `bytes` 0, `names` its name.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         unknown_size: bool,
+        /// What we fetched from the peer's published folder: accepted
+        /// already, nobody is asked.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        fetched: bool,
     },
     /// An accepted text arrived (shown, not saved): the receiver's end of a
     /// text transfer.

@@ -78,7 +78,7 @@ fn line(entry: &Entry) -> String {
 }
 
 /// `2026-12-03 14:02` for seconds since the epoch.
-fn utc(secs: u64) -> String {
+pub(crate) fn utc(secs: u64) -> String {
     let Ok(at) = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(0)) else {
         return "?".into();
     };

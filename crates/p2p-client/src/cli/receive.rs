@@ -178,6 +178,7 @@ async fn serve(
                 names,
                 text_chars,
                 unknown_size,
+                fetched: false,
             } if !yes => {
                 let question = if let Some(chars) = text_chars {
                     format!(
@@ -272,7 +273,7 @@ impl Drop for Spool {
 }
 
 /// Reads a code or ticket typed on the terminal (not echoed to argv or history).
-fn read_secret() -> anyhow::Result<String> {
+pub(crate) fn read_secret() -> anyhow::Result<String> {
     eprint!("Enter the share code or ticket: ");
     let mut line = String::new();
     std::io::stdin()

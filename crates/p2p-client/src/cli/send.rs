@@ -280,7 +280,7 @@ where
 }
 
 /// `PEER_ID` or `/ip4/…/p2p/PEER_ID`.
-fn parse_target(to: &str) -> anyhow::Result<(PeerId, Vec<Multiaddr>)> {
+pub(crate) fn parse_target(to: &str) -> anyhow::Result<(PeerId, Vec<Multiaddr>)> {
     if let Ok(peer) = to.parse::<PeerId>() {
         return Ok((peer, Vec::new()));
     }

@@ -72,6 +72,9 @@ pub struct Resolved {
     pub stall_timeout: Duration,
     /// Which Noise, yamux and QUIC to build the node with.
     pub transports: Transports,
+    /// Peers trusted in the config file (accepted from without asking;
+    /// may browse `share --allow trusted`).
+    pub trusted: Vec<libp2p::PeerId>,
 }
 
 impl Resolved {
@@ -109,6 +112,15 @@ impl Resolved {
                 })
                 .ok()
         });
+        let mut trusted = Vec::new();
+        for text in &file.trusted_peers {
+            match text.parse::<libp2p::PeerId>() {
+                Ok(peer) => trusted.push(peer),
+                Err(_) => issues.push(ConfigIssue(format!(
+                    "config file: trusted_peers: {text:?} is not a peer ID"
+                ))),
+            }
+        }
         let mut seconds = |name: &str, default: Duration| match env(name) {
             None => default,
             Some(text) => match text.trim().parse::<u64>() {
@@ -145,6 +157,7 @@ impl Resolved {
             } else {
                 Transports::Tuned
             },
+            trusted,
         };
         (resolved, issues)
     }

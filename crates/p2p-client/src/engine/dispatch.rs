@@ -9,7 +9,7 @@ use protocol::transfer::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
-use super::{Engine, lock, receive, share};
+use super::{Engine, lock, publish, receive, share};
 use crate::event::{Event, PeerSource};
 use crate::network::NetEvent;
 
@@ -118,6 +118,8 @@ impl Engine {
                 receive::on_cancel(self, peer, &transfer_id, &reason).await;
                 let _ = reply.send(Response::Cancelled);
             }
+            Request::List(list) => publish::on_list(self, peer, list, reply),
+            Request::Fetch(fetch) => publish::on_fetch(self, peer, fetch, reply),
             _ => {
                 let _ = reply.send(Response::Refused {
                     reason: protocol::transfer::Refusal::NotExpected,

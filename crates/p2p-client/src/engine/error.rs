@@ -30,6 +30,9 @@ pub enum EngineError {
     /// The signal server failed or refused.
     #[error(transparent)]
     Signal(#[from] crate::signal_client::SignalError),
+    /// The folder to publish cannot be shared.
+    #[error("{0}")]
+    Publish(String),
     /// The operation needs a signal server and none is configured.
     #[error("share codes need a signal server: pass --server URL (or use the ticket)")]
     NoServer,

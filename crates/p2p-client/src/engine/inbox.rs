@@ -92,6 +92,9 @@ pub(super) struct Inbox<R> {
     /// Senders we asked (by ticket or code), until when: each may make one
     /// offer when `inbound` is [`Inbound::Expected`].
     expected: HashMap<PeerId, Instant>,
+    /// Our fetches from published folders, by transfer ID: the owner's
+    /// offer under that ID is accepted without asking, until when.
+    fetches: HashMap<String, (PeerId, Instant)>,
     pending: HashMap<String, Waiting<R>>,
     checking: HashMap<String, Waiting<R>>,
     accepted: HashMap<String, Accepted>,
@@ -104,6 +107,7 @@ impl<R> Inbox<R> {
             auto_accept,
             decision_timeout,
             expected: HashMap::new(),
+            fetches: HashMap::new(),
             pending: HashMap::new(),
             checking: HashMap::new(),
             accepted: HashMap::new(),
@@ -116,6 +120,26 @@ impl<R> Inbox<R> {
     pub(super) fn expect(&mut self, peer: PeerId, now: Instant) {
         self.expected.retain(|_, until| now < *until);
         self.expected.insert(peer, now + EXPECT_FOR);
+    }
+
+    /// We asked `peer` for files (a fetch): its offer under `transfer_id`
+    /// is accepted without asking, for [`EXPECT_FOR`].
+    pub(super) fn expect_fetch(&mut self, transfer_id: &str, peer: PeerId, now: Instant) {
+        self.fetches.retain(|_, (_, until)| now < *until);
+        if self.fetches.len() < MAX_ACCEPTED {
+            self.fetches
+                .insert(transfer_id.to_owned(), (peer, now + EXPECT_FOR));
+        }
+    }
+
+    /// The owner asked for `transfer_id` (a fetch not offered yet), if one.
+    pub(super) fn fetch_owner(&self, transfer_id: &str) -> Option<PeerId> {
+        self.fetches.get(transfer_id).map(|(peer, _)| *peer)
+    }
+
+    /// Forgets the fetch `transfer_id` (it failed or was given up).
+    pub(super) fn forget_fetch(&mut self, transfer_id: &str) {
+        self.fetches.remove(transfer_id);
     }
 
     /// `peer` may no longer send offers (the knock failed).
@@ -143,7 +167,11 @@ impl<R> Inbox<R> {
             message: message.to_owned(),
         };
         let expected = self.expected.get(&peer).is_some_and(|until| now < *until);
-        if self.inbound == Inbound::Expected && !expected {
+        let fetched = self
+            .fetches
+            .get(&offer.transfer_id)
+            .is_some_and(|(owner, until)| *owner == peer && now < *until);
+        if self.inbound == Inbound::Expected && !expected && !fetched {
             let refusal = refuse(
                 Refusal::NotExpected,
                 "this receiver does not take offers from you",
@@ -167,8 +195,12 @@ impl<R> Inbox<R> {
             let refusal = refuse(Refusal::InvalidOffer, "this transfer ID is already in use");
             return Err((reply, refusal));
         }
-        // One knock admits one offer.
-        self.expected.remove(&peer);
+        // One knock admits one offer; a fetch, its own.
+        if fetched {
+            self.fetches.remove(&id);
+        } else {
+            self.expected.remove(&peer);
+        }
         let names = offer
             .files
             .iter()
@@ -187,6 +219,7 @@ impl<R> Inbox<R> {
             names,
             text_chars: offer.text.as_ref().map(|t| t.chars().count()),
             unknown_size: offer.stream.is_some(),
+            fetched,
         })];
         let deadline = now + self.decision_timeout;
         self.pending.insert(
@@ -198,7 +231,8 @@ impl<R> Inbox<R> {
                 deadline,
             },
         );
-        if self.auto_accept {
+        // We asked for what we fetched: it is not asked again.
+        if self.auto_accept || fetched {
             actions.extend(self.decide(&id, true));
         } else {
             actions.push(Action::ExpireAt(deadline));

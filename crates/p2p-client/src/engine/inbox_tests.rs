@@ -376,3 +376,37 @@ fn a_declined_text_is_not_shown() {
             .any(|e| matches!(e, Event::TextReceived { .. }))
     );
 }
+
+#[test]
+fn what_we_fetched_is_accepted_without_asking_from_its_owner_only() {
+    // A receiver that takes no offers and asks before accepting.
+    let mut inbox = inbox(Inbound::Expected, false);
+    let now = Instant::now();
+    let owner = PeerId::random();
+    inbox.expect_fetch(&id(1), owner, now);
+    assert_eq!(inbox.fetch_owner(&id(1)), Some(owner));
+    // Another peer cannot use the fetch's ID.
+    let (_, refused) = inbox.offer(PeerId::random(), offer(1), 1, now).unwrap_err();
+    assert_eq!(refused.reason, Refusal::NotExpected);
+    // Nor can the owner make another offer.
+    let (_, refused) = inbox.offer(owner, offer(2), 2, now).unwrap_err();
+    assert_eq!(refused.reason, Refusal::NotExpected);
+    // Its offer under the fetch's ID goes straight to the disk check.
+    let actions = inbox.offer(owner, offer(1), 3, now).unwrap();
+    assert!(matches!(
+        events(&actions).as_slice(),
+        [Event::OfferReceived { fetched: true, .. }]
+    ));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::CheckDisk { transfer_id, .. } if *transfer_id == id(1)))
+    );
+    assert!(!inbox.is_pending(&id(1)));
+    assert_eq!(inbox.fetch_owner(&id(1)), None, "used once");
+    // A fetch whose offer never comes lapses.
+    inbox.expect_fetch(&id(4), owner, now);
+    let late = now + EXPECT_FOR + Duration::from_secs(1);
+    let (_, refused) = inbox.offer(owner, offer(4), 4, late).unwrap_err();
+    assert_eq!(refused.reason, Refusal::NotExpected);
+}

@@ -39,11 +39,13 @@ pub(super) async fn on_offer(
     offer: Offer,
     reply: oneshot::Sender<Response>,
 ) {
+    let transfer_id = offer.transfer_id.clone();
     let admitted = engine.inbox().offer(peer, offer, reply, Instant::now());
     match admitted {
         Ok(actions) => carry_out(engine, actions).await,
         Err((reply, refused)) => {
             info!(%peer, reason = ?refused.reason, message = %refused.message, "offer refused");
+            engine.end_fetch(&transfer_id, Err(refused.message.clone()));
             let _ = reply.send(Response::Refused {
                 reason: refused.reason,
                 message: refused.message,
@@ -61,8 +63,20 @@ pub(super) fn decide(engine: &Engine, transfer_id: &str, accept: bool) {
 
 /// The sender gave up on a transfer.
 pub(super) async fn on_cancel(engine: &Engine, peer: PeerId, transfer_id: &str, reason: &str) {
+    // A running transfer's stream breaks now, or just broke: the reason
+    // goes with it (kept a moment, whether or not one runs).
+    engine.stopped_by_sender(transfer_id, peer, reason);
     let actions = engine.inbox().cancel(peer, transfer_id, reason);
     carry_out(engine, actions).await;
+    if engine.inbox().fetch_owner(transfer_id) == Some(peer) {
+        // The owner could not offer what we fetched.
+        engine.inbox().forget_fetch(transfer_id);
+        let reason = protocol::transfer::sanitize_reason(reason);
+        engine.end_fetch(
+            transfer_id,
+            Err(format!("the owner cannot send it: {reason}")),
+        );
+    }
 }
 
 /// Does what the inbox asks, in order.
@@ -198,7 +212,18 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
                 },
             )
         }
-        Err(failure) => {
+        Err(mut failure) => {
+            let told = if failure.broken_stream {
+                engine.sender_reason(&transfer_id, peer).await
+            } else {
+                None
+            };
+            if let Some(reason) = told {
+                failure.message = format!(
+                    "the sender stopped: {}",
+                    protocol::transfer::sanitize_reason(&reason)
+                );
+            }
             warn!(%peer, transfer = %transfer_id, error = %failure.message, "receive failed");
             (
                 DataResult::Failed {
@@ -228,11 +253,46 @@ async fn receive_stream(engine: &Engine, peer: PeerId, mut stream: libp2p::Strea
     engine.emit(event).await;
 }
 
+/// Reasons senders gave for stopping a running transfer, kept at most.
+const MAX_STOP_REASONS: usize = 64;
+
+/// How long a broken stream waits for its sender's reason.
+const REASON_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Engine {
+    /// The sender of the running `transfer_id` says why it stopped.
+    fn stopped_by_sender(&self, transfer_id: &str, peer: PeerId, reason: &str) {
+        let mut reasons = super::lock(&self.inner.stop_reasons);
+        if reasons.len() >= MAX_STOP_REASONS {
+            reasons.clear();
+        }
+        reasons.insert(transfer_id.to_owned(), (peer, reason.to_owned()));
+    }
+
+    /// Why `peer` stopped sending `transfer_id`, if it says so soon.
+    async fn sender_reason(&self, transfer_id: &str, peer: PeerId) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + REASON_WAIT;
+        loop {
+            if let Some((from, reason)) = super::lock(&self.inner.stop_reasons).remove(transfer_id)
+                && from == peer
+            {
+                return Some(reason);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// A failed receive: what to tell both sides.
 #[derive(Debug)]
 struct Failure {
     file: Option<u32>,
     message: String,
+    /// The stream broke: the sender may say why in a moment.
+    broken_stream: bool,
 }
 
 impl Failure {
@@ -240,7 +300,13 @@ impl Failure {
         Self {
             file,
             message: message.into(),
+            broken_stream: false,
         }
+    }
+
+    fn of_broken_stream(mut self) -> Self {
+        self.broken_stream = true;
+        self
     }
 }
 

@@ -144,6 +144,19 @@ pub(super) async fn offer_and_send(
                 .await;
         }
         Err(e) => {
+            if let EngineError::Transfer { reason, .. } = e {
+                // Tell the receiver why the bytes stopped (a file changed,
+                // a read failed), or it sees only a broken stream.
+                let net = engine.inner.net.clone();
+                let cancel = Request::Cancel {
+                    transfer_id: transfer_id.clone(),
+                    reason: reason.clone(),
+                };
+                engine.spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), net.request(peer, cancel))
+                        .await;
+                });
+            }
             engine
                 .emit(Event::TransferFailed {
                     transfer_id,

@@ -8,6 +8,8 @@
 
 mod state;
 
+pub(super) use self::state::constant_time_eq;
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
@@ -20,9 +22,7 @@ use rand::RngCore;
 use spake2::{Ed25519Group, Password, Spake2};
 use tokio::sync::{mpsc, oneshot};
 
-use self::state::{
-    Arrival, RECEIVER_LABEL, SENDER_LABEL, confirm_mac, constant_time_eq, pake_ids, session_key,
-};
+use self::state::{Arrival, RECEIVER_LABEL, SENDER_LABEL, confirm_mac, pake_ids, session_key};
 use super::{Engine, EngineError};
 
 /// How a share's waiting task hears of each receiver.

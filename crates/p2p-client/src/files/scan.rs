@@ -137,6 +137,20 @@ pub enum ScanError {
 /// A [`ScanError`] naming the file: missing, unreadable, not portable,
 /// duplicate names, nothing to send, or an offer the protocol refuses.
 pub fn scan(paths: &[PathBuf], on_hashed: &OnHashed<'_>) -> Result<Scanned, ScanError> {
+    scan_cached(paths, on_hashed, None)
+}
+
+/// [`scan`], taking the hash of a file from `cache` while its size and
+/// modification time are those it was hashed with, and keeping every new
+/// hash there (a published folder: a file costs its hashing once).
+///
+/// # Errors
+/// As [`scan`].
+pub fn scan_cached(
+    paths: &[PathBuf],
+    on_hashed: &OnHashed<'_>,
+    cache: Option<&HashCache>,
+) -> Result<Scanned, ScanError> {
     let mut found = Found::default();
     // Lower-cased top-level names seen so far.
     let mut top_names: HashSet<String> = HashSet::new();
@@ -170,7 +184,54 @@ pub fn scan(paths: &[PathBuf], on_hashed: &OnHashed<'_>) -> Result<Scanned, Scan
             found.files.push((name, path.clone()));
         }
     }
-    found.into_scanned(on_hashed)
+    found.into_scanned(on_hashed, cache)
+}
+
+/// Hashes of files by local path, valid while the file has the size and
+/// modification time it was hashed with. Bounded: past [`HashCache::MAX`]
+/// files it starts again.
+#[derive(Debug, Default)]
+pub struct HashCache(std::sync::Mutex<std::collections::HashMap<PathBuf, (u64, SystemTime, Hash)>>);
+
+impl HashCache {
+    /// Most files remembered.
+    pub const MAX: usize = 200_000;
+
+    fn get(&self, path: &Path, size: u64, modified: Option<SystemTime>) -> Option<Hash> {
+        let modified = modified?;
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(path)
+            .filter(|(s, m, _)| *s == size && *m == modified)
+            .map(|(_, _, hash)| *hash)
+    }
+
+    fn put(&self, path: &Path, size: u64, modified: Option<SystemTime>, hash: Hash) {
+        let Some(modified) = modified else { return };
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= Self::MAX && !map.contains_key(path) {
+            map.clear();
+        }
+        map.insert(path.to_path_buf(), (size, modified, hash));
+    }
+
+    /// Files remembered now.
+    pub fn len(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// BLAKE3 of the first `len` bytes of the file at `path`, read in bounded
@@ -245,13 +306,17 @@ impl Found {
     }
 
     /// Sorts, hashes and builds the offer.
-    fn into_scanned(mut self, on_hashed: &OnHashed<'_>) -> Result<Scanned, ScanError> {
+    fn into_scanned(
+        mut self,
+        on_hashed: &OnHashed<'_>,
+        cache: Option<&HashCache>,
+    ) -> Result<Scanned, ScanError> {
         if self.files.is_empty() && self.dirs.is_empty() {
             return Err(ScanError::Empty);
         }
         self.files.sort();
         self.dirs.sort();
-        let hashed = hash_files(&self.files, on_hashed)?;
+        let hashed = hash_files(&self.files, on_hashed, cache)?;
         let mut entries = Vec::with_capacity(self.files.len());
         let mut sources = Vec::with_capacity(self.files.len());
         let mut modified = Vec::with_capacity(self.files.len());
@@ -355,6 +420,7 @@ const PARALLEL_FILE: u64 = 4 * HASH_CHUNK as u64;
 fn hash_files(
     files: &[(String, PathBuf)],
     on_hashed: &OnHashed<'_>,
+    cache: Option<&HashCache>,
 ) -> Result<Vec<(Hash, u64, Option<SystemTime>)>, ScanError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
@@ -362,7 +428,7 @@ fn hash_files(
     let hash_all = || {
         files
             .par_iter()
-            .map(|(_, local)| hash_file(local, on_hashed))
+            .map(|(_, local)| hash_file(local, on_hashed, cache))
             .collect::<Result<Vec<_>, _>>()
     };
     match rayon::ThreadPoolBuilder::new()
@@ -375,7 +441,7 @@ fn hash_files(
             tracing::warn!(%error, "no threads for hashing; hashing on one");
             files
                 .iter()
-                .map(|(_, local)| hash_file(local, on_hashed))
+                .map(|(_, local)| hash_file(local, on_hashed, cache))
                 .collect()
         }
     }
@@ -386,6 +452,7 @@ fn hash_files(
 fn hash_file(
     path: &Path,
     on_hashed: &OnHashed<'_>,
+    cache: Option<&HashCache>,
 ) -> Result<(Hash, u64, Option<SystemTime>), ScanError> {
     let io_err = |source| ScanError::Io {
         path: path.to_path_buf(),
@@ -394,6 +461,10 @@ fn hash_file(
     let file = File::open(path).map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;
     let modified = meta.modified().ok();
+    if let Some(hash) = cache.and_then(|c| c.get(path, meta.len(), modified)) {
+        on_hashed(meta.len());
+        return Ok((hash, meta.len(), modified));
+    }
     let mut hasher = blake3::Hasher::new();
     let size = if meta.len() >= PARALLEL_FILE {
         hash_parallel(&file, &mut hasher, on_hashed).map_err(io_err)?
@@ -408,7 +479,13 @@ fn hash_file(
         tracing::warn!(path = %path.display(), read = size, at_open = meta.len(),
             "file changed size while it was hashed; offering the bytes read");
     }
-    Ok((Hash(*hasher.finalize().as_bytes()), size, modified))
+    let hash = Hash(*hasher.finalize().as_bytes());
+    if let Some(cache) = cache
+        && meta.len() == size
+    {
+        cache.put(path, size, modified, hash);
+    }
+    Ok((hash, size, modified))
 }
 
 /// Hashes `file` with the BLAKE3 tree spread over the pool's threads, while

@@ -264,6 +264,7 @@ impl Model {
                 names,
                 text_chars,
                 unknown_size,
+                fetched: false,
             } if self.offers.len() < MAX_QUEUED_OFFERS => {
                 self.offers.push_back(OfferView {
                     transfer_id: transfer_id.clone(),

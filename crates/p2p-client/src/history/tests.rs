@@ -39,6 +39,7 @@ fn a_received_transfer_is_recorded_with_where_it_landed() {
         names: vec!["album".into()],
         text_chars: None,
         unknown_size: false,
+        fetched: false,
     };
     assert_eq!(recorder.observe(&offer, at(1)), None);
     let done = Event::TransferDone {

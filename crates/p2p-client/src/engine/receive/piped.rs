@@ -82,6 +82,7 @@ pub(super) async fn receive_piped(
                 "{what} after {received} bytes of the stream \"{shown}\"; nothing of it was kept, send it again"
             ),
         )
+        .of_broken_stream()
     };
     let reading = async {
         loop {

@@ -192,6 +192,7 @@ impl Receiving {
                 display_escaped(name, 80)
             ),
         )
+        .of_broken_stream()
     }
 
     /// What came after the last announced byte decides: more bytes are a

@@ -297,3 +297,28 @@ fn prefix_hash_covers_the_first_bytes() {
     );
     assert!(prefix_hash(&tmp.path().join("missing"), 1).is_err());
 }
+
+#[test]
+fn a_cached_hash_is_used_while_the_file_is_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a.bin");
+    write(&file, b"first content");
+    let cache = HashCache::default();
+    let first = scan_cached(std::slice::from_ref(&file), &|_| {}, Some(&cache)).unwrap();
+    assert_eq!(cache.len(), 1);
+    // A wrong hash planted under the same size and time is taken: the
+    // file is not read again while it is unchanged.
+    let meta = std::fs::metadata(&file).unwrap();
+    let planted = Hash([9; 32]);
+    cache.put(&file, meta.len(), meta.modified().ok(), planted);
+    let again = scan_cached(std::slice::from_ref(&file), &|_| {}, Some(&cache)).unwrap();
+    assert_eq!(again.offer.files[0].hash, planted);
+    // Changed (other size): hashed again, and right.
+    write(&file, b"second, longer content");
+    let changed = scan_cached(std::slice::from_ref(&file), &|_| {}, Some(&cache)).unwrap();
+    assert_eq!(
+        changed.offer.files[0].hash,
+        Hash(*blake3::hash(b"second, longer content").as_bytes())
+    );
+    assert_ne!(changed.offer.files[0].hash, first.offer.files[0].hash);
+}

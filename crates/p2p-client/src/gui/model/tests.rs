@@ -136,6 +136,7 @@ fn a_transfer_moves_from_offer_to_done_with_speed_and_eta() {
             names: vec!["a".into()],
             text_chars: None,
             unknown_size: false,
+            fetched: false,
         },
         t0,
     );

@@ -1,0 +1,283 @@
+//! The owner's side of browsing: a published folder (`p2p-client share
+//! DIR`), its listing pages and its fetches, for the peers it admits.
+//!
+//! A peer is admitted by the ticket's secret in each request (`--allow
+//! ticket`) or by being trusted (`--allow trusted`: the configuration's
+//! trusted peers). Each peer's requests are rate-limited, and only a few
+//! listings run at once. A fetch is answered at once; its files are then
+//! hashed (a hash is kept while the file is unchanged) and offered back
+//! under the fetch's ID, as an ordinary transfer the requester accepts
+//! without asking. A refused request gets a reason, and the log names the
+//! peer.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use protocol::browse::{FetchRequest, ListRequest, parse_path};
+use protocol::transfer::{Refusal, Request, Response};
+use tokio::sync::{Semaphore, oneshot};
+use tracing::{info, warn};
+
+use super::share::constant_time_eq;
+use super::{Engine, lock};
+use crate::files::published::{PublishError, Published};
+use crate::files::scan::HashCache;
+
+/// Who may browse a published folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allow {
+    /// Holders of the ticket printed when publishing.
+    Ticket,
+    /// Trusted peers only (the configuration's `trusted_peers`).
+    Trusted,
+}
+
+/// Requests per second one peer may make, sustained.
+const RATE: f64 = 20.0;
+
+/// Requests one peer may make at once, after a quiet while.
+const BURST: f64 = 40.0;
+
+/// Peers whose request rate is tracked; past it, tracking starts again.
+const MAX_TRACKED: usize = 4096;
+
+/// Listings read from disk at once.
+const MAX_LISTINGS: usize = 4;
+
+/// A published folder and who may see it.
+pub(super) struct Publication {
+    published: Published,
+    allow: Allow,
+    secret: Vec<u8>,
+    trusted: HashSet<PeerId>,
+    hashes: Arc<HashCache>,
+    rates: std::sync::Mutex<HashMap<PeerId, (f64, Instant)>>,
+    listings: Arc<Semaphore>,
+}
+
+impl Publication {
+    pub(super) fn new(
+        published: Published,
+        allow: Allow,
+        secret: Vec<u8>,
+        trusted: HashSet<PeerId>,
+    ) -> Self {
+        Self {
+            published,
+            allow,
+            secret,
+            trusted,
+            hashes: Arc::new(HashCache::default()),
+            rates: std::sync::Mutex::new(HashMap::new()),
+            listings: Arc::new(Semaphore::new(MAX_LISTINGS)),
+        }
+    }
+
+    /// Why `peer` may not make this request, if it may not.
+    fn refuse(&self, peer: PeerId, secret: Option<&[u8]>, now: Instant) -> Option<Response> {
+        let admitted = match self.allow {
+            Allow::Ticket => secret.is_some_and(|s| constant_time_eq(s, &self.secret)),
+            Allow::Trusted => self.trusted.contains(&peer),
+        };
+        if !admitted {
+            return Some(Response::Refused {
+                reason: Refusal::NotAllowed,
+                message: match self.allow {
+                    Allow::Ticket => "this folder is shared with holders of its ticket only".into(),
+                    Allow::Trusted => "this folder is shared with trusted peers only".into(),
+                },
+            });
+        }
+        let mut rates = self
+            .rates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if rates.len() >= MAX_TRACKED && !rates.contains_key(&peer) {
+            rates.clear();
+        }
+        let (tokens, last) = rates.entry(peer).or_insert((BURST, now));
+        let elapsed = now.saturating_duration_since(*last).as_secs_f64();
+        *tokens = (*tokens + elapsed * RATE).min(BURST);
+        *last = now;
+        if *tokens < 1.0 {
+            return Some(Response::Refused {
+                reason: Refusal::RateLimited,
+                message: "too many requests; wait a moment".into(),
+            });
+        }
+        *tokens -= 1.0;
+        None
+    }
+}
+
+impl From<PublishError> for Response {
+    fn from(e: PublishError) -> Self {
+        let reason = match e {
+            PublishError::NotFound(_) | PublishError::NotAFolder(_) => Refusal::NotFound,
+            _ => Refusal::NotExpected,
+        };
+        Response::Refused {
+            reason,
+            message: protocol::transfer::sanitize_reason(&e.to_string()),
+        }
+    }
+}
+
+fn nothing_published() -> Response {
+    Response::Refused {
+        reason: Refusal::NotAllowed,
+        message: "this peer shares no folder".into(),
+    }
+}
+
+fn refused(peer: PeerId, what: &str, response: Response, reply: oneshot::Sender<Response>) {
+    if let Response::Refused { message, .. } = &response {
+        info!(%peer, request = what, reason = %message, "browse request refused");
+    }
+    let _ = reply.send(response);
+}
+
+/// A page of the published folder.
+pub(super) fn on_list(
+    engine: &Engine,
+    peer: PeerId,
+    request: ListRequest,
+    reply: oneshot::Sender<Response>,
+) {
+    let Some(publication) = engine.publication() else {
+        return refused(peer, "list", nothing_published(), reply);
+    };
+    if let Some(no) = publication.refuse(peer, request.secret.as_deref(), Instant::now()) {
+        return refused(peer, "list", no, reply);
+    }
+    let path = match request.validate().and_then(|()| parse_path(&request.path)) {
+        Ok(path) => path,
+        Err(e) => {
+            let no = Response::Refused {
+                reason: Refusal::NotExpected,
+                message: e.to_string(),
+            };
+            return refused(peer, "list", no, reply);
+        }
+    };
+    let Ok(permit) = Arc::clone(&publication.listings).try_acquire_owned() else {
+        let busy = Response::Refused {
+            reason: Refusal::Busy,
+            message: "busy listing for others; try again in a moment".into(),
+        };
+        return refused(peer, "list", busy, reply);
+    };
+    engine.spawn(async move {
+        let listed = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            publication.published.list(
+                path.as_ref(),
+                request.after.as_deref(),
+                request.limit as usize,
+            )
+        })
+        .await;
+        let response = match listed {
+            Ok(Ok(listing)) => Response::Listing(listing),
+            Ok(Err(e)) => e.into(),
+            Err(_) => nothing_published(),
+        };
+        refused(peer, "list", response, reply);
+    });
+}
+
+/// Files of the published folder: admitted at once, then offered back.
+pub(super) fn on_fetch(
+    engine: &Engine,
+    peer: PeerId,
+    request: FetchRequest,
+    reply: oneshot::Sender<Response>,
+) {
+    let Some(publication) = engine.publication() else {
+        return refused(peer, "fetch", nothing_published(), reply);
+    };
+    if let Some(no) = publication.refuse(peer, request.secret.as_deref(), Instant::now()) {
+        return refused(peer, "fetch", no, reply);
+    }
+    if let Err(e) = request.validate() {
+        let no = Response::Refused {
+            reason: Refusal::NotExpected,
+            message: e.to_string(),
+        };
+        return refused(peer, "fetch", no, reply);
+    }
+    let driver = engine.clone();
+    engine.spawn(async move {
+        let check = Arc::clone(&publication);
+        let paths = request.paths.clone();
+        let resolved = tokio::task::spawn_blocking(move || {
+            paths
+                .iter()
+                .map(|p| {
+                    let rel = parse_path(p).ok().flatten();
+                    let rel = rel.ok_or_else(|| PublishError::NotFound(p.clone()))?;
+                    check.published.resolve(Some(&rel)).map(|(local, _)| local)
+                })
+                .collect::<Result<Vec<PathBuf>, PublishError>>()
+        })
+        .await;
+        let locals = match resolved {
+            Ok(Ok(locals)) => locals,
+            Ok(Err(e)) => return refused(peer, "fetch", e.into(), reply),
+            Err(_) => return refused(peer, "fetch", nothing_published(), reply),
+        };
+        let _ = reply.send(Response::Fetching);
+        info!(%peer, files = locals.len(), fetch = %request.fetch_id, "fetch admitted");
+        offer_fetched(&driver, peer, &publication, request.fetch_id, locals).await;
+    });
+}
+
+/// Hashes what was fetched (from the cache where unchanged) and offers it
+/// to `peer` under `fetch_id`; tells it why if that cannot be done.
+async fn offer_fetched(
+    engine: &Engine,
+    peer: PeerId,
+    publication: &Arc<Publication>,
+    fetch_id: String,
+    locals: Vec<PathBuf>,
+) {
+    let hashes = Arc::clone(&publication.hashes);
+    let scanned = tokio::task::spawn_blocking(move || {
+        crate::files::scan::scan_cached(&locals, &|_| {}, Some(&hashes))
+    })
+    .await;
+    let reason = match scanned {
+        Ok(Ok(mut scanned)) => {
+            scanned.offer.transfer_id = fetch_id.clone();
+            match super::send::offer_and_send(engine, peer, scanned).await {
+                Ok(_) => return,
+                Err(e) => {
+                    warn!(%peer, fetch = %fetch_id, error = %e, "fetch not delivered");
+                    return;
+                }
+            }
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "the owner stopped".to_owned(),
+    };
+    warn!(%peer, fetch = %fetch_id, %reason, "fetch cannot be offered");
+    let cancel = Request::Cancel {
+        transfer_id: fetch_id,
+        reason,
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        engine.inner.net.request(peer, cancel),
+    )
+    .await;
+}
+
+impl Engine {
+    /// The folder published now, if any.
+    fn publication(&self) -> Option<Arc<Publication>> {
+        lock(&self.inner.publication).clone()
+    }
+}
