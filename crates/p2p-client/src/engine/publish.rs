@@ -281,3 +281,70 @@ impl Engine {
         lock(&self.inner.publication).clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn publication(allow: Allow, trusted: &[PeerId]) -> (tempfile::TempDir, Publication) {
+        let dir = tempfile::tempdir().unwrap();
+        let published = Published::new(dir.path()).unwrap();
+        let publication =
+            Publication::new(published, allow, vec![5; 16], trusted.iter().copied().collect());
+        (dir, publication)
+    }
+
+    fn reason(response: Option<Response>) -> Option<Refusal> {
+        match response {
+            None => None,
+            Some(Response::Refused { reason, .. }) => Some(reason),
+            Some(other) => panic!("not a refusal: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_the_ticket_or_trust_admits_a_peer() {
+        let now = Instant::now();
+        let (_dir, by_ticket) = publication(Allow::Ticket, &[]);
+        let peer = PeerId::random();
+        assert_eq!(reason(by_ticket.refuse(peer, Some(&[5; 16]), now)), None);
+        assert_eq!(
+            reason(by_ticket.refuse(peer, Some(&[6; 16]), now)),
+            Some(Refusal::NotAllowed)
+        );
+        assert_eq!(reason(by_ticket.refuse(peer, None, now)), Some(Refusal::NotAllowed));
+        let friend = PeerId::random();
+        let (_dir, by_trust) = publication(Allow::Trusted, &[friend]);
+        assert_eq!(reason(by_trust.refuse(friend, None, now)), None);
+        // The ticket's secret does not admit anyone to a trusted-only folder.
+        assert_eq!(
+            reason(by_trust.refuse(peer, Some(&[5; 16]), now)),
+            Some(Refusal::NotAllowed)
+        );
+    }
+
+    #[test]
+    fn each_peer_is_held_to_its_request_rate() {
+        let now = Instant::now();
+        let (_dir, publication) = publication(Allow::Ticket, &[]);
+        let secret = Some(&[5u8; 16][..]);
+        let greedy = PeerId::random();
+        let admitted = (0..100)
+            .filter(|_| publication.refuse(greedy, secret, now).is_none())
+            .count();
+        assert_eq!(admitted, BURST as usize);
+        assert_eq!(
+            reason(publication.refuse(greedy, secret, now)),
+            Some(Refusal::RateLimited)
+        );
+        // Another peer is not held back by it.
+        assert_eq!(reason(publication.refuse(PeerId::random(), secret, now)), None);
+        // A second later the greedy one may make RATE more.
+        let later = now + Duration::from_secs(1);
+        let again = (0..100)
+            .filter(|_| publication.refuse(greedy, secret, later).is_none())
+            .count();
+        assert_eq!(again, RATE as usize);
+    }
+}
