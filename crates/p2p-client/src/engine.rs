@@ -340,6 +340,9 @@ impl Engine {
             trusted.into_iter().collect(),
         );
         *lock(&self.inner.publication) = Some(Arc::new(publication));
+        if let Some(signal) = &self.inner.signal {
+            signal.set_publishing(true);
+        }
         Ok(ticket)
     }
 

@@ -105,6 +105,10 @@ pub enum Event {
         /// Its system (`linux`, `windows`, `macos`, …), if it told us.
         #[serde(skip_serializing_if = "Option::is_none")]
         os: Option<String>,
+        /// It publishes a folder to browse (`share DIR`), as far as this
+        /// source knows.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        publishes: bool,
     },
     /// A peer is no longer visible.
     PeerLost {

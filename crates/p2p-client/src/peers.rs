@@ -20,6 +20,8 @@ pub struct PeerRow {
     pub server: bool,
     /// Its system (`linux`, `windows`, `macos`, …), if it told us.
     pub os: Option<String>,
+    /// It publishes a folder to browse.
+    pub publishes: bool,
 }
 
 impl PeerRow {
@@ -31,6 +33,7 @@ impl PeerRow {
             lan: false,
             server: false,
             os: None,
+            publishes: false,
         }
     }
 
@@ -77,6 +80,7 @@ pub fn apply(peers: &mut BTreeMap<String, PeerRow>, event: &Event) -> bool {
             name,
             source,
             os,
+            publishes,
         } => {
             let peer = peer.to_string();
             let row = peers
@@ -90,6 +94,12 @@ pub fn apply(peers: &mut BTreeMap<String, PeerRow>, event: &Event) -> bool {
             }
             if os.is_some() {
                 row.os = os.clone();
+            }
+            // The server says whether it publishes; the LAN does not yet.
+            if *source == PeerSource::Server {
+                row.publishes = *publishes;
+            } else {
+                row.publishes |= *publishes;
             }
             true
         }

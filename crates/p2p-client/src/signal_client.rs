@@ -104,9 +104,30 @@ pub(crate) struct SignalHandle {
     url: String,
     /// The server's relay and whether we are connected to it.
     relay: watch::Receiver<RelayLink>,
+    /// What the task and the engine share.
+    shared: Arc<Shared>,
+}
+
+/// State the client task and the engine share.
+struct Shared {
+    /// Whether we publish a folder (told to the server, which tells the room).
+    publishing: watch::Sender<bool>,
+    /// The peers in our room now (none while disconnected).
+    room: watch::Sender<std::collections::HashSet<PeerId>>,
 }
 
 impl SignalHandle {
+    /// Tells the server (now and on every reconnect) whether we publish a
+    /// folder; it tells our room, never what is in it.
+    pub(crate) fn set_publishing(&self, publishing: bool) {
+        self.shared.publishing.send_replace(publishing);
+    }
+
+    /// Whether `peer` is in our server room now.
+    pub(crate) fn in_room(&self, peer: &PeerId) -> bool {
+        self.shared.room.borrow().contains(peer)
+    }
+
     async fn ask(&self, ask: Ask) -> Result<Answer, SignalError> {
         let (reply, answer) = oneshot::channel();
         self.asks
@@ -198,12 +219,17 @@ pub(crate) fn spawn(
 ) -> SignalHandle {
     let (asks, ask_rx) = mpsc::channel(16);
     let (relay, relay_rx) = watch::channel(RelayLink::Unknown);
+    let shared = Arc::new(Shared {
+        publishing: watch::channel(false).0,
+        room: watch::channel(std::collections::HashSet::new()).0,
+    });
     let handle = SignalHandle {
         asks,
         url: config.url.clone(),
         relay: relay_rx,
+        shared: Arc::clone(&shared),
     };
-    tracker.spawn(run(config, net, events, ask_rx, relay, shutdown));
+    tracker.spawn(run(config, net, events, ask_rx, relay, shared, shutdown));
     handle
 }
 
@@ -213,6 +239,7 @@ async fn run(
     events: mpsc::Sender<Event>,
     mut asks: mpsc::Receiver<Pending>,
     relay: watch::Sender<RelayLink>,
+    shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
     let relay = Arc::new(relay);
@@ -220,8 +247,9 @@ async fn run(
     loop {
         let result = tokio::select! {
             () = shutdown.cancelled() => return,
-            result = session(&config, &net, &events, &mut asks, &relay, &shutdown) => result,
+            result = session(&config, &net, &events, &mut asks, &relay, &shared, &shutdown) => result,
         };
+        shared.room.send_replace(std::collections::HashSet::new());
         match result {
             Ok(()) => return,
             Err(e) => {
@@ -256,6 +284,7 @@ async fn session(
     events: &mpsc::Sender<Event>,
     asks: &mut mpsc::Receiver<Pending>,
     relay_link: &Arc<watch::Sender<RelayLink>>,
+    shared: &Shared,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
     let (mut ws, _) = tokio::time::timeout(
@@ -287,6 +316,7 @@ async fn session(
     let mut listening = net.listening();
     let _ = tokio::time::timeout(LISTEN_WAIT, listening.wait_for(|addrs| !addrs.is_empty())).await;
     let addrs = announce_addrs(&listening.borrow_and_update(), &config.url);
+    let mut publishing = shared.publishing.subscribe();
     let register = ClientMsg::Register(Register {
         version: PROTOCOL_VERSION,
         peer_id: net.peer_id().to_string(),
@@ -296,6 +326,7 @@ async fn session(
         name: config.name.clone(),
         os: Some(std::env::consts::OS.to_owned()),
         addrs: addrs.clone(),
+        publishes: *publishing.borrow_and_update(),
         room: config.room.clone(),
     });
     let addrs_registered = addrs;
@@ -318,6 +349,12 @@ async fn session(
         peer_found(events, &peer);
         room.insert(peer.peer_id.clone(), peer);
     }
+    let members = |room: &HashMap<String, PeerInfo>| {
+        room.keys()
+            .filter_map(|id| id.parse::<PeerId>().ok())
+            .collect::<std::collections::HashSet<_>>()
+    };
+    shared.room.send_replace(members(&room));
     match &relay {
         // Not on a reconnect while we hold a reservation or are getting one;
         // an unreachable relay is tried again.
@@ -370,13 +407,18 @@ async fn session(
                 // Keep presence current: new listen or relay addresses.
                 let addrs = announce_addrs(&listening.borrow_and_update(), &config.url);
                 if addrs != announced {
-                    send(&mut ws, &ClientMsg::Update { name: None, addrs: Some(addrs.clone()) }).await?;
+                    send(&mut ws, &ClientMsg::Update { name: None, addrs: Some(addrs.clone()), publishes: None }).await?;
                     announced = addrs;
                 }
+            }
+            Ok(()) = publishing.changed() => {
+                let publishes = *publishing.borrow_and_update();
+                send(&mut ws, &ClientMsg::Update { name: None, addrs: None, publishes: Some(publishes) }).await?;
             }
             msg = next_msg(&mut ws) => {
                 let msg = msg?;
                 on_server_msg(msg, events, &mut room, &mut current, &mut opened);
+                shared.room.send_replace(members(&room));
             }
         }
     }

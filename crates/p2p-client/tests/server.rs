@@ -192,3 +192,80 @@ async fn one_code_for_two_receivers_serves_both_and_then_no_one() {
         assert!(stderr.contains("no open share code"), "{stderr}");
     });
 }
+
+/// `share DIR --allow room`: the server tells the room that the owner
+/// publishes something (and nothing more); a peer of the room lists and
+/// fetches by peer ID alone, through the server; a peer of another room
+/// is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_shared_with_the_room_is_browsed_by_peer_id_through_the_server() {
+    let server = server().await;
+    tokio::task::block_in_place(|| {
+        let src = tempfile::tempdir().unwrap();
+        let dir = src.path().join("pub");
+        std::fs::create_dir_all(dir.join("docs")).unwrap();
+        random_file(&dir.join("docs/report.pdf"), 1_500_000, 8);
+        let owner = Peer::new();
+        let member = Peer::new();
+        let outsider = Peer::new();
+        std::fs::write(
+            outsider.config.path().join("config.toml"),
+            "room_name = \"elsewhere\"\nroom_secret = \"s3cret\"\n",
+        )
+        .unwrap();
+        let mut cmd = with_server(owner.command(), &server);
+        cmd.arg("share").arg(&dir).args(["--allow", "room"]);
+        let mut sharing = Running::spawn(cmd);
+        sharing.wait_event("publishing");
+        sharing.wait_for("server connection", |e| {
+            e["event"] == "server_status" && e["connected"] == true
+        });
+        let owner_id = common::peer_id(&owner);
+
+        // The room sees that it publishes.
+        let listed = with_server(member.command(), &server)
+            .args(["peers", "--wait", "3"])
+            .output()
+            .unwrap();
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        assert!(
+            listed.lines().any(|line| {
+                let e: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+                e["event"] == "peer_found"
+                    && e["peer"] == owner_id.as_str()
+                    && e["publishes"] == true
+            }),
+            "{listed}"
+        );
+        let ls = |peer: &Peer, path: &str| {
+            with_server(peer.command(), &server)
+                .args(["ls", &owner_id, path])
+                .output()
+                .unwrap()
+        };
+        let out = ls(&member, "docs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("report.pdf"));
+        let out = with_server(member.command(), &server)
+            .args(["get", &owner_id, "docs", "--dir"])
+            .arg(member.dl())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(tree(member.dl()), tree(&dir));
+
+        let out = ls(&outsider, "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("server room only"), "{stderr}");
+        sharing.kill();
+    });
+}

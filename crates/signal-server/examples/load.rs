@@ -305,6 +305,7 @@ async fn run(server: &Server, clients: usize, rooms: usize) -> anyhow::Result<()
             let update = ClientMsg::Update {
                 name: Some(format!("flood-{n}")),
                 addrs: None,
+                publishes: None,
             };
             if flooder.send(&update).await.is_err() {
                 break;

@@ -113,6 +113,7 @@ mod tests {
             name: "n".into(),
             os: None,
             addrs: vec![],
+            publishes: false,
             room: RoomRequest::Auto,
         }
     }
@@ -213,6 +214,7 @@ mod tests {
                 name: "n".into(),
                 os: None,
                 addrs: vec![],
+                publishes: false,
                 room: RoomRequest::Auto,
             };
             assert_eq!(

@@ -212,8 +212,14 @@ impl Session {
         let now = Instant::now();
         match msg {
             ClientMsg::Register(reg) => self.register(reg),
-            ClientMsg::Update { name, addrs } => {
-                self.state.hub.apply(|p| p.update(conn, name, addrs));
+            ClientMsg::Update {
+                name,
+                addrs,
+                publishes,
+            } => {
+                self.state
+                    .hub
+                    .apply(|p| p.update(conn, name, addrs, publishes));
                 Ok(())
             }
             ClientMsg::Join { room } => {
@@ -258,6 +264,7 @@ impl Session {
             name: reg.name,
             os: reg.os,
             addrs: reg.addrs,
+            publishes: reg.publishes,
         };
         let conn = self.conn;
         let now = Instant::now();

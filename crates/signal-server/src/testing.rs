@@ -178,6 +178,7 @@ impl TestClient {
             name: name.into(),
             os: None,
             addrs: vec![],
+            publishes: false,
             room,
         }
     }

@@ -21,6 +21,8 @@ pub(crate) enum AllowArg {
     Ticket,
     /// The config file's trusted peers.
     Trusted,
+    /// Peers in the same signal-server room (and trusted peers).
+    Room,
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,10 +67,15 @@ pub(crate) struct GetArgs {
 }
 
 pub(crate) async fn share(setup: &Setup, args: ShareArgs) -> anyhow::Result<ExitCode> {
+    if matches!(args.allow, AllowArg::Room) && setup.settings.server.is_none() {
+        eprintln!("error: --allow room needs a signal server (--server URL)");
+        return Ok(ExitCode::from(2));
+    }
     let (engine, mut events) = setup.engine(None, false, Inbound::Expected).await?;
     let allow = match args.allow {
         AllowArg::Ticket => Allow::Ticket,
         AllowArg::Trusted => Allow::Trusted,
+        AllowArg::Room => Allow::Room,
     };
     let ticket = engine
         .publish(&args.dir, allow, setup.settings.trusted.clone())
@@ -97,6 +104,10 @@ pub(crate) async fn share(setup: &Setup, args: ShareArgs) -> anyhow::Result<Exit
             Allow::Trusted => renderer.say(&format!(
                 "Sharing {shown} (read-only) with your {} trusted peers, as {}.",
                 setup.settings.trusted.len(),
+                engine.peer_id()
+            )),
+            Allow::Room => renderer.say(&format!(
+                "Sharing {shown} (read-only) with the peers in your server room, as {}.",
                 engine.peer_id()
             )),
         }

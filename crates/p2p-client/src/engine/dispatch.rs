@@ -48,6 +48,7 @@ impl Engine {
                             name: device.as_ref().map(|d| d.name.clone()),
                             source: PeerSource::Lan,
                             os: device.map(|d| d.os),
+                            publishes: false,
                         })
                         .await;
                         if !lock(&self.inner.devices).contains_key(&peer) {
@@ -76,6 +77,7 @@ impl Engine {
                             name: Some(device.name),
                             source: PeerSource::Lan,
                             os: Some(device.os),
+                            publishes: false,
                         })
                         .await;
                     }

@@ -2,8 +2,9 @@
 //! DIR`), its listing pages and its fetches, for the peers it admits.
 //!
 //! A peer is admitted by the ticket's secret in each request (`--allow
-//! ticket`) or by being trusted (`--allow trusted`: the configuration's
-//! trusted peers). Each peer's requests are rate-limited, and only a few
+//! ticket`), by being trusted (`--allow trusted`: the configuration's
+//! trusted peers), or by being in our signal-server room now (`--allow
+//! room`; trusted peers too). Each peer's requests are rate-limited, and only a few
 //! listings run at once. A fetch is answered at once; its files are then
 //! hashed (a hash is kept while the file is unchanged) and offered back
 //! under the fetch's ID, as an ordinary transfer the requester accepts
@@ -33,6 +34,8 @@ pub enum Allow {
     Ticket,
     /// Trusted peers only (the configuration's `trusted_peers`).
     Trusted,
+    /// Peers in our signal-server room (and trusted peers).
+    Room,
 }
 
 /// Requests per second one peer may make, sustained.
@@ -76,11 +79,19 @@ impl Publication {
         }
     }
 
-    /// Why `peer` may not make this request, if it may not.
-    fn refuse(&self, peer: PeerId, secret: Option<&[u8]>, now: Instant) -> Option<Response> {
+    /// Why `peer` (in our server room now, or not) may not make this
+    /// request, if it may not.
+    fn refuse(
+        &self,
+        peer: PeerId,
+        secret: Option<&[u8]>,
+        in_room: bool,
+        now: Instant,
+    ) -> Option<Response> {
         let admitted = match self.allow {
             Allow::Ticket => secret.is_some_and(|s| constant_time_eq(s, &self.secret)),
             Allow::Trusted => self.trusted.contains(&peer),
+            Allow::Room => in_room || self.trusted.contains(&peer),
         };
         if !admitted {
             return Some(Response::Refused {
@@ -88,6 +99,9 @@ impl Publication {
                 message: match self.allow {
                     Allow::Ticket => "this folder is shared with holders of its ticket only".into(),
                     Allow::Trusted => "this folder is shared with trusted peers only".into(),
+                    Allow::Room => {
+                        "this folder is shared with peers in the owner's server room only".into()
+                    }
                 },
             });
         }
@@ -150,7 +164,12 @@ pub(super) fn on_list(
     let Some(publication) = engine.publication() else {
         return refused(peer, "list", nothing_published(), reply);
     };
-    if let Some(no) = publication.refuse(peer, request.secret.as_deref(), Instant::now()) {
+    if let Some(no) = publication.refuse(
+        peer,
+        request.secret.as_deref(),
+        engine.in_room(&peer),
+        Instant::now(),
+    ) {
         return refused(peer, "list", no, reply);
     }
     let path = match request.validate().and_then(|()| parse_path(&request.path)) {
@@ -199,7 +218,12 @@ pub(super) fn on_fetch(
     let Some(publication) = engine.publication() else {
         return refused(peer, "fetch", nothing_published(), reply);
     };
-    if let Some(no) = publication.refuse(peer, request.secret.as_deref(), Instant::now()) {
+    if let Some(no) = publication.refuse(
+        peer,
+        request.secret.as_deref(),
+        engine.in_room(&peer),
+        Instant::now(),
+    ) {
         return refused(peer, "fetch", no, reply);
     }
     if let Err(e) = request.validate() {
@@ -280,18 +304,27 @@ impl Engine {
     fn publication(&self) -> Option<Arc<Publication>> {
         lock(&self.inner.publication).clone()
     }
+
+    /// Whether `peer` is in our signal-server room now.
+    fn in_room(&self, peer: &PeerId) -> bool {
+        self.inner.signal.as_ref().is_some_and(|s| s.in_room(peer))
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn publication(allow: Allow, trusted: &[PeerId]) -> (tempfile::TempDir, Publication) {
         let dir = tempfile::tempdir().unwrap();
         let published = Published::new(dir.path()).unwrap();
-        let publication =
-            Publication::new(published, allow, vec![5; 16], trusted.iter().copied().collect());
+        let publication = Publication::new(
+            published,
+            allow,
+            vec![5; 16],
+            trusted.iter().copied().collect(),
+        );
         (dir, publication)
     }
 
@@ -308,18 +341,32 @@ mod tests {
         let now = Instant::now();
         let (_dir, by_ticket) = publication(Allow::Ticket, &[]);
         let peer = PeerId::random();
-        assert_eq!(reason(by_ticket.refuse(peer, Some(&[5; 16]), now)), None);
         assert_eq!(
-            reason(by_ticket.refuse(peer, Some(&[6; 16]), now)),
+            reason(by_ticket.refuse(peer, Some(&[5; 16]), false, now)),
+            None
+        );
+        assert_eq!(
+            reason(by_ticket.refuse(peer, Some(&[6; 16]), false, now)),
             Some(Refusal::NotAllowed)
         );
-        assert_eq!(reason(by_ticket.refuse(peer, None, now)), Some(Refusal::NotAllowed));
+        assert_eq!(
+            reason(by_ticket.refuse(peer, None, true, now)),
+            Some(Refusal::NotAllowed)
+        );
         let friend = PeerId::random();
         let (_dir, by_trust) = publication(Allow::Trusted, &[friend]);
-        assert_eq!(reason(by_trust.refuse(friend, None, now)), None);
-        // The ticket's secret does not admit anyone to a trusted-only folder.
+        assert_eq!(reason(by_trust.refuse(friend, None, false, now)), None);
+        // Neither the ticket's secret nor the room admits anyone to a
+        // trusted-only folder.
         assert_eq!(
-            reason(by_trust.refuse(peer, Some(&[5; 16]), now)),
+            reason(by_trust.refuse(peer, Some(&[5; 16]), true, now)),
+            Some(Refusal::NotAllowed)
+        );
+        let (_dir, by_room) = publication(Allow::Room, &[friend]);
+        assert_eq!(reason(by_room.refuse(peer, None, true, now)), None);
+        assert_eq!(reason(by_room.refuse(friend, None, false, now)), None);
+        assert_eq!(
+            reason(by_room.refuse(PeerId::random(), Some(&[5; 16]), false, now)),
             Some(Refusal::NotAllowed)
         );
     }
@@ -331,19 +378,22 @@ mod tests {
         let secret = Some(&[5u8; 16][..]);
         let greedy = PeerId::random();
         let admitted = (0..100)
-            .filter(|_| publication.refuse(greedy, secret, now).is_none())
+            .filter(|_| publication.refuse(greedy, secret, false, now).is_none())
             .count();
         assert_eq!(admitted, BURST as usize);
         assert_eq!(
-            reason(publication.refuse(greedy, secret, now)),
+            reason(publication.refuse(greedy, secret, false, now)),
             Some(Refusal::RateLimited)
         );
         // Another peer is not held back by it.
-        assert_eq!(reason(publication.refuse(PeerId::random(), secret, now)), None);
+        assert_eq!(
+            reason(publication.refuse(PeerId::random(), secret, false, now)),
+            None
+        );
         // A second later the greedy one may make RATE more.
         let later = now + Duration::from_secs(1);
         let again = (0..100)
-            .filter(|_| publication.refuse(greedy, secret, later).is_none())
+            .filter(|_| publication.refuse(greedy, secret, false, later).is_none())
             .count();
         assert_eq!(again, RATE as usize);
     }

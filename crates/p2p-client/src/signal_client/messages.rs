@@ -31,7 +31,10 @@ pub(super) fn on_server_msg(
     }
     match msg {
         ServerMsg::PeerJoined { peer } | ServerMsg::PeerUpdated { peer } => {
-            if !room.contains_key(&peer.peer_id) {
+            // New, or changed in what a view shows (its name, system, or
+            // whether it publishes a folder).
+            let shown = |p: &PeerInfo| (p.name.clone(), p.os.clone(), p.publishes);
+            if room.get(&peer.peer_id).map(shown) != Some(shown(&peer)) {
                 peer_found(events, &peer);
             }
             room.insert(peer.peer_id.clone(), peer);
@@ -104,5 +107,6 @@ pub(super) fn peer_found(events: &mpsc::Sender<Event>, peer: &PeerInfo) {
         name: Some(protocol::path::display_escaped(&peer.name, 64)),
         source: PeerSource::Server,
         os: peer.os.clone().filter(|os| protocol::device::valid_os(os)),
+        publishes: peer.publishes,
     });
 }

@@ -19,6 +19,9 @@ pub enum ClientMsg {
         /// New full list of addresses, if it changes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         addrs: Option<Vec<String>>,
+        /// Whether I now publish a folder to browse, if that changes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        publishes: Option<bool>,
     },
     /// Move to another room.
     Join {
@@ -80,6 +83,10 @@ pub struct Register {
     /// Multiaddrs where the client can be reached.
     #[serde(default)]
     pub addrs: Vec<String>,
+    /// Whether the client publishes a folder others may browse (only
+    /// that: the server learns no names, sizes or counts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publishes: bool,
     /// The room to join.
     #[serde(default)]
     pub room: RoomRequest,

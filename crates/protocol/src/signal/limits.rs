@@ -78,7 +78,7 @@ impl ClientMsg {
                 validate_addrs(&reg.addrs)?;
                 reg.room.validate()
             }
-            ClientMsg::Update { name, addrs } => {
+            ClientMsg::Update { name, addrs, .. } => {
                 if let Some(name) = name {
                     validate_name(name)?;
                 }

@@ -102,6 +102,9 @@ pub struct PeerInfo {
     pub os: Option<String>,
     /// Multiaddrs, relay circuit addresses included.
     pub addrs: Vec<String>,
+    /// Whether it publishes a folder to browse.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publishes: bool,
 }
 
 /// A room as its members see it.

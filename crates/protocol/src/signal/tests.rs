@@ -12,6 +12,7 @@ fn register() -> ClientMsg {
         name: "alice".into(),
         os: Some("linux".into()),
         addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
+        publishes: false,
         room: RoomRequest::Named {
             name: "family".into(),
             secret: "s3cret".into(),
@@ -26,6 +27,7 @@ fn client_messages_round_trip() {
         ClientMsg::Update {
             name: Some("bob".into()),
             addrs: None,
+            publishes: None,
         },
         ClientMsg::Join {
             room: RoomRequest::Auto,
@@ -52,6 +54,7 @@ fn server_messages_round_trip() {
         name: "n".into(),
         os: None,
         addrs: vec![],
+        publishes: true,
     };
     let msgs = [
         ServerMsg::Challenge {
@@ -145,11 +148,13 @@ fn field_bounds_are_enforced() {
     let bad_name = ClientMsg::Update {
         name: Some("x".repeat(MAX_NAME_CHARS + 1)),
         addrs: None,
+        publishes: None,
     };
     assert_eq!(bad_name.validate(), Err(FieldError::Name));
     let ctrl = ClientMsg::Update {
         name: Some("evil\u{1b}[2J".into()),
         addrs: None,
+        publishes: None,
     };
     assert_eq!(ctrl.validate(), Err(FieldError::Name));
     for os in ["", "Linux", "evil\u{1b}", "averyveryverylongos"] {
@@ -166,6 +171,7 @@ fn field_bounds_are_enforced() {
     let addrs = ClientMsg::Update {
         name: None,
         addrs: Some(vec!["/ip4/1.2.3.4".into(); MAX_ADDRS + 1]),
+        publishes: None,
     };
     assert_eq!(addrs.validate(), Err(FieldError::Addrs));
     let room = ClientMsg::Join {

@@ -59,12 +59,14 @@ impl Presence {
         out
     }
 
-    /// Changes a registered peer's name and/or addresses.
+    /// Changes a registered peer's name, addresses and whether it
+    /// publishes a folder.
     pub(crate) fn update(
         &mut self,
         conn: ConnId,
         name: Option<String>,
         addrs: Option<Vec<String>>,
+        publishes: Option<bool>,
     ) -> Vec<Outgoing> {
         let Some(peer) = self.conns.get_mut(&conn).and_then(|c| c.peer.as_mut()) else {
             return vec![not_registered(conn)];
@@ -74,6 +76,9 @@ impl Presence {
         }
         if let Some(addrs) = addrs {
             peer.info.addrs = addrs;
+        }
+        if let Some(publishes) = publishes {
+            peer.info.publishes = publishes;
         }
         let msg = ServerMsg::PeerUpdated {
             peer: peer.info.clone(),

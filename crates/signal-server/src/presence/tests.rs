@@ -27,6 +27,7 @@ fn info(peer: &str) -> PeerInfo {
         name: format!("{peer}'s laptop"),
         os: None,
         addrs: vec![],
+        publishes: false,
     }
 }
 
@@ -181,14 +182,15 @@ fn update_reaches_the_room() {
         1,
         None,
         Some(vec!["/ip4/127.0.0.1/tcp/1/p2p-circuit".into()]),
+        Some(true),
     );
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].to, vec![2]);
     assert!(
-        matches!(&out[0].msg, ServerMsg::PeerUpdated { peer } if peer.addrs.len() == 1 && peer.name == "p1's laptop")
+        matches!(&out[0].msg, ServerMsg::PeerUpdated { peer } if peer.addrs.len() == 1 && peer.name == "p1's laptop" && peer.publishes)
     );
     assert_eq!(
-        errors_for(&p.update(9, None, None), 9),
+        errors_for(&p.update(9, None, None, None), 9),
         vec![ErrorCode::NotRegistered]
     );
 }

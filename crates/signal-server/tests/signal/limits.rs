@@ -41,6 +41,7 @@ async fn oversized_and_malformed_frames_get_errors_and_the_server_stays_up() {
     c.send(&ClientMsg::Update {
         name: Some("\u{1b}[2Jevil".into()),
         addrs: None,
+        publishes: None,
     })
     .await
     .unwrap();
@@ -197,6 +198,7 @@ async fn a_slow_client_is_dropped_and_never_blocks_its_room() {
             .send(&ClientMsg::Update {
                 name: Some(name),
                 addrs: Some(addrs.clone()),
+                publishes: None,
             })
             .await
             .unwrap();

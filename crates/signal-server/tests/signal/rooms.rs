@@ -41,6 +41,7 @@ async fn peers_in_one_room_see_each_other_join_and_leave() {
     bob.send(&ClientMsg::Update {
         name: None,
         addrs: Some(vec![circuit.clone()]),
+        publishes: None,
     })
     .await
     .unwrap();

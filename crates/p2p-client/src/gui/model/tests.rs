@@ -45,6 +45,7 @@ fn peers_come_and_go_and_keep_their_names() {
             name: None,
             source: PeerSource::Lan,
             os: None,
+            publishes: false,
         },
         now,
     );
@@ -54,6 +55,7 @@ fn peers_come_and_go_and_keep_their_names() {
             name: Some("Alice".into()),
             source: PeerSource::Server,
             os: None,
+            publishes: false,
         },
         now,
     );
@@ -64,6 +66,7 @@ fn peers_come_and_go_and_keep_their_names() {
             name: None,
             source: PeerSource::Lan,
             os: None,
+            publishes: false,
         },
         now,
     );
@@ -77,6 +80,7 @@ fn peers_come_and_go_and_keep_their_names() {
             name: Some("Bob".into()),
             source: PeerSource::Server,
             os: None,
+            publishes: false,
         },
         now,
     );
@@ -113,6 +117,7 @@ fn a_lan_peer_shows_the_name_and_system_it_gives_itself() {
                 name: name.map(Into::into),
                 source: PeerSource::Lan,
                 os: os.map(Into::into),
+                publishes: false,
             },
             now,
         );
