@@ -296,3 +296,75 @@ fn a_file_that_changes_while_it_is_fetched_is_not_placed() {
         "a changed file was placed"
     );
 }
+
+/// Peak resident memory of a running process, in KiB (Linux).
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// `ls --json` of `path` to the end; the entries and the process's peak
+/// memory (polled while it runs).
+fn ls_measured(peer: &Peer, target: &str, path: &str) -> (usize, u64) {
+    let mut child = peer
+        .command()
+        .args(["ls", target, path])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let counter = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        std::io::BufReader::new(stdout).lines().count()
+    });
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        peak = peak.max(peak_kib(child.id()).unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    (counter.join().unwrap(), peak)
+}
+
+#[test]
+fn a_folder_of_100000_entries_lists_in_pages_with_bounded_memory() {
+    let owner = Peer::new();
+    let requester = Peer::new();
+    let src = tempfile::tempdir().unwrap();
+    let dir = src.path().join("pub");
+    std::fs::create_dir_all(dir.join("many")).unwrap();
+    std::fs::create_dir_all(dir.join("few")).unwrap();
+    for i in 0..100_000 {
+        std::fs::File::create(dir.join("many").join(format!("file-{i:06}.dat"))).unwrap();
+    }
+    for i in 0..10 {
+        std::fs::File::create(dir.join("few").join(format!("{i}"))).unwrap();
+    }
+    let (mut sharing, ticket) = share(&owner, &dir, &[]);
+    let ticket = ticket.unwrap();
+    let owner_pid = sharing.child.id();
+
+    let (few, few_peak) = ls_measured(&requester, &ticket, "few");
+    assert_eq!(few, 10);
+    let owner_before = peak_kib(owner_pid).unwrap();
+    let (many, many_peak) = ls_measured(&requester, &ticket, "many");
+    assert_eq!(many, 100_000, "every entry once");
+    let owner_after = peak_kib(owner_pid).unwrap();
+    eprintln!(
+        "peak KiB: lister {few_peak} (10 entries) -> {many_peak} (100,000); owner {owner_before} -> {owner_after}"
+    );
+    // Neither side holds the folder: a hundred thousand names (about 2.5 MB
+    // as strings, many times that as JSON) would show.
+    assert!(
+        many_peak <= few_peak + 8 * 1024,
+        "the lister grew from {few_peak} KiB to {many_peak} KiB"
+    );
+    assert!(
+        owner_after <= owner_before + 8 * 1024,
+        "the owner grew from {owner_before} KiB to {owner_after} KiB"
+    );
+    assert!(sharing.child.try_wait().unwrap().is_none());
+    sharing.kill();
+}
