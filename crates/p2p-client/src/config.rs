@@ -41,6 +41,10 @@ pub struct FileConfig {
     /// Most bytes per second a transfer sends, as [`parse_rate`] reads it
     /// (`"20M"`); none: as fast as the path allows.
     pub max_rate: Option<String>,
+    /// A folder the desktop app publishes read-only for others to browse.
+    pub shared_dir: Option<PathBuf>,
+    /// Who may browse it: `trusted` (the default), `room` or `ticket`.
+    pub share_with: Option<String>,
 }
 
 /// The config file could not be read.

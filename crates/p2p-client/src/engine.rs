@@ -346,6 +346,14 @@ impl Engine {
         Ok(ticket)
     }
 
+    /// Stops publishing (what [`Engine::publish`] published).
+    pub fn unpublish(&self) {
+        *lock(&self.inner.publication) = None;
+        if let Some(signal) = &self.inner.signal {
+            signal.set_publishing(false);
+        }
+    }
+
     /// Waits until `peer` has hung up (it has what it needed), for at most
     /// `limit`, so our last answer is not cut off by our own exit.
     pub async fn wait_disconnected(&self, peer: PeerId, limit: Duration) {

@@ -18,6 +18,7 @@
 
 mod app;
 mod bridge;
+mod browse;
 mod home;
 mod model;
 mod panels;

@@ -768,3 +768,101 @@ fn a_stream_from_the_cli_is_offered_with_its_size_unknown_and_saved_once_accepte
     });
     assert!(status.unwrap().success());
 }
+
+/// A device that shares a folder has "Browse…" on its card: the window
+/// lists it, opens a folder, and the ticked entries download as any
+/// transfer. The owner's header says what it shares.
+#[test]
+fn browsing_a_shared_folder_downloads_what_is_ticked() {
+    let server = Server::start();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(shared.path().join("photos/2024")).unwrap();
+    std::fs::write(
+        shared.path().join("photos/2024/beach.jpg"),
+        vec![3u8; 200_000],
+    )
+    .unwrap();
+    std::fs::write(shared.path().join("photos/2024/notes.txt"), b"sunny").unwrap();
+    std::fs::write(shared.path().join("readme.txt"), b"hello").unwrap();
+
+    let config = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    FileConfig {
+        name: Some("Alice".into()),
+        download_dir: Some(downloads.path().to_path_buf()),
+        shared_dir: Some(shared.path().to_path_buf()),
+        share_with: Some("room".into()),
+        ..FileConfig::default()
+    }
+    .save(config.path())
+    .unwrap();
+    let mut alice = App {
+        harness: start_app(config.path(), Some(server.url()), Vec::new()),
+        _config: config,
+        downloads,
+    };
+    let mut bob = app("Bob", Some(server.url()), Vec::new());
+    step_until(
+        &mut [&mut alice, &mut bob],
+        "Alice's Browse button",
+        |apps| apps[1].harness.query_by_label("Browse…").is_some(),
+    );
+    let folder = shared
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    alice
+        .harness
+        .get_by_label(&format!("📂 Sharing “{folder}” with your server room"));
+
+    bob.harness.get_by_label("Browse…").click_accesskit();
+    step_until(
+        &mut [&mut alice, &mut bob],
+        "the top of the folder",
+        |apps| apps[1].harness.query_by_label("📁 photos").is_some(),
+    );
+    bob.harness
+        .get_by_label("Select readme.txt")
+        .click_accesskit();
+    bob.harness.step();
+    bob.harness.step();
+    bob.harness.get_by_label("Download 1 item");
+    bob.harness.get_by_label("📁 photos").click_accesskit();
+    step_until(&mut [&mut alice, &mut bob], "photos/2024", |apps| {
+        apps[1].harness.query_by_label("📁 2024").is_some()
+    });
+    bob.harness.get_by_label("Select 2024").click_accesskit();
+    bob.harness.step();
+    bob.harness.step();
+    bob.harness
+        .get_by_label("Download 2 items")
+        .click_accesskit();
+    step_until(&mut [&mut alice, &mut bob], "the download", |apps| {
+        apps[1].downloads.path().join("2024/beach.jpg").exists()
+            && apps[1].downloads.path().join("readme.txt").exists()
+            && apps[1]
+                .harness
+                .state()
+                .model()
+                .transfers
+                .iter()
+                .any(|t| matches!(t.state, RowState::Done(_)))
+    });
+    assert_eq!(
+        std::fs::read(bob.downloads.path().join("2024/beach.jpg")).unwrap(),
+        vec![3u8; 200_000]
+    );
+    assert_eq!(
+        std::fs::read(bob.downloads.path().join("2024/notes.txt")).unwrap(),
+        b"sunny"
+    );
+    assert_eq!(
+        std::fs::read(bob.downloads.path().join("readme.txt")).unwrap(),
+        b"hello"
+    );
+    // Nobody was asked on either side.
+    assert!(alice.harness.query_by_label("Accept").is_none());
+    assert!(bob.harness.query_by_label("Accept").is_none());
+}

@@ -4,6 +4,7 @@
 //! code) and the file pickers; `commands`: the panels' commands applied.
 
 mod actions;
+mod browsing;
 mod commands;
 
 use std::path::PathBuf;
@@ -67,6 +68,10 @@ pub struct GuiApp {
     selected: std::collections::BTreeSet<String>,
     /// Receivers the next share serves.
     share_receivers: u32,
+    /// The browser on a device's shared folder, if open.
+    browser: Option<super::browse::Browser>,
+    /// Our own published folder, once published.
+    sharing: Option<super::browse::Sharing>,
 }
 
 impl GuiApp {
@@ -127,6 +132,8 @@ impl GuiApp {
             compose: None,
             selected: std::collections::BTreeSet::new(),
             share_receivers: 1,
+            browser: None,
+            sharing: None,
         };
         apply_theme(ctx, app.settings.theme.as_deref());
         app.restart_engine();
@@ -210,7 +217,19 @@ impl GuiApp {
         let generation = bridge.generation();
         for msg in bridge.drain() {
             match msg {
-                AppMsg::EngineReady(g, engine) if g == generation => self.engine = Some(engine),
+                AppMsg::EngineReady(g, engine) if g == generation => {
+                    self.engine = Some(engine);
+                    // A new engine publishes afresh.
+                    self.sharing = None;
+                    self.publish_shared();
+                }
+                AppMsg::Published(published) => match published {
+                    Ok(sharing) => self.sharing = Some(sharing),
+                    Err(e) => {
+                        self.sharing = None;
+                        self.notify(true, e);
+                    }
+                },
                 AppMsg::EngineFailed(g, error) if g == generation => {
                     self.notify(true, format!("The network did not start: {error}"));
                 }
@@ -220,6 +239,18 @@ impl GuiApp {
                     self.share = Some(panels::ShareView::new(ctx, code, ticket));
                 }
                 AppMsg::Picked { purpose, paths } => self.on_picked(purpose, paths),
+                AppMsg::Listed {
+                    peer,
+                    path,
+                    after,
+                    result,
+                } => {
+                    if let Some(browser) = self.browser.as_mut()
+                        && browser.peer == peer
+                    {
+                        browser.listed(&path, after.as_deref(), result);
+                    }
+                }
                 _ => {}
             }
         }
@@ -277,12 +308,18 @@ impl GuiApp {
         // rest of what the engine was started with needs a new engine.
         let mut same_but_rate = after.clone();
         same_but_rate.max_rate = before.max_rate;
+        // Trust is read where it is used: no new engine for it.
+        same_but_rate.trusted.clone_from(&before.trusted);
         if same_but_rate != before {
             self.restart_engine();
-        } else if after.max_rate != before.max_rate
-            && let Some(engine) = &self.engine
-        {
-            engine.set_max_rate(after.max_rate);
+        } else {
+            if after.max_rate != before.max_rate
+                && let Some(engine) = &self.engine
+            {
+                engine.set_max_rate(after.max_rate);
+            }
+            // The shared folder changes without a new engine.
+            self.publish_shared();
         }
         self.notify(false, "Settings saved.");
     }
@@ -321,6 +358,7 @@ impl GuiApp {
             model: &self.model,
             selected: &self.selected,
             dropping,
+            sharing: self.sharing.as_ref(),
         };
         let name_of = |peer: &str| self.name_of(peer);
         egui::Panel::top("header")
@@ -393,6 +431,10 @@ impl GuiApp {
         }
         if let Some(share) = &self.share {
             commands.extend(panels::share_box(&ctx, share));
+        }
+        if let Some(browser) = &self.browser {
+            let owner = self.name_of(&browser.peer);
+            commands.extend(super::browse::window(&ctx, browser, &owner));
         }
         if let Some(draft) = self.draft.as_mut() {
             commands.extend(panels::settings_window(&ctx, draft));

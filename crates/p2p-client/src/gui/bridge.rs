@@ -34,6 +34,15 @@ pub(crate) enum AppMsg {
         purpose: PickPurpose,
         paths: Vec<PathBuf>,
     },
+    /// Our folder is published (or could not be).
+    Published(Result<super::browse::Sharing, String>),
+    /// A page of a device's shared folder came (or did not).
+    Listed {
+        peer: String,
+        path: String,
+        after: Option<String>,
+        result: Result<protocol::browse::Listing, String>,
+    },
 }
 
 /// Why the picker was opened.
@@ -45,6 +54,8 @@ pub(crate) enum PickPurpose {
     Share,
     /// Choose the download folder.
     DownloadDir,
+    /// Choose the folder to share.
+    SharedDir,
 }
 
 /// The runtime and the queue.

@@ -26,6 +26,8 @@ pub(crate) struct Home<'a> {
     pub(crate) selected: &'a BTreeSet<String>,
     /// Files are dragged over the window.
     pub(crate) dropping: bool,
+    /// The folder we share, once shared.
+    pub(crate) sharing: Option<&'a super::browse::Sharing>,
 }
 
 /// The header: our name large, our ID with Copy, the server's state, and
@@ -52,6 +54,30 @@ pub(crate) fn header(ui: &mut egui::Ui, home: &Home<'_>) -> Vec<UiCommand> {
                     out.push(UiCommand::Copy(home.me.to_owned()));
                 }
             });
+            if let Some(sharing) = home.sharing {
+                ui.horizontal(|ui| {
+                    let folder = sharing.dir.file_name().map_or_else(
+                        || sharing.dir.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    );
+                    ui.label(
+                        RichText::new(format!("📂 Sharing “{folder}” with {}", sharing.with))
+                            .color(ACCENT),
+                    )
+                    .on_hover_text(format!(
+                        "{} is read-only for them; change it in Settings",
+                        sharing.dir.display()
+                    ));
+                    if let Some(ticket) = &sharing.ticket
+                        && ui
+                            .small_button("Copy ticket")
+                            .on_hover_text("They list it with: p2p-client ls TICKET")
+                            .clicked()
+                    {
+                        out.push(UiCommand::Copy(ticket.clone()));
+                    }
+                });
+            }
         });
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui.button("Settings").clicked() {
@@ -230,6 +256,14 @@ fn card(ui: &mut egui::Ui, row: &PeerRow, selected: bool, dropping: bool) -> Vec
                 }
                 if ui.button("Send text…").clicked() {
                     out.push(UiCommand::ComposeText(vec![row.peer.clone()]));
+                }
+                if row.publishes
+                    && ui
+                        .button("Browse…")
+                        .on_hover_text("See the folder it shares, and download from it")
+                        .clicked()
+                {
+                    out.push(UiCommand::Browse(row.peer.clone()));
                 }
             });
         })

@@ -47,6 +47,8 @@ pub(crate) enum UiCommand {
     SaveSettings,
     /// Pick a download folder for the draft.
     PickDownloadDir,
+    /// Pick the folder to share for the draft.
+    PickSharedDir,
     /// Remove a trusted peer from the draft.
     Untrust(String),
     /// Close the share-code box.
@@ -59,6 +61,18 @@ pub(crate) enum UiCommand {
     CloseCompose,
     /// Close a received text's window.
     CloseText(String),
+    /// Open the browser on a device's shared folder.
+    Browse(String),
+    /// Show this folder of the shared one in the browser.
+    BrowseOpen(String),
+    /// The browser's next page.
+    BrowseMore,
+    /// Tick or untick an entry in the browser.
+    BrowseToggle(String),
+    /// Download what the browser has ticked.
+    BrowseDownload,
+    /// Close the browser.
+    BrowseClose,
 }
 
 /// Asks which peer gets files dropped onto the window.
@@ -419,6 +433,30 @@ pub(crate) fn settings_window(ctx: &egui::Context, draft: &mut Draft) -> Vec<UiC
                 ui.horizontal(|ui| {
                     for theme in ["system", "light", "dark"] {
                         ui.radio_value(&mut draft.theme, theme.to_owned(), theme);
+                    }
+                });
+                ui.end_row();
+                let label = ui.label("Shared folder");
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::TextEdit::singleline(&mut draft.shared_dir)
+                            .id_salt("shared_dir")
+                            .hint_text("empty: share nothing"),
+                    )
+                    .labelled_by(label.id);
+                    if ui.button("Choose…").clicked() {
+                        out.push(UiCommand::PickSharedDir);
+                    }
+                });
+                ui.end_row();
+                ui.label("Who may browse it");
+                ui.horizontal(|ui| {
+                    for (value, text) in [
+                        ("trusted", "trusted peers"),
+                        ("room", "my server room"),
+                        ("ticket", "whoever has its ticket"),
+                    ] {
+                        ui.radio_value(&mut draft.share_with, value.to_owned(), text);
                     }
                 });
                 ui.end_row();

@@ -16,6 +16,10 @@ pub(crate) struct Draft {
     /// Upload limit as typed (`5M`); empty: none.
     pub(crate) max_rate: String,
     pub(crate) trusted: Vec<String>,
+    /// The folder to publish (empty: none).
+    pub(crate) shared_dir: String,
+    /// Who may browse it: `trusted`, `room` or `ticket`.
+    pub(crate) share_with: String,
     /// Why the last save was refused.
     pub(crate) error: Option<String>,
 }
@@ -41,6 +45,15 @@ impl Draft {
             theme: config.theme.clone().unwrap_or_else(|| "system".into()),
             max_rate: config.max_rate.clone().unwrap_or_default(),
             trusted: config.trusted_peers.clone(),
+            shared_dir: config
+                .shared_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            share_with: config
+                .share_with
+                .clone()
+                .unwrap_or_else(|| "trusted".into()),
             error: None,
         }
     }
@@ -76,7 +89,16 @@ impl Draft {
             crate::config::parse_rate(max_rate)
                 .map_err(|reason| format!("Upload limit: {reason}."))?;
         }
+        let shared = self.shared_dir.trim();
+        if !shared.is_empty() && !std::path::Path::new(shared).is_absolute() {
+            return Err("The shared folder must be a full path.".into());
+        }
+        if !["trusted", "room", "ticket"].contains(&self.share_with.as_str()) {
+            return Err("Choose who may browse the shared folder.".into());
+        }
         config.name = Some(name.to_owned());
+        config.shared_dir = (!shared.is_empty()).then(|| PathBuf::from(shared));
+        config.share_with = Some(self.share_with.clone());
         config.download_dir = Some(dir);
         config.server = (!server.is_empty()).then(|| server.to_owned());
         config.room_name =
@@ -111,5 +133,16 @@ mod tests {
         assert_eq!(out.name.as_deref(), Some("desk"));
         draft.download_dir = "relative".into();
         assert!(draft.apply(&mut out).is_err());
+        draft.download_dir = "/tmp/dl".into();
+        draft.shared_dir = "relative".into();
+        assert!(draft.apply(&mut out).unwrap_err().contains("shared folder"));
+        draft.shared_dir = "/srv/photos".into();
+        draft.share_with = "room".into();
+        draft.apply(&mut out).unwrap();
+        assert_eq!(
+            out.shared_dir.as_deref(),
+            Some(std::path::Path::new("/srv/photos"))
+        );
+        assert_eq!(out.share_with.as_deref(), Some("room"));
     }
 }

@@ -76,6 +76,11 @@ impl GuiApp {
                     draft.download_dir = dir.display().to_string();
                 }
             }
+            PickPurpose::SharedDir => {
+                if let (Some(draft), Some(dir)) = (self.draft.as_mut(), paths.into_iter().next()) {
+                    draft.shared_dir = dir.display().to_string();
+                }
+            }
         }
     }
 

@@ -57,7 +57,12 @@ impl GuiApp {
                     let mut next = self.settings.clone();
                     next.trusted_peers.push(peer);
                     match next.save(&self.options.dirs.config) {
-                        Ok(()) => self.settings = next,
+                        Ok(()) => {
+                            self.settings = next;
+                            // A newly trusted peer may browse a folder
+                            // shared with trusted peers.
+                            self.publish_shared();
+                        }
                         Err(e) => self.notify(true, e.to_string()),
                     }
                 }
@@ -83,6 +88,7 @@ impl GuiApp {
             }
             UiCommand::SaveSettings => self.save_settings(ctx),
             UiCommand::PickDownloadDir => self.pick(PickKind::Folder, PickPurpose::DownloadDir),
+            UiCommand::PickSharedDir => self.pick(PickKind::Folder, PickPurpose::SharedDir),
             UiCommand::Untrust(peer) => {
                 if let Some(draft) = self.draft.as_mut() {
                     draft.trusted.retain(|p| *p != peer);
@@ -103,6 +109,12 @@ impl GuiApp {
             UiCommand::CloseText(transfer_id) => {
                 self.model.texts.retain(|t| t.transfer_id != transfer_id);
             }
+            browse @ (UiCommand::Browse(_)
+            | UiCommand::BrowseOpen(_)
+            | UiCommand::BrowseMore
+            | UiCommand::BrowseToggle(_)
+            | UiCommand::BrowseDownload
+            | UiCommand::BrowseClose) => self.apply_browse(browse),
         }
     }
 }
