@@ -462,3 +462,64 @@ fn bulk_data_prefers_tcp_when_both_transports_work() {
     assert_eq!(started["path"]["relayed"], false, "{started}");
     assert_eq!(done["summary"]["path"]["transport"], "tcp", "{done}");
 }
+
+/// Browse and fetch across two cone NATs by peer ID alone: the owner
+/// (trusting the requester) is found through the server, its folder is
+/// listed over the relay or the punched connection, and the file comes
+/// direct once the punch succeeds.
+#[test]
+fn a_folder_shared_behind_a_cone_nat_is_listed_and_fetched_by_peer_id() {
+    let Some(lab) = lab_or_skip(Nat::Cone, Nat::Cone) else {
+        return;
+    };
+    let _server = start_server(&lab);
+    let owner = Peer::new();
+    let requester = Peer::new();
+    std::fs::write(
+        owner.config.path().join("config.toml"),
+        format!("trusted_peers = [\"{}\"]\n", peer_id(&requester)),
+    )
+    .unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let dir = src.path().join("pub");
+    std::fs::create_dir_all(dir.join("videos")).unwrap();
+    random_file(&dir.join("videos/clip.mp4"), 8 * 1024 * 1024, 6);
+    let mut cmd = client(&lab, "b", &owner, Transports::Both);
+    cmd.arg("share").arg(&dir).args(["--allow", "trusted"]);
+    let mut sharing = Running::spawn(cmd);
+    sharing.wait_for("a relay circuit address", |e| {
+        e["event"] == "listening"
+            && e["addr"]
+                .as_str()
+                .is_some_and(|a| a.contains("p2p-circuit"))
+    });
+    let owner_id = peer_id(&owner);
+
+    let out = client(&lab, "a", &requester, Transports::Both)
+        .args(["ls", &owner_id, "videos"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(listed.contains("\"clip.mp4\""), "{listed}");
+
+    let mut cmd = client(&lab, "a", &requester, Transports::Both);
+    cmd.args(["get", &owner_id, "videos", "--dir"])
+        .arg(requester.dl());
+    let (code, stderr, events) = Running::spawn(cmd).finish();
+    assert_eq!(code, Some(0), "get failed: {stderr}\n{events:?}");
+    assert_eq!(
+        blake3::hash(&std::fs::read(requester.dl().join("videos/clip.mp4")).unwrap()),
+        blake3::hash(&std::fs::read(dir.join("videos/clip.mp4")).unwrap()),
+    );
+    let done = events
+        .iter()
+        .find(|e| e["event"] == "transfer_done")
+        .expect("transfer_done");
+    assert_eq!(done["summary"]["path"]["relayed"], false, "{done}");
+    sharing.kill();
+}
