@@ -96,6 +96,18 @@ impl Setup {
         auto_accept: bool,
         inbound: Inbound,
     ) -> anyhow::Result<(Engine, mpsc::Receiver<Event>)> {
+        self.engine_with(download_dir, auto_accept, inbound, false)
+            .await
+    }
+
+    /// [`Setup::engine`] that tells LAN peers it `publishes` a folder.
+    pub(crate) async fn engine_with(
+        &self,
+        download_dir: Option<PathBuf>,
+        auto_accept: bool,
+        inbound: Inbound,
+        publishes: bool,
+    ) -> anyhow::Result<(Engine, mpsc::Receiver<Event>)> {
         let key = p2p_client::identity::load_or_create(&self.dirs.identity_file())
             .context("cannot load this node's identity")?;
         let mut config = self.settings.engine_config(key, auto_accept, inbound);
@@ -103,6 +115,7 @@ impl Setup {
             config.download_dir = dir;
         }
         config.history = Some(self.dirs.data.clone());
+        config.publishes = publishes;
         Engine::start(config)
             .await
             .context("cannot start the network")

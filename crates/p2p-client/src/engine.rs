@@ -117,8 +117,11 @@ impl Engine {
             listen: config.listen.clone(),
             mdns: config.mdns,
             transports: config.transports,
-            agent_version: protocol::device::Device::this(&config.name)
-                .agent_version(env!("CARGO_PKG_VERSION")),
+            agent_version: protocol::device::Device {
+                shares: config.publishes,
+                ..protocol::device::Device::this(&config.name)
+            }
+            .agent_version(env!("CARGO_PKG_VERSION")),
         })?;
         let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
         let shutdown = CancellationToken::new();

@@ -25,7 +25,10 @@ fn ip(args: &[&str]) -> std::io::Result<Output> {
 
 impl Lab {
     fn new() -> Result<Self, String> {
-        let id = std::process::id();
+        // Unique per lab: the tests of this file run side by side.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}x{n}", std::process::id());
         let lab = Lab {
             a: format!("p2pmdns-a-{id}"),
             b: format!("p2pmdns-b-{id}"),
@@ -165,5 +168,72 @@ fn peers_and_send_to_find_each_other_by_mdns_without_a_server() {
         b"found on the LAN"
     );
     drop(receiving);
+    drop(lab);
+}
+
+/// A peer that shares a folder says so on the LAN (identify), with no
+/// server: `peers` marks it, and `ls`/`get` by peer ID reach it by mDNS.
+#[test]
+fn a_folder_shared_on_the_lan_is_marked_and_browsed_by_peer_id() {
+    let Some(lab) = lab_or_skip() else { return };
+    let owner = Peer::new();
+    let requester = Peer::new();
+    let requester_id = String::from_utf8(
+        Command::new(BIN)
+            .args(["id", "--config-dir"])
+            .arg(requester.config.path())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    std::fs::write(
+        owner.config.path().join("config.toml"),
+        format!("trusted_peers = [\"{requester_id}\"]\n"),
+    )
+    .unwrap();
+    let owner_id = String::from_utf8(
+        Command::new(BIN)
+            .args(["id", "--config-dir"])
+            .arg(owner.config.path())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("menu.txt"), b"soup").unwrap();
+    let mut cmd = Lab::command(&lab.a, &owner);
+    cmd.arg("share")
+        .arg(src.path())
+        .args(["--allow", "trusted"]);
+    let mut sharing = Running::spawn(cmd);
+    sharing.wait_event("listening");
+
+    let mut cmd = Lab::command(&lab.b, &requester);
+    cmd.args(["peers", "--wait", "4"]);
+    let (code, stderr, events) = Running::spawn(cmd).finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        events.iter().any(|e| e["event"] == "peer_found"
+            && e["peer"] == owner_id.as_str()
+            && e["source"] == "lan"
+            && e["publishes"] == true),
+        "the owner is not marked as sharing: {events:?}"
+    );
+    let mut cmd = Lab::command(&lab.b, &requester);
+    cmd.args(["get", &owner_id, "menu.txt", "--dir"])
+        .arg(requester.dl());
+    let (code, stderr, _) = Running::spawn(cmd).finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read(requester.dl().join("menu.txt")).unwrap(),
+        b"soup"
+    );
+    drop(sharing);
     drop(lab);
 }

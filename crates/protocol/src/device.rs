@@ -1,6 +1,7 @@
 //! What a peer tells about itself to the peers it connects to: its display
-//! name and its kind of system, carried in libp2p identify's agent version,
-//! e.g. `p2p-share/0.1.0 (os=linux; name=Alice%27s%20laptop)`. Peers found on
+//! name, its kind of system and whether it shares a folder to browse,
+//! carried in libp2p identify's agent version, e.g.
+//! `p2p-share/0.1.0 (os=linux; name=Alice%27s%20laptop; shares=1)`. Peers found on
 //! the LAN by mDNS are shown by this name, with no server involved.
 //!
 //! The name is percent-encoded (everything but letters, digits and `-_.~`),
@@ -23,6 +24,8 @@ pub struct Device {
     pub name: String,
     /// `linux`, `windows`, `macos`, … (Rust's `std::env::consts::OS`).
     pub os: String,
+    /// It publishes a folder others may browse (`share DIR`).
+    pub shares: bool,
 }
 
 impl Device {
@@ -31,15 +34,17 @@ impl Device {
         Self {
             name: name.chars().take(MAX_NAME_CHARS).collect(),
             os: std::env::consts::OS.into(),
+            shares: false,
         }
     }
 
     /// The agent version announcing this device, for build `version`.
     pub fn agent_version(&self, version: &str) -> String {
         format!(
-            "{AGENT}/{version} (os={}; name={})",
+            "{AGENT}/{version} (os={}; name={}{})",
             encode(&self.os),
-            encode(&self.name)
+            encode(&self.name),
+            if self.shares { "; shares=1" } else { "" }
         )
     }
 
@@ -54,10 +59,12 @@ impl Device {
         let fields = fields.strip_suffix(')')?;
         let mut name = None;
         let mut os = None;
+        let mut shares = false;
         for field in fields.split("; ") {
             match field.split_once('=') {
                 Some(("name", value)) => name = decode(value),
                 Some(("os", value)) => os = decode(value),
+                Some(("shares", value)) => shares = value == "1",
                 _ => {}
             }
         }
@@ -68,7 +75,7 @@ impl Device {
         let os = os
             .filter(|o| valid_os(o))
             .unwrap_or_else(|| "unknown".into());
-        Some(Self { name, os })
+        Some(Self { name, os, shares })
     }
 }
 
@@ -114,12 +121,17 @@ mod tests {
 
     #[test]
     fn a_device_round_trips_through_its_agent_version() {
-        let device = Device {
+        let mut device = Device {
             name: "Alice's laptop; (work) 100% ☕".into(),
             os: "windows".into(),
+            shares: false,
         };
         let agent = device.agent_version("0.1.0");
         assert!(agent.starts_with("p2p-share/0.1.0 (os=windows; name=Alice%27s%20laptop"));
+        assert_eq!(Device::from_agent_version(&agent).unwrap(), device);
+        device.shares = true;
+        let agent = device.agent_version("0.1.0");
+        assert!(agent.ends_with("; shares=1)"), "{agent}");
         assert_eq!(Device::from_agent_version(&agent).unwrap(), device);
     }
 

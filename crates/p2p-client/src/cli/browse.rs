@@ -71,7 +71,9 @@ pub(crate) async fn share(setup: &Setup, args: ShareArgs) -> anyhow::Result<Exit
         eprintln!("error: --allow room needs a signal server (--server URL)");
         return Ok(ExitCode::from(2));
     }
-    let (engine, mut events) = setup.engine(None, false, Inbound::Expected).await?;
+    let (engine, mut events) = setup
+        .engine_with(None, false, Inbound::Expected, true)
+        .await?;
     let allow = match args.allow {
         AllowArg::Ticket => Allow::Ticket,
         AllowArg::Trusted => Allow::Trusted,

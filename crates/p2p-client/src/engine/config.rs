@@ -52,6 +52,9 @@ pub struct EngineConfig {
     /// The data folder whose `history.json` records finished transfers;
     /// none: not recorded.
     pub history: Option<PathBuf>,
+    /// This node will publish a folder ([`crate::engine::Engine::publish`]):
+    /// peers on the LAN are told so when they connect (identify).
+    pub publishes: bool,
 }
 
 impl EngineConfig {
@@ -73,6 +76,7 @@ impl EngineConfig {
             max_rate: None,
             transports: crate::Transports::default(),
             history: None,
+            publishes: false,
         }
     }
 }

@@ -47,8 +47,8 @@ impl Engine {
                             peer,
                             name: device.as_ref().map(|d| d.name.clone()),
                             source: PeerSource::Lan,
+                            publishes: device.as_ref().is_some_and(|d| d.shares),
                             os: device.map(|d| d.os),
-                            publishes: false,
                         })
                         .await;
                         if !lock(&self.inner.devices).contains_key(&peer) {
@@ -77,7 +77,7 @@ impl Engine {
                             name: Some(device.name),
                             source: PeerSource::Lan,
                             os: Some(device.os),
-                            publishes: false,
+                            publishes: device.shares,
                         })
                         .await;
                     }

@@ -204,6 +204,7 @@ impl GuiApp {
         };
         let mut config = resolved.engine_config(key, false, Inbound::Anyone);
         config.history = Some(self.options.dirs.data.clone());
+        config.publishes = self.settings.shared_dir.is_some();
         self.recorder = Recorder::new(config.download_dir.clone());
         self.model = Model::new(config.server.is_some());
         bridge.restart(self.engine.take(), config);
@@ -300,6 +301,7 @@ impl GuiApp {
         }
         draft.error = None;
         let (before, _) = self.resolve();
+        let before_shares = self.settings.shared_dir.is_some();
         self.settings = next;
         let (after, _) = self.resolve();
         apply_theme(ctx, self.settings.theme.as_deref());
@@ -310,7 +312,10 @@ impl GuiApp {
         same_but_rate.max_rate = before.max_rate;
         // Trust is read where it is used: no new engine for it.
         same_but_rate.trusted.clone_from(&before.trusted);
-        if same_but_rate != before {
+        // LAN peers learn whether we share a folder when they connect: a
+        // change there needs a new engine too.
+        let shares_changed = before_shares != self.settings.shared_dir.is_some();
+        if same_but_rate != before || shares_changed {
             self.restart_engine();
         } else {
             if after.max_rate != before.max_rate
