@@ -182,7 +182,12 @@ fn nothing_outside_the_shared_folder_can_be_listed_or_fetched() {
     assert!(stderr.contains("holders of its ticket only"), "{stderr}");
     // The owner is still there, and its log names who was refused.
     assert!(sharing.child.try_wait().unwrap().is_none());
-    sharing.kill();
+    sharing.child.kill().unwrap();
+    let (_, stderr, _) = sharing.finish();
+    assert!(
+        stderr.contains("browse request refused") && stderr.contains(&peer_id(&requester)),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -88,23 +88,7 @@ impl Publication {
         in_room: bool,
         now: Instant,
     ) -> Option<Response> {
-        let admitted = match self.allow {
-            Allow::Ticket => secret.is_some_and(|s| constant_time_eq(s, &self.secret)),
-            Allow::Trusted => self.trusted.contains(&peer),
-            Allow::Room => in_room || self.trusted.contains(&peer),
-        };
-        if !admitted {
-            return Some(Response::Refused {
-                reason: Refusal::NotAllowed,
-                message: match self.allow {
-                    Allow::Ticket => "this folder is shared with holders of its ticket only".into(),
-                    Allow::Trusted => "this folder is shared with trusted peers only".into(),
-                    Allow::Room => {
-                        "this folder is shared with peers in the owner's server room only".into()
-                    }
-                },
-            });
-        }
+        // The rate first: refusals cost too (and are logged).
         let mut rates = self
             .rates
             .lock()
@@ -123,6 +107,24 @@ impl Publication {
             });
         }
         *tokens -= 1.0;
+        drop(rates);
+        let admitted = match self.allow {
+            Allow::Ticket => secret.is_some_and(|s| constant_time_eq(s, &self.secret)),
+            Allow::Trusted => self.trusted.contains(&peer),
+            Allow::Room => in_room || self.trusted.contains(&peer),
+        };
+        if !admitted {
+            return Some(Response::Refused {
+                reason: Refusal::NotAllowed,
+                message: match self.allow {
+                    Allow::Ticket => "this folder is shared with holders of its ticket only".into(),
+                    Allow::Trusted => "this folder is shared with trusted peers only".into(),
+                    Allow::Room => {
+                        "this folder is shared with peers in the owner's server room only".into()
+                    }
+                },
+            });
+        }
         None
     }
 }
@@ -148,8 +150,15 @@ fn nothing_published() -> Response {
 }
 
 fn refused(peer: PeerId, what: &str, response: Response, reply: oneshot::Sender<Response>) {
-    if let Response::Refused { message, .. } = &response {
-        info!(%peer, request = what, reason = %message, "browse request refused");
+    match &response {
+        Response::Refused {
+            reason: Refusal::RateLimited,
+            message,
+        } => info!(%peer, request = what, reason = %message, "browse request refused"),
+        Response::Refused { message, .. } => {
+            warn!(%peer, request = what, reason = %message, "browse request refused");
+        }
+        _ => {}
     }
     let _ = reply.send(response);
 }
