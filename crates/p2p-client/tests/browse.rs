@@ -353,10 +353,14 @@ fn a_folder_of_100000_entries_lists_in_pages_with_bounded_memory() {
 
     let (few, few_peak) = ls_measured(&requester, &ticket, "few");
     assert_eq!(few, 10);
-    let owner_before = peak_kib(owner_pid).unwrap();
+    let owner_before = peak_kib(owner_pid);
     let (many, many_peak) = ls_measured(&requester, &ticket, "many");
     assert_eq!(many, 100_000, "every entry once");
-    let owner_after = peak_kib(owner_pid).unwrap();
+    // Memory is read from /proc (Linux); elsewhere only the count is checked.
+    let (Some(owner_before), Some(owner_after)) = (owner_before, peak_kib(owner_pid)) else {
+        sharing.kill();
+        return;
+    };
     eprintln!(
         "peak KiB: lister {few_peak} (10 entries) -> {many_peak} (100,000); owner {owner_before} -> {owner_after}"
     );

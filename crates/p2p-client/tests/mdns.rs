@@ -5,6 +5,7 @@
 //! Needs root and iproute2. Outside CI the test is skipped (with a message)
 //! when namespaces cannot be made; with `CI=true` it fails instead.
 
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
