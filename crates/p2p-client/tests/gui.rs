@@ -108,9 +108,15 @@ fn app(name: &str, server: Option<String>, picks: Vec<PathBuf>) -> App {
     }
 }
 
+/// How long a test waits for an app to reach a state. Generous: the gui
+/// tests run side by side with the rest of the suite on a small machine.
+const STEP_DEADLINE: Duration = Duration::from_secs(60);
+
 /// Steps every app until `done` holds (engines run on their own threads).
+/// On timeout, the panic shows each app's transfers and offers.
 fn step_until(apps: &mut [&mut App], what: &str, mut done: impl FnMut(&mut [&mut App]) -> bool) {
-    for _ in 0..600 {
+    let deadline = std::time::Instant::now() + STEP_DEADLINE;
+    while std::time::Instant::now() < deadline {
         for app in apps.iter_mut() {
             app.harness.step();
         }
@@ -119,7 +125,18 @@ fn step_until(apps: &mut [&mut App], what: &str, mut done: impl FnMut(&mut [&mut
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("timed out waiting for {what}");
+    let states: Vec<String> = apps
+        .iter()
+        .map(|app| {
+            let model = app.harness.state().model();
+            format!(
+                "transfers {:?}, offers {}",
+                model.transfers,
+                model.offers.len()
+            )
+        })
+        .collect();
+    panic!("timed out waiting for {what}; apps: {states:#?}");
 }
 
 fn peer_of(app: &App) -> String {
@@ -558,13 +575,18 @@ fn the_app_receives_from_two_senders_at_once() {
         "both offers",
         |apps| apps[0].harness.state().model().offers.len() == 2,
     );
-    for _ in 0..2 {
+    // Each Accept answers the offer in front; the next dialog shows only
+    // once the model has let the first go.
+    for left in [1, 0] {
         step_until(&mut [&mut alice], "the offer dialog", |apps| {
             apps[0].harness.query_by_label("Accept").is_some()
         });
         alice.harness.get_by_label("Accept").click_accesskit();
-        alice.harness.step();
-        alice.harness.step();
+        step_until(
+            &mut [&mut alice, &mut bob, &mut carol],
+            "the offer answered",
+            |apps| apps[0].harness.state().model().offers.len() == left,
+        );
     }
     step_until(
         &mut [&mut alice, &mut bob, &mut carol],
