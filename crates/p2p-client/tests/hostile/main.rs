@@ -10,10 +10,12 @@
 //!
 //! - `receiver`: the real binary, started on loopback, and what may be
 //!   checked of its download folder and its process.
-//! - `sender`: the hostile peer, a libp2p swarm driven from the test.
+//! - `sender`: the hostile peer, a libp2p swarm driven from the test, on
+//!   libp2p's own transport layers or on ours.
 //! - `offers`: offers, headers and deterministic bytes.
 //! - the cases, one module per kind of lie: `paths`, `content`,
-//!   `unaccepted`, `resume`, `disk`, `limits`.
+//!   `unaccepted`, `resume`, `disk`, `limits`, `streams`; `closing`: a
+//!   connection closed (yamux GoAway) right after the last byte.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -24,6 +26,7 @@ mod offers;
 mod receiver;
 mod sender;
 
+mod closing;
 mod content;
 mod disk;
 mod limits;

@@ -26,10 +26,17 @@ struct HostileBehaviour {
 
 type Reply = oneshot::Sender<Result<Response, String>>;
 
+/// What the test asks of the swarm task.
+enum Command {
+    Request(Request, Reply),
+    /// Closes every connection to the receiver (yamux sends GoAway).
+    Disconnect,
+}
+
 /// A connected hostile peer; its swarm runs in a background task.
 pub(crate) struct Hostile {
     target: PeerId,
-    requests: mpsc::Sender<(Request, Reply)>,
+    requests: mpsc::Sender<Command>,
     pub(crate) streams: libp2p_stream::Control,
     task: tokio::task::JoinHandle<()>,
 }
@@ -40,36 +47,62 @@ impl Drop for Hostile {
     }
 }
 
-fn build_swarm() -> Swarm<HostileBehaviour> {
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            let codec = request_response::cbor::codec::Codec::default()
-                .set_request_size_maximum(MAX_OFFER_BYTES as u64 + 64 * 1024)
-                .set_response_size_maximum(1024 * 1024);
-            HostileBehaviour {
-                control: request_response::Behaviour::with_codec(
-                    codec,
-                    [(StreamProtocol::new(CONTROL_PROTOCOL), ProtocolSupport::Full)],
-                    request_response::Config::default().with_request_timeout(LIMIT),
-                ),
-                stream: libp2p_stream::Behaviour::new(),
-            }
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build()
+/// The hostile peer's transport layers.
+#[derive(Clone, Copy)]
+pub(crate) enum Layers {
+    /// libp2p's Noise and yamux, as a foreign peer has.
+    Stock,
+    /// Ours (`p2p-transport`), as another `p2p-client` has.
+    Ours,
+}
+
+fn behaviour() -> HostileBehaviour {
+    let codec = request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(MAX_OFFER_BYTES as u64 + 64 * 1024)
+        .set_response_size_maximum(1024 * 1024);
+    HostileBehaviour {
+        control: request_response::Behaviour::with_codec(
+            codec,
+            [(StreamProtocol::new(CONTROL_PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(LIMIT),
+        ),
+        stream: libp2p_stream::Behaviour::new(),
+    }
+}
+
+fn build_swarm(layers: Layers) -> Swarm<HostileBehaviour> {
+    let builder = libp2p::SwarmBuilder::with_new_identity().with_tokio();
+    let tcp = || tcp::Config::default().nodelay(true);
+    let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(60));
+    match layers {
+        Layers::Stock => builder
+            .with_tcp(tcp(), noise::Config::new, yamux::Config::default)
+            .unwrap()
+            .with_behaviour(|_| behaviour())
+            .unwrap()
+            .with_swarm_config(idle)
+            .build(),
+        Layers::Ours => builder
+            .with_tcp(
+                tcp(),
+                p2p_transport::noise::Config::new,
+                p2p_transport::yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| behaviour())
+            .unwrap()
+            .with_swarm_config(idle)
+            .build(),
+    }
 }
 
 impl Hostile {
     pub(crate) async fn connect(target: PeerId, addr: Multiaddr) -> Self {
-        let mut swarm = build_swarm();
+        Self::connect_with(Layers::Stock, target, addr).await
+    }
+
+    pub(crate) async fn connect_with(layers: Layers, target: PeerId, addr: Multiaddr) -> Self {
+        let mut swarm = build_swarm(layers);
         let streams = swarm.behaviour().stream.new_control();
         swarm.add_peer_address(target, addr.clone());
         swarm
@@ -102,7 +135,10 @@ impl Hostile {
 
     async fn request(&self, request: Request) -> Result<Response, String> {
         let (reply, answer) = oneshot::channel();
-        self.requests.send((request, reply)).await.unwrap();
+        self.requests
+            .send(Command::Request(request, reply))
+            .await
+            .unwrap();
         tokio::time::timeout(LIMIT + Duration::from_secs(5), answer)
             .await
             .expect("no answer to a request in time")
@@ -171,6 +207,29 @@ impl Hostile {
         .map_err(|_| "no data result in time".to_owned())?
     }
 
+    /// Opens a data stream and writes the header frame and `body`, and
+    /// neither closes the stream nor reads from it: the caller holds it.
+    pub(crate) async fn write_data(&self, header: &DataHeader, body: &[u8]) -> libp2p::Stream {
+        let mut control = self.streams.clone();
+        tokio::time::timeout(LIMIT, async move {
+            let mut stream = control
+                .open_stream(self.target, StreamProtocol::new(DATA_PROTOCOL))
+                .await
+                .expect("cannot open a data stream");
+            stream.write_all(&encode_frame(header)).await.unwrap();
+            stream.write_all(body).await.unwrap();
+            stream.flush().await.unwrap();
+            stream
+        })
+        .await
+        .expect("the data was not written in time")
+    }
+
+    /// Closes the connection to the receiver, as a peer that is done would.
+    pub(crate) async fn disconnect(&self) {
+        self.requests.send(Command::Disconnect).await.unwrap();
+    }
+
     /// [`Self::send_data`], expecting `DataResult::Failed`; returns its reason.
     pub(crate) async fn send_data_failed(&self, header: &DataHeader, body: &[u8]) -> String {
         match self.send_data(header, body).await {
@@ -183,15 +242,22 @@ impl Hostile {
 async fn drive(
     mut swarm: Swarm<HostileBehaviour>,
     target: PeerId,
-    mut rx: mpsc::Receiver<(Request, Reply)>,
+    mut rx: mpsc::Receiver<Command>,
 ) {
     let mut waiting: HashMap<OutboundRequestId, Reply> = HashMap::new();
     loop {
         tokio::select! {
             command = rx.recv() => {
-                let Some((request, reply)) = command else { return };
-                let id = swarm.behaviour_mut().control.send_request(&target, request);
-                waiting.insert(id, reply);
+                match command {
+                    Some(Command::Request(request, reply)) => {
+                        let id = swarm.behaviour_mut().control.send_request(&target, request);
+                        waiting.insert(id, reply);
+                    }
+                    Some(Command::Disconnect) => {
+                        let _ = swarm.disconnect_peer_id(target);
+                    }
+                    None => return,
+                }
             }
             event = swarm.select_next_some() => match event {
                 SwarmEvent::Behaviour(HostileBehaviourEvent::Control(
