@@ -225,10 +225,7 @@ pub(crate) enum Command {
     },
     /// Opens another connection to `peer` over those of `addrs` whose
     /// transport we listen on, beside any there is (no answer).
-    DialAlongside {
-        peer: PeerId,
-        addrs: Vec<Multiaddr>,
-    },
+    DialAlongside { peer: PeerId, addrs: Vec<Multiaddr> },
     Listen {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<oneshot::Receiver<String>, NetError>>,
@@ -250,8 +247,11 @@ pub(crate) enum Command {
         peer: PeerId,
         reply: oneshot::Sender<()>,
     },
+    /// Closes every connection to `peer` but the best; answers once they
+    /// are gone, so that a stream opened next cannot land on one closing.
     KeepBest {
         peer: PeerId,
+        reply: oneshot::Sender<()>,
     },
     /// Answers once no connection to `peer` is left (at once if none is);
     /// the caller bounds the wait.
@@ -425,11 +425,14 @@ impl Network {
             self.ask(|reply| Command::WaitBest { peer, reply }),
         )
         .await;
-        // libp2p-stream picks any connection to the peer: leave it one.
-        self.commands
-            .send(Command::KeepBest { peer })
-            .await
-            .map_err(|_| NetError::Stopped)?;
+        // libp2p-stream picks any connection to the peer: leave it one,
+        // and wait for the others to close (a stream opened on one of them
+        // meanwhile would fail with it).
+        let _ = tokio::time::timeout(
+            BETTER_PATH_WAIT,
+            self.ask(|reply| Command::KeepBest { peer, reply }),
+        )
+        .await;
         self.path(peer).await
     }
 

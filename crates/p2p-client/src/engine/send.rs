@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use protocol::offer::Offer;
 use protocol::transfer::{DATA_PROTOCOL, DataResult, Request, ResumePoint};
-use tracing::info;
+use tracing::{info, warn};
 
 mod piped;
 mod read;
@@ -201,12 +201,62 @@ async fn offer_then_stream(
         return piped::send_piped(engine, peer, &offer, pipe).await;
     }
     let starts = agree_starts(&offer, &sources, &resume).await;
-    let files = Files {
-        sources: &sources,
-        modified: &modified,
-        shared,
-    };
-    stream_files(engine, peer, &offer, files, &starts).await
+    let mut shared = shared;
+    let mut retries = 0;
+    loop {
+        let files = Files {
+            sources: &sources,
+            modified: &modified,
+            shared: shared.clone(),
+        };
+        let dropped = std::sync::atomic::AtomicBool::new(false);
+        let opened = Instant::now();
+        let result = stream_files(engine, peer, &offer, files, &starts, &dropped).await;
+        let Err(e) = result else { return result };
+        let early = dropped.load(Ordering::Relaxed) && opened.elapsed() < EARLY_DROP;
+        if !early || retries == STREAM_RETRIES || !still_connected(engine, peer).await {
+            return Err(e);
+        }
+        retries += 1;
+        warn!(%peer, transfer = %offer.transfer_id, error = %e, retries, "the receiver dropped the data stream at once; opening another");
+        // This recipient reads on its own now: its blocks are past the
+        // others'.
+        shared = None;
+        tokio::time::sleep(RETRY_PAUSE * retries).await;
+    }
+}
+
+/// A data stream that the receiver resets within this long of its opening,
+/// over a connection that stays up, was dropped before it was read:
+/// libp2p-stream keeps one inbound stream waiting per protocol and drops
+/// the next that comes before the receiver takes the first (two senders
+/// starting at once), and a receiver at its limit of data streams drops
+/// more. It is opened again, [`STREAM_RETRIES`] times at most; the bytes
+/// start where they did, so the receiver, which verifies everything,
+/// ends with the same files either way.
+const EARLY_DROP: Duration = Duration::from_secs(3);
+
+/// How many times a dropped data stream is opened again.
+const STREAM_RETRIES: u32 = 3;
+
+/// The pause before the first new stream (doubling, tripling after).
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+async fn still_connected(engine: &Engine, peer: PeerId) -> bool {
+    matches!(engine.inner.net.path(peer).await, Ok(Some(_)))
+}
+
+/// Whether a failed read or write means the other side reset the stream
+/// (or it ended) rather than that the path stalled or a frame was bad.
+fn is_reset(e: &WireError) -> bool {
+    use std::io::ErrorKind;
+    matches!(e, WireError::Io(io) if matches!(
+        io.kind(),
+        ErrorKind::WriteZero
+            | ErrorKind::ConnectionReset
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof
+    ))
 }
 
 /// A text offer is delivered once it is accepted: the text was in it.
@@ -251,6 +301,7 @@ async fn stream_files(
     offer: &Offer,
     files: Files<'_>,
     starts: &[u64],
+    dropped: &std::sync::atomic::AtomicBool,
 ) -> Result<Summary, EngineError> {
     let transfer_id = offer.transfer_id.clone();
     let stall = engine.inner.config.stall_timeout;
@@ -279,7 +330,13 @@ async fn stream_files(
         })
         .await;
     let header = session.header();
-    let wire_err = |e: WireError| fail(e.to_string());
+    // Marks a reset for the caller: the receiver may not have read a byte.
+    let wire_err = |e: WireError| {
+        if is_reset(&e) {
+            dropped.store(true, Ordering::Relaxed);
+        }
+        fail(e.to_string())
+    };
     wire::write_frame(stall, &mut stream, &header)
         .await
         .map_err(wire_err)?;

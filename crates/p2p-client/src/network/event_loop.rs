@@ -42,6 +42,8 @@ pub(crate) struct EventLoop {
     waiting_direct: HashMap<PeerId, Vec<oneshot::Sender<bool>>>,
     our_dials: Dials,
     waiting_best: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
+    /// Callers waiting for all but one connection to a peer to close.
+    waiting_single: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
     /// Callers waiting for the last connection to a peer to close.
     waiting_gone: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
     /// Listeners added by `Command::Listen`: told why when they close.
@@ -70,6 +72,7 @@ impl EventLoop {
             waiting_direct: HashMap::new(),
             our_dials: Dials::default(),
             waiting_best: HashMap::new(),
+            waiting_single: HashMap::new(),
             waiting_gone: HashMap::new(),
             listeners: HashMap::new(),
         }
@@ -219,6 +222,11 @@ impl EventLoop {
                 debug!(peer = %peer_id, ?cause, "connection closed");
                 if let Some(list) = self.connections.get_mut(&peer_id) {
                     list.retain(|(id, _)| *id != connection_id);
+                    if list.len() <= 1 {
+                        for waiting in self.waiting_single.remove(&peer_id).unwrap_or_default() {
+                            let _ = waiting.send(());
+                        }
+                    }
                     if list.is_empty() {
                         self.connections.remove(&peer_id);
                         for waiting in self.waiting_gone.remove(&peer_id).unwrap_or_default() {

@@ -102,12 +102,13 @@ impl EventLoop {
                     self.waiting_best.entry(peer).or_default().push(reply);
                 }
             }
-            Command::KeepBest { peer } => {
+            Command::KeepBest { peer, reply } => {
                 let Some(best) = self.connections.get(&peer).and_then(|list| {
                     list.iter()
                         .max_by_key(|(_, addr)| PathInfo::of(addr).rank())
                         .map(|(id, _)| *id)
                 }) else {
+                    let _ = reply.send(());
                     return;
                 };
                 let others: Vec<(ConnectionId, Multiaddr)> = self
@@ -118,10 +119,15 @@ impl EventLoop {
                     .filter(|(id, _)| *id != best)
                     .cloned()
                     .collect();
+                if others.is_empty() {
+                    let _ = reply.send(());
+                    return;
+                }
                 for (id, addr) in others {
                     debug!(%peer, %addr, "closing a connection: a better one exists");
                     self.swarm.close_connection(id);
                 }
+                self.waiting_single.entry(peer).or_default().push(reply);
             }
         }
     }
