@@ -27,9 +27,10 @@ pub(crate) const INTERRUPTED: u8 = 130;
 #[derive(Debug, Parser)]
 #[command(name = "p2p-client", version, about)]
 pub(crate) struct Cli {
-    /// Signal server URL, e.g. ws://host:8080/ws (default: none; LAN and tickets only).
-    #[arg(long, global = true, env = "P2P_SERVER")]
-    server: Option<String>,
+    /// Signal server URL, e.g. ws://host:8080/ws (repeatable: the node uses
+    /// every one it reaches; default: none, LAN and tickets only).
+    #[arg(long, global = true, env = "P2P_SERVER", value_delimiter = ',')]
+    server: Vec<String>,
 
     /// Listen on this multiaddr (repeatable; default: TCP and QUIC on all interfaces).
     #[arg(long, global = true)]
@@ -125,7 +126,7 @@ impl Setup {
 impl Cli {
     fn flags(&self) -> Flags {
         Flags {
-            server: self.server.clone(),
+            servers: self.server.clone(),
             listen: self.listen.clone(),
             no_mdns: self.no_mdns,
             max_rate: self.max_rate,

@@ -22,6 +22,9 @@ use serde::{Deserialize, Serialize};
 pub struct FileConfig {
     /// Signal server URL (`ws://host:8080/ws`); none means LAN and tickets only.
     pub server: Option<String>,
+    /// More signal servers, used together with `server`: the node registers
+    /// with each it reaches and reserves a slot on each one's relay.
+    pub servers: Vec<String>,
     /// Display name shown to other peers.
     pub name: Option<String>,
     /// Where received files land.

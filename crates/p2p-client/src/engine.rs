@@ -72,7 +72,7 @@ struct Inner {
     /// desktop app's UI thread) can start tasks.
     runtime: tokio::runtime::Handle,
     net: Network,
-    signal: Option<crate::signal_client::SignalHandle>,
+    signal: Option<crate::signal_client::Servers>,
     events: mpsc::Sender<Event>,
     config: EngineConfig,
     /// Offers from the time they arrive until their data stream comes.
@@ -127,20 +127,19 @@ impl Engine {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         tracker.spawn(event_loop.run(shutdown.clone()));
-        let signal = config.server.as_ref().map(|url| {
-            crate::signal_client::spawn(
-                crate::signal_client::SignalConfig {
-                    url: url.clone(),
-                    name: config.name.clone(),
-                    room: config.room.clone(),
-                    key: config.key.clone(),
-                },
-                net.clone(),
-                events.clone(),
-                shutdown.clone(),
-                &tracker,
-            )
-        });
+        let signal = crate::signal_client::Servers::spawn(
+            &config.servers,
+            &crate::signal_client::SignalConfig {
+                url: String::new(),
+                name: config.name.clone(),
+                room: config.room.clone(),
+                key: config.key.clone(),
+            },
+            &net,
+            events.clone(),
+            &shutdown,
+            &tracker,
+        );
         let inner = Arc::new(Inner {
             runtime: tokio::runtime::Handle::current(),
             net,

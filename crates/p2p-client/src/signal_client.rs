@@ -9,6 +9,9 @@
 mod addrs;
 mod messages;
 mod relay;
+mod servers;
+
+pub(crate) use servers::Servers;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -70,7 +70,7 @@ fn start_app(
     let flags = Flags {
         no_mdns: true,
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        server,
+        servers: server.into_iter().collect(),
         ..Flags::default()
     };
     start_app_with(config_dir, flags, picks)

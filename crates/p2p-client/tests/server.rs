@@ -269,3 +269,66 @@ async fn a_folder_shared_with_the_room_is_browsed_by_peer_id_through_the_server(
         sharing.kill();
     });
 }
+
+/// Two servers, each with its relay: the receiver registers with both and
+/// holds a reservation on each relay; after one server is shut down, it
+/// still counts as connected, and a sender that knows both servers finds
+/// it through the other and sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_servers_a_transfer_still_connects_after_one_is_shut_down() {
+    let first = server().await;
+    let second = server().await;
+    let urls = [first.ws_url(), second.ws_url()];
+    let both = |mut cmd: std::process::Command| {
+        for url in &urls {
+            cmd.args(["--server", url]);
+        }
+        cmd
+    };
+    let receiver = Peer::new();
+    let sender = Peer::new();
+    let relays: Vec<String> = [&first, &second]
+        .iter()
+        .map(|s| s.relay.as_ref().expect("a relay").peer_id.clone())
+        .collect();
+    let (mut receiving, receiver_id) = tokio::task::block_in_place(|| {
+        let mut cmd = both(receiver.command());
+        cmd.args(["receive", "--yes", "--dir"]).arg(receiver.dl());
+        let mut receiving = Running::spawn(cmd);
+        for relay in &relays {
+            receiving.wait_for("a circuit through each relay", |e| {
+                e["event"] == "listening"
+                    && e["addr"]
+                        .as_str()
+                        .is_some_and(|a| a.contains(relay.as_str()) && a.contains("p2p-circuit"))
+            });
+        }
+        (receiving, common::peer_id(&receiver))
+    });
+
+    first.shutdown.cancel();
+    let _ = first.task.await;
+
+    tokio::task::block_in_place(|| {
+        let status = receiving.wait_for("the status after one server went away", |e| {
+            e["event"] == "server_status"
+                && e["message"].as_str().is_some_and(|m| m.contains("is down"))
+        });
+        assert_eq!(status["connected"], true, "{status}");
+        assert_eq!(status["url"], urls[1].as_str(), "{status}");
+
+        let src = tempfile::tempdir().unwrap();
+        let file = src.path().join("after.bin");
+        random_file(&file, 2_000_000, 41);
+        let mut cmd = both(sender.command());
+        cmd.arg("send").arg(&file).args(["--to", &receiver_id]);
+        let (code, stderr, events) = Running::spawn(cmd).finish();
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(events.iter().any(|e| e["event"] == "transfer_done"));
+        receiving.wait_event("transfer_done");
+        assert_eq!(
+            std::fs::read(receiver.dl().join("after.bin")).unwrap(),
+            std::fs::read(&file).unwrap()
+        );
+    });
+}

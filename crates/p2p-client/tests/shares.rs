@@ -25,7 +25,7 @@ async fn node(server: &TestServer) -> Node {
     let mut config = EngineConfig::new(Keypair::generate_ed25519(), downloads.path().to_path_buf());
     config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     config.mdns = false;
-    config.server = Some(server.ws_url());
+    config.servers = vec![server.ws_url()];
     let (engine, mut events) = Engine::start(config).await.unwrap();
     // Nobody reads the events here; keep the queue from filling.
     tokio::spawn(async move { while events.recv().await.is_some() {} });

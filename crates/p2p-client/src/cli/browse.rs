@@ -67,7 +67,7 @@ pub(crate) struct GetArgs {
 }
 
 pub(crate) async fn share(setup: &Setup, args: ShareArgs) -> anyhow::Result<ExitCode> {
-    if matches!(args.allow, AllowArg::Room) && setup.settings.server.is_none() {
+    if matches!(args.allow, AllowArg::Room) && setup.settings.server().is_none() {
         eprintln!("error: --allow room needs a signal server (--server URL)");
         return Ok(ExitCode::from(2));
     }

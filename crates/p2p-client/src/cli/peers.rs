@@ -46,7 +46,7 @@ pub(crate) async fn run(setup: &Setup, args: PeersArgs) -> anyhow::Result<ExitCo
         if seen.is_empty() {
             println!(
                 "No peers visible (LAN via mDNS{}).",
-                if setup.settings.server.is_some() {
+                if setup.settings.server().is_some() {
                     " and the signal server's room"
                 } else {
                     "; add --server URL for peers beyond it"

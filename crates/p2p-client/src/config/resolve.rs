@@ -31,8 +31,8 @@ const DECISION_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// as clap reads them). Empty or `None`: not given.
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
-    /// `--server` / `P2P_SERVER`.
-    pub server: Option<String>,
+    /// `--server` (repeatable) / `P2P_SERVER` (comma-separated).
+    pub servers: Vec<String>,
     /// `--listen`, repeatable.
     pub listen: Vec<Multiaddr>,
     /// `--no-mdns`.
@@ -52,8 +52,9 @@ pub struct ConfigIssue(String);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Resolved {
-    /// Signal server URL; none means LAN and tickets only.
-    pub server: Option<String>,
+    /// Signal server URLs, in the order they are asked; none means LAN and
+    /// tickets only.
+    pub servers: Vec<String>,
     /// Listen addresses.
     pub listen: Vec<Multiaddr>,
     /// LAN discovery by mDNS.
@@ -136,7 +137,7 @@ impl Resolved {
         let decision_timeout = seconds(ENV_DECISION_TIMEOUT, DECISION_TIMEOUT);
         let stall_timeout = seconds(ENV_STALL_TIMEOUT, crate::engine::STALL_TIMEOUT);
         let resolved = Self {
-            server: flags.server.clone().or_else(|| file.server.clone()),
+            servers: servers(flags, file),
             listen,
             mdns: !flags.no_mdns && file.mdns.unwrap_or(true),
             max_rate,
@@ -162,6 +163,11 @@ impl Resolved {
         (resolved, issues)
     }
 
+    /// The first signal server, if any (what a single-server view shows).
+    pub fn server(&self) -> Option<&str> {
+        self.servers.first().map(String::as_str)
+    }
+
     /// [`Resolved::resolve`] with the process's environment, every issue
     /// an error (the command line's way).
     ///
@@ -184,13 +190,31 @@ impl Resolved {
         config.inbound = inbound;
         config.decision_timeout = self.decision_timeout;
         config.stall_timeout = self.stall_timeout;
-        config.server = self.server.clone();
+        config.servers = self.servers.clone();
         config.name = self.name.clone();
         config.room = self.room.clone();
         config.max_rate = self.max_rate;
         config.transports = self.transports;
         config
     }
+}
+
+/// The signal servers: the flags' if any, else the file's `server` and then
+/// its `servers`; blanks dropped, each once.
+fn servers(flags: &Flags, file: &FileConfig) -> Vec<String> {
+    let given: Vec<&String> = if flags.servers.is_empty() {
+        file.server.iter().chain(&file.servers).collect()
+    } else {
+        flags.servers.iter().collect()
+    };
+    let mut servers: Vec<String> = Vec::new();
+    for url in given {
+        let url = url.trim();
+        if !url.is_empty() && !servers.iter().any(|s| s == url) {
+            servers.push(url.to_owned());
+        }
+    }
+    servers
 }
 
 #[cfg(test)]
@@ -225,7 +249,7 @@ mod tests {
     fn the_file_beats_the_defaults() {
         let (r, issues) = Resolved::resolve(&Flags::default(), env(&[]), &file());
         assert!(issues.is_empty(), "{issues:?}");
-        assert_eq!(r.server.as_deref(), Some("ws://file/ws"));
+        assert_eq!(r.servers, ["ws://file/ws"]);
         assert_eq!(r.name, "desk");
         assert_eq!(r.download_dir, PathBuf::from("/file/downloads"));
         assert_eq!(r.listen, vec!["/ip4/127.0.0.1/tcp/7000".parse().unwrap()]);
@@ -237,7 +261,7 @@ mod tests {
     #[test]
     fn flags_beat_the_file() {
         let flags = Flags {
-            server: Some("ws://flag/ws".into()),
+            servers: vec!["ws://flag/ws".into()],
             listen: vec!["/ip4/127.0.0.1/tcp/9000".parse().unwrap()],
             no_mdns: true,
             max_rate: NonZeroU64::new(5000),
@@ -245,7 +269,7 @@ mod tests {
         };
         let (r, issues) = Resolved::resolve(&flags, env(&[]), &file());
         assert!(issues.is_empty(), "{issues:?}");
-        assert_eq!(r.server.as_deref(), Some("ws://flag/ws"));
+        assert_eq!(r.servers, ["ws://flag/ws"]);
         assert_eq!(r.listen, flags.listen);
         assert!(!r.mdns);
         assert_eq!(r.max_rate, NonZeroU64::new(5000));
@@ -253,10 +277,35 @@ mod tests {
     }
 
     #[test]
+    fn servers_come_from_the_flags_or_else_from_both_file_keys_each_once() {
+        let file = FileConfig {
+            server: Some("ws://a/ws".into()),
+            servers: vec!["ws://b/ws".into(), " ".into(), "ws://a/ws".into()],
+            ..FileConfig::default()
+        };
+        let (r, _) = Resolved::resolve(&Flags::default(), env(&[]), &file);
+        assert_eq!(r.servers, ["ws://a/ws", "ws://b/ws"]);
+        assert_eq!(r.server(), Some("ws://a/ws"));
+        let flags = Flags {
+            servers: vec!["ws://c/ws".into(), "ws://d/ws".into()],
+            ..Flags::default()
+        };
+        let (r, _) = Resolved::resolve(&flags, env(&[]), &file);
+        assert_eq!(r.servers, ["ws://c/ws", "ws://d/ws"]);
+        let only_list = FileConfig {
+            servers: vec!["ws://b/ws".into()],
+            ..FileConfig::default()
+        };
+        let (r, _) = Resolved::resolve(&Flags::default(), env(&[]), &only_list);
+        assert_eq!(r.servers, ["ws://b/ws"]);
+    }
+
+    #[test]
     fn nothing_given_means_the_defaults() {
         let (r, issues) = Resolved::resolve(&Flags::default(), env(&[]), &FileConfig::default());
         assert!(issues.is_empty(), "{issues:?}");
-        assert_eq!(r.server, None);
+        assert!(r.servers.is_empty());
+        assert_eq!(r.server(), None);
         assert_eq!(r.listen, default_listen());
         assert!(r.mdns);
         assert_eq!(r.max_rate, None);
@@ -315,7 +364,7 @@ mod tests {
             Resolved::resolve(&Flags::default(), env(&[(ENV_STALL_TIMEOUT, "9")]), &file());
         let config = r.engine_config(Keypair::generate_ed25519(), true, Inbound::Anyone);
         assert_eq!(config.listen, r.listen);
-        assert_eq!(config.server, r.server);
+        assert_eq!(config.servers, r.servers);
         assert_eq!(config.max_rate, r.max_rate);
         assert_eq!(config.stall_timeout, Duration::from_secs(9));
         assert_eq!(config.download_dir, r.download_dir);

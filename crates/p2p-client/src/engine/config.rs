@@ -38,8 +38,8 @@ pub struct EngineConfig {
     /// How long a transfer's data stream may make no progress before the
     /// transfer fails (what arrived is kept for a resume).
     pub stall_timeout: Duration,
-    /// Signal server URL; none means LAN and tickets only.
-    pub server: Option<String>,
+    /// Signal server URLs; none means LAN and tickets only.
+    pub servers: Vec<String>,
     /// Display name shown to peers in the server's room.
     pub name: String,
     /// The server room to join.
@@ -70,7 +70,7 @@ impl EngineConfig {
             inbound: Inbound::Expected,
             decision_timeout: Duration::from_secs(5 * 60),
             stall_timeout: wire::STALL_TIMEOUT,
-            server: None,
+            servers: Vec::new(),
             name: default_name(),
             room: protocol::signal::RoomRequest::Auto,
             max_rate: None,

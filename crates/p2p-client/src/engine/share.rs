@@ -181,7 +181,7 @@ pub(super) async fn create(engine: &Engine, receivers: u32) -> Result<Share, Eng
 }
 
 async fn open_code(
-    signal: &crate::signal_client::SignalHandle,
+    signal: &crate::signal_client::Servers,
     receivers: u32,
 ) -> Result<(ShareCode, mpsc::Receiver<protocol::signal::PeerInfo>), EngineError> {
     let mut last = None;

@@ -108,13 +108,11 @@ impl GuiApp {
             }
         };
         let history = History::new(&options.dirs.data).load();
-        let server = options
-            .flags
-            .server
-            .clone()
-            .or_else(|| settings.server.clone());
+        let any_server = !options.flags.servers.is_empty()
+            || settings.server.is_some()
+            || !settings.servers.is_empty();
         let mut app = Self {
-            model: Model::new(server.is_some()),
+            model: Model::new(any_server),
             options,
             settings,
             key,
@@ -206,7 +204,7 @@ impl GuiApp {
         config.history = Some(self.options.dirs.data.clone());
         config.publishes = self.settings.shared_dir.is_some();
         self.recorder = Recorder::new(config.download_dir.clone());
-        self.model = Model::new(config.server.is_some());
+        self.model = Model::new(!config.servers.is_empty());
         bridge.restart(self.engine.take(), config);
     }
 
