@@ -6,6 +6,8 @@
 mod common;
 
 use common::{Peer, Running, random_file, tree};
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
 use signal_server::testing::TestServer;
 
 async fn server() -> TestServer {
@@ -328,6 +330,84 @@ async fn with_two_servers_a_transfer_still_connects_after_one_is_shut_down() {
         receiving.wait_event("transfer_done");
         assert_eq!(
             std::fs::read(receiver.dl().join("after.bin")).unwrap(),
+            std::fs::read(&file).unwrap()
+        );
+    });
+}
+
+/// Kills every TCP socket to `port` on loopback (`ss -K`, as root, where
+/// the kernel has socket destruction); says whether one was killed.
+#[cfg(target_os = "linux")]
+fn kill_tcp_to(port: u16) -> bool {
+    let filter = format!("dport = :{port}");
+    let out = std::process::Command::new("ss")
+        .args(["-K", "-t", "-n", "dst", "127.0.0.1"])
+        .arg(&filter)
+        .output();
+    let Ok(out) = out else { return false };
+    // `ss -K` lists what it killed; a kernel without socket destruction
+    // lists nothing (and says "Operation not supported" on stderr).
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|line| line.contains(&format!(":{port}")))
+}
+
+/// The TCP connection to the relay breaks while the WebSocket stays up:
+/// the client takes a new reservation by itself, and a peer that knows it
+/// only by its circuit address through the relay reaches it and sends.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_connection_that_breaks_under_a_live_websocket_gets_a_new_reservation() {
+    let server = server().await;
+    let relay = server.relay.clone().expect("a relay");
+    let relay_tcp: Multiaddr = relay
+        .addrs
+        .iter()
+        .filter_map(|a| a.parse::<Multiaddr>().ok())
+        .find(|a| a.iter().any(|p| matches!(p, Protocol::Tcp(_))))
+        .expect("a TCP relay address");
+    let port = relay_tcp
+        .iter()
+        .find_map(|p| match p {
+            Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        let receiver = Peer::new();
+        let mut cmd = with_server(receiver.command(), &server);
+        cmd.args(["receive", "--yes", "--dir"]).arg(receiver.dl());
+        let mut receiving = Running::spawn(cmd);
+        let circuit = |e: &serde_json::Value| {
+            e["event"] == "listening"
+                && e["addr"].as_str().is_some_and(|a| {
+                    a.contains("p2p-circuit") && a.contains(&format!("/tcp/{port}/"))
+                })
+        };
+        let first = receiving.wait_for("a circuit through the relay", circuit);
+        if !kill_tcp_to(port) {
+            eprintln!(
+                "skipped: `ss -K` cannot destroy sockets here (needs root and a kernel with INET_DIAG_DESTROY)"
+            );
+            return;
+        }
+        let again = receiving.wait_for("a new circuit after the break", circuit);
+        assert_eq!(again["addr"], first["addr"], "{again}");
+
+        // A sender that knows nothing but the circuit address.
+        let src = tempfile::tempdir().unwrap();
+        let file = src.path().join("through-the-relay.bin");
+        random_file(&file, 1_000_000, 43);
+        let sender = Peer::new();
+        let mut cmd = sender.command();
+        cmd.arg("send")
+            .arg(&file)
+            .args(["--to", again["addr"].as_str().unwrap()]);
+        let (code, stderr, _) = Running::spawn(cmd).finish();
+        assert_eq!(code, Some(0), "{stderr}");
+        receiving.wait_event("transfer_done");
+        assert_eq!(
+            std::fs::read(receiver.dl().join("through-the-relay.bin")).unwrap(),
             std::fs::read(&file).unwrap()
         );
     });
