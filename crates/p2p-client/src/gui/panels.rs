@@ -399,11 +399,11 @@ pub(crate) fn settings_window(ctx: &egui::Context, draft: &mut Draft) -> Vec<UiC
                     }
                 });
                 ui.end_row();
-                let label = ui.label("Signal server URL");
+                let label = ui.label("Signal servers");
                 ui.add(
                     egui::TextEdit::singleline(&mut draft.server)
                         .id_salt("server")
-                        .hint_text("empty: LAN only"),
+                        .hint_text("empty: LAN only; several: separated by commas"),
                 )
                 .labelled_by(label.id);
                 ui.end_row();

@@ -9,6 +9,8 @@ use crate::config::FileConfig;
 pub(crate) struct Draft {
     pub(crate) name: String,
     pub(crate) download_dir: String,
+    /// Signal servers, separated by commas (the file's `server`, then its
+    /// `servers`).
     pub(crate) server: String,
     pub(crate) room_name: String,
     pub(crate) room_secret: String,
@@ -39,7 +41,13 @@ impl Draft {
                 .unwrap_or_else(|| download_dir.to_path_buf())
                 .display()
                 .to_string(),
-            server: config.server.clone().unwrap_or_default(),
+            server: config
+                .server
+                .iter()
+                .chain(&config.servers)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
             room_name: config.room_name.clone().unwrap_or_default(),
             room_secret: config.room_secret.clone().unwrap_or_default(),
             theme: config.theme.clone().unwrap_or_else(|| "system".into()),
@@ -70,12 +78,18 @@ impl Draft {
                 protocol::signal::MAX_NAME_CHARS
             ));
         }
-        let server = self.server.trim();
-        if !(server.is_empty() || server.starts_with("ws://") || server.starts_with("wss://")) {
-            return Err(
-                "The signal server URL starts with ws:// or wss://, e.g. wss://signal.example/ws."
-                    .into(),
-            );
+        let servers: Vec<&str> = self
+            .server
+            .split([',', ' ', '\n', '\t'])
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(bad) = servers
+            .iter()
+            .find(|s| !(s.starts_with("ws://") || s.starts_with("wss://")))
+        {
+            return Err(format!(
+                "A signal server URL starts with ws:// or wss://, e.g. wss://signal.example/ws (not {bad:?})."
+            ));
         }
         let dir = PathBuf::from(self.download_dir.trim());
         if !dir.is_absolute() {
@@ -100,7 +114,8 @@ impl Draft {
         config.shared_dir = (!shared.is_empty()).then(|| PathBuf::from(shared));
         config.share_with = Some(self.share_with.clone());
         config.download_dir = Some(dir);
-        config.server = (!server.is_empty()).then(|| server.to_owned());
+        config.server = servers.first().map(|s| (*s).to_owned());
+        config.servers = servers.iter().skip(1).map(|s| (*s).to_owned()).collect();
         config.room_name =
             (!self.room_name.trim().is_empty()).then(|| self.room_name.trim().to_owned());
         config.room_secret = (!self.room_secret.is_empty()).then(|| self.room_secret.clone());
@@ -130,6 +145,18 @@ mod tests {
         draft.room_secret = "s".into();
         draft.apply(&mut out).unwrap();
         assert_eq!(out.server.as_deref(), Some("ws://127.0.0.1:1/ws"));
+        assert!(out.servers.is_empty());
+        // Several, separated by commas: the first is `server`.
+        draft.server = "ws://a/ws, wss://b/ws".into();
+        draft.apply(&mut out).unwrap();
+        assert_eq!(out.server.as_deref(), Some("ws://a/ws"));
+        assert_eq!(out.servers, ["wss://b/ws"]);
+        let back = Draft::from_config(&out, "desk", std::path::Path::new("/tmp/dl"));
+        assert_eq!(back.server, "ws://a/ws, wss://b/ws");
+        draft.server = "ws://a/ws, http://b".into();
+        assert!(draft.apply(&mut out).unwrap_err().contains("http://b"));
+        draft.server = "ws://127.0.0.1:1/ws".into();
+        draft.apply(&mut out).unwrap();
         assert_eq!(out.name.as_deref(), Some("desk"));
         draft.download_dir = "relative".into();
         assert!(draft.apply(&mut out).is_err());
