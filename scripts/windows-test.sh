@@ -45,9 +45,13 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
 fi
 # One wineserver for the whole run: by default it exits a few seconds after
 # its last program, and a test program started while it exits fails with
-# "wine client error: recvmsg: Connection reset by peer". The trap above
-# ends it.
-"$(dirname "$wine")/wineserver" -p
+# "wine client error: recvmsg: Connection reset by peer". `-p` refuses
+# while another server runs (wineboot's), so that one is ended first. The
+# trap above ends ours.
+wineserver="$(dirname "$wine")/wineserver"
+"$wineserver" -k 2>/dev/null || true
+"$wineserver" -w 2>/dev/null || true
+"$wineserver" -p
 system32="$WINEPREFIX/drive_c/windows/system32"
 x86_64-w64-mingw32-gcc -O2 -shared -o "$system32/bcryptprimitives.dll" \
     scripts/wine/bcryptprimitives.c -ladvapi32
