@@ -34,6 +34,21 @@ fn share_code(sender: &Peer, server: &TestServer, file: &std::path::Path) -> (Ru
     (sending, code)
 }
 
+/// Runs the sender `cmd` to its end and checks that it and `receiving` both
+/// report the transfer done and that `saved` holds `content`.
+fn sent_and_received(
+    cmd: std::process::Command,
+    receiving: &mut Running,
+    saved: &std::path::Path,
+    content: &[u8],
+) {
+    let (code, stderr, events) = Running::spawn(cmd).finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(events.iter().any(|e| e["event"] == "transfer_done"));
+    receiving.wait_event("transfer_done");
+    assert_eq!(std::fs::read(saved).unwrap(), content);
+}
+
 /// `receive -` with the code typed on stdin (it never appears in argv).
 fn receive_typed(receiver: &Peer, server: &TestServer, code: &str) -> Running {
     let mut cmd = with_server(receiver.command(), server);
@@ -142,13 +157,11 @@ async fn send_to_a_peer_id_found_through_the_server() {
         );
         let mut cmd = with_server(sender.command(), &server);
         cmd.arg("send").arg(&file).args(["--to", &receiver_id]);
-        let (code, stderr, events) = Running::spawn(cmd).finish();
-        assert_eq!(code, Some(0), "{stderr}");
-        assert!(events.iter().any(|e| e["event"] == "transfer_done"));
-        receiving.wait_event("transfer_done");
-        assert_eq!(
-            std::fs::read(receiver.dl().join("hello.txt")).unwrap(),
-            b"hello over the server"
+        sent_and_received(
+            cmd,
+            &mut receiving,
+            &receiver.dl().join("hello.txt"),
+            b"hello over the server",
         );
     });
 }
@@ -328,13 +341,11 @@ async fn with_two_servers_a_transfer_still_connects_after_one_is_shut_down() {
         random_file(&file, 2_000_000, 41);
         let mut cmd = both(sender.command());
         cmd.arg("send").arg(&file).args(["--to", &receiver_id]);
-        let (code, stderr, events) = Running::spawn(cmd).finish();
-        assert_eq!(code, Some(0), "{stderr}");
-        assert!(events.iter().any(|e| e["event"] == "transfer_done"));
-        receiving.wait_event("transfer_done");
-        assert_eq!(
-            std::fs::read(receiver.dl().join("after.bin")).unwrap(),
-            std::fs::read(&file).unwrap()
+        sent_and_received(
+            cmd,
+            &mut receiving,
+            &receiver.dl().join("after.bin"),
+            &std::fs::read(&file).unwrap(),
         );
     });
 }
