@@ -1,6 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use protocol::offer::Hash;
+
 use super::*;
+use crate::files::HASH_CHUNK;
 
 fn write(path: &Path, bytes: &[u8]) {
     if let Some(parent) = path.parent() {
