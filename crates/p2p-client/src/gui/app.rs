@@ -1,18 +1,20 @@
 //! The desktop app: state, message handling and the frame.
 //!
 //! `actions`: what the app starts on the engine (send, share, receive by
-//! code) and the file pickers; `commands`: the panels' commands applied.
+//! code) and the file pickers; `browsing`: the browser window's requests;
+//! `commands`: the panels' commands applied; `state`: what tests and views
+//! read of the app.
 
 mod actions;
 mod browsing;
 mod commands;
+mod state;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use eframe::egui;
-use libp2p::PeerId;
 
 use super::bridge::{AppMsg, Bridge};
 use super::model::{Model, short_id};
@@ -136,41 +138,6 @@ impl GuiApp {
         apply_theme(ctx, app.settings.theme.as_deref());
         app.restart_engine();
         app
-    }
-
-    /// The current model (peers, transfers, offers), for tests and views.
-    pub fn model(&self) -> &Model {
-        &self.model
-    }
-
-    /// Notices shown so far.
-    pub fn notices(&self) -> &[Notice] {
-        &self.notices
-    }
-
-    /// The ticket of the share the share box shows, if one is open.
-    pub fn share_ticket(&self) -> Option<&str> {
-        self.share.as_ref().map(panels::ShareView::ticket)
-    }
-
-    /// This node's peer ID, once the engine runs.
-    pub fn peer_id(&self) -> Option<PeerId> {
-        self.engine.as_ref().map(Engine::peer_id)
-    }
-
-    /// The running engine's upload limit (bytes per second).
-    pub fn upload_limit(&self) -> Option<std::num::NonZeroU64> {
-        self.engine.as_ref().and_then(Engine::max_rate)
-    }
-
-    /// The settings as saved.
-    pub fn settings(&self) -> &FileConfig {
-        &self.settings
-    }
-
-    /// The folder received files land in.
-    pub fn download_dir(&self) -> PathBuf {
-        self.resolve().0.download_dir
     }
 
     /// The settings the engine runs with: the command line's flags, the
