@@ -129,8 +129,8 @@ impl Engine {
         tracker.spawn(event_loop.run(shutdown.clone()));
         let signal = crate::signal_client::Servers::spawn(
             &config.servers,
-            &crate::signal_client::SignalConfig {
-                url: String::new(),
+            |url| crate::signal_client::SignalConfig {
+                url: url.to_owned(),
                 name: config.name.clone(),
                 room: config.room.clone(),
                 key: config.key.clone(),

@@ -32,11 +32,12 @@ pub(crate) struct Servers {
 }
 
 impl Servers {
-    /// Starts a client task for each of `urls` and the task that merges
-    /// their events into `events`. None when `urls` is empty.
+    /// Starts a client task for each of `urls` (with the configuration
+    /// `config` gives for it) and the task that merges their events into
+    /// `events`. None when `urls` is empty.
     pub(crate) fn spawn(
         urls: &[String],
-        config: &SignalConfig,
+        config: impl Fn(&str) -> SignalConfig,
         net: &Network,
         events: mpsc::Sender<Event>,
         shutdown: &CancellationToken,
@@ -57,12 +58,8 @@ impl Servers {
                     }
                 }
             });
-            let config = SignalConfig {
-                url: url.clone(),
-                ..config.clone()
-            };
             handles.push(spawn(
-                config,
+                config(url),
                 net.clone(),
                 tagged,
                 shutdown.clone(),
